@@ -1,0 +1,20 @@
+//! The pure domain of mailbridge: model types, validation rules and the decisions
+//! that the store, engine and HTTP surface apply. Nothing here does I/O or awaits.
+
+pub mod activity;
+pub mod alert;
+pub mod authz;
+pub mod enums;
+pub mod error_model;
+pub mod ids;
+pub mod job;
+pub mod location;
+pub mod mailbox;
+pub mod organization;
+pub mod party;
+pub mod profile;
+pub mod secret;
+pub mod validation;
+
+pub use enums::*;
+pub use validation::{FieldError, Validation};
