@@ -12,6 +12,7 @@ use crate::{
 
 /// One address on an email and what it resolved to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 #[serde(deny_unknown_fields)]
 pub struct EmailParty {
     pub role: PartyRole,
