@@ -11,6 +11,7 @@ mod alerts;
 pub mod crypto;
 mod error;
 mod jobs;
+mod meta;
 mod mailboxes;
 mod organizations;
 mod owners;
@@ -33,6 +34,7 @@ pub use owners::{NewQueue, NewUser};
 pub use parties::PartyKind;
 pub use profiles::{ProfileSecret, ProfileSecretChanges};
 pub use alerts::alerts_for_recipient;
+pub use meta::KeyCheck;
 pub use tokens::{IssuedToken, TokenInfo, TokenSummary};
 
 /// The database behind the store.

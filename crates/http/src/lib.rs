@@ -1,0 +1,51 @@
+//! mailbridge's HTTP surface: the REST API under `/api/v1`, its OpenAPI document
+//! (generated from the handlers' annotations), bearer-token authorization and the
+//! JSON error envelope. Only this crate knows HTTP and JSON.
+
+mod auth;
+mod error;
+mod input;
+mod list;
+mod openapi;
+mod routes;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use mailbridge_store::Store;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+}
+
+/// The whole HTTP application.
+pub fn app(store: Store) -> Router {
+    let state = AppState { store };
+    let (api, doc) = routes::api_router().split_for_parts();
+    let doc_json = serde_json::to_string(&doc).expect("the OpenAPI document serializes");
+    Router::new()
+        .merge(api)
+        .route("/healthz", axum::routing::get(routes::health::healthz))
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || async move {
+                ([(axum::http::header::CONTENT_TYPE, "application/json")], doc_json.clone())
+            }),
+        )
+        .fallback(error::not_found_route)
+        .with_state(state)
+        .layer(middleware::from_fn(error::json_errors))
+        .layer(DefaultBodyLimit::max(16 * 1024 * 1024))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
+        // The default span holds the method and path only: never headers (the
+        // Authorization header carries a token) and never bodies (secrets).
+        .layer(TraceLayer::new_for_http())
+}

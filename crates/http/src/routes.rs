@@ -1,0 +1,60 @@
+//! The REST API's routes, one module per resource. Each handler carries its
+//! OpenAPI annotation; `api_router` registers them through utoipa-axum, so a route
+//! cannot exist without being in the document.
+
+mod alerts;
+mod appointments;
+mod emails;
+pub mod health;
+mod jobs;
+mod mailboxes;
+mod organizations;
+mod parties;
+mod profiles;
+mod queues;
+mod settings;
+mod tasks;
+mod tokens;
+mod users;
+
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::openapi::ApiDoc;
+
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(organizations::list, organizations::create))
+        .routes(routes!(organizations::get, organizations::update))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update))
+        .routes(routes!(queues::list, queues::create))
+        .routes(routes!(queues::get, queues::update, queues::delete))
+        .routes(routes!(parties::list_contacts, parties::create_contact))
+        .routes(routes!(parties::get_contact, parties::update_contact, parties::delete_contact))
+        .routes(routes!(parties::list_accounts, parties::create_account))
+        .routes(routes!(parties::get_account, parties::update_account, parties::delete_account))
+        .routes(routes!(parties::list_leads, parties::create_lead))
+        .routes(routes!(parties::get_lead, parties::update_lead, parties::delete_lead))
+        .routes(routes!(profiles::list, profiles::create))
+        .routes(routes!(profiles::get, profiles::update, profiles::delete))
+        .routes(routes!(mailboxes::list, mailboxes::bulk_update))
+        .routes(routes!(mailboxes::get, mailboxes::update))
+        .routes(routes!(mailboxes::approve))
+        .routes(routes!(mailboxes::reject))
+        .routes(routes!(settings::get, settings::update))
+        .routes(routes!(emails::list, emails::create))
+        .routes(routes!(emails::get, emails::update, emails::delete))
+        .routes(routes!(appointments::list, appointments::create))
+        .routes(routes!(appointments::get, appointments::update, appointments::delete))
+        .routes(routes!(tasks::list, tasks::create))
+        .routes(routes!(tasks::get, tasks::update, tasks::delete))
+        .routes(routes!(alerts::list, alerts::create))
+        .routes(routes!(alerts::get, alerts::delete))
+        .routes(routes!(jobs::list, jobs::create))
+        .routes(routes!(jobs::get))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::delete))
+}

@@ -1,0 +1,107 @@
+//! `/api/v1/orgs/{org_id}/jobs`: background jobs such as Test & Enable. A job is
+//! queued here; the engine runs it and fills its progress and per-mailbox items.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use mailbridge_domain::authz::{Action, Resource};
+use mailbridge_domain::ids::new_id;
+use mailbridge_domain::job::{Job, JobItem};
+use mailbridge_domain::{JobKind, JobStatus};
+use mailbridge_store::Filter;
+use serde::Deserialize;
+
+use crate::auth::Auth;
+use crate::error::ErrorBody;
+use crate::input::{ApiJson, ApiQuery};
+use crate::list::{List, page_request};
+use crate::{ApiError, AppState};
+
+/// A job to queue: for the listed mailboxes, or for every mailbox of a profile.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobInput {
+    kind: JobKind,
+    #[serde(default)]
+    mailbox_ids: Vec<String>,
+    profile_id: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    cursor: Option<String>,
+    limit: Option<u32>,
+    kind: Option<JobKind>,
+    status: Option<JobStatus>,
+}
+
+#[utoipa::path(post, path = "/api/v1/orgs/{org_id}/jobs", tag = "jobs", request_body = JobInput,
+    responses((status = 201, body = Job), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(org_id): Path<String>,
+    ApiJson(i): ApiJson<JobInput>,
+) -> Result<(StatusCode, Json<Job>), ApiError> {
+    let scope = auth.check(&s, &org_id, Resource::Jobs, Action::Create).await?;
+    let mailbox_ids = match (&i.profile_id, i.mailbox_ids.is_empty()) {
+        (Some(_), false) => {
+            return Err(ApiError::field("invalid_value", "mailbox_ids", "give mailbox_ids or profile_id, not both"));
+        }
+        (None, true) => {
+            return Err(ApiError::field("missing_field", "mailbox_ids", "give mailbox_ids, or profile_id for all of its mailboxes"));
+        }
+        (Some(p), true) => {
+            // Answers 422 below for a profile that is not the organization's.
+            let ids = s.store.mailbox_ids_of_profile(&org_id, p).await?;
+            if ids.is_empty() && s.store.get_profile(&org_id, p).await.is_ok() {
+                return Err(ApiError::field("invalid_value", "profile_id", "the profile has no mailboxes yet"));
+            }
+            ids
+        }
+        (None, false) => i.mailbox_ids,
+    };
+    let job = Job {
+        id: new_id(),
+        org_id,
+        kind: i.kind,
+        status: JobStatus::Queued,
+        profile_id: i.profile_id,
+        progress_done: 0,
+        progress_total: mailbox_ids.len() as i64,
+        items: mailbox_ids
+            .into_iter()
+            .map(|mailbox_id| JobItem { mailbox_id, status: JobStatus::Queued, message: None })
+            .collect(),
+        error: None,
+        created_by: scope.user_id().map(str::to_owned),
+        created_at: chrono::Utc::now(),
+        started_at: None,
+        finished_at: None,
+    };
+    Ok((StatusCode::CREATED, Json(s.store.create_job(&job).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/jobs", tag = "jobs", params(ListParams),
+    responses((status = 200, body = List<Job>), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(org_id): Path<String>,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> Result<Json<List<Job>>, ApiError> {
+    auth.check(&s, &org_id, Resource::Jobs, Action::Read).await?;
+    let page = page_request(q.cursor, q.limit)?;
+    let eq = [("t.kind", q.kind.map(|v| v.as_str().to_owned())), ("t.status", q.status.map(|v| v.as_str().to_owned()))];
+    let filters: Vec<Filter> = eq.into_iter().filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v))).collect();
+    Ok(Json(s.store.list_jobs(&org_id, &filters, &page).await?.into()))
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/jobs/{id}", tag = "jobs",
+    responses((status = 200, body = Job), (status = 404, body = ErrorBody)))]
+pub async fn get(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<Json<Job>, ApiError> {
+    auth.check(&s, &org_id, Resource::Jobs, Action::Read).await?;
+    Ok(Json(s.store.get_job(&org_id, &id).await?))
+}

@@ -1,0 +1,142 @@
+//! Settings: defaults, then a TOML file (`--config`), then `MAILBRIDGE_*`
+//! environment variables, then command-line flags, each overriding the one before.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// `mailbridge serve` flags.
+#[derive(clap::Args, Debug, Default, Serialize)]
+pub struct ServeArgs {
+    /// A TOML file with any of the settings below.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Where the embedded database, admin.token and secret.key live [default: ./mailbridge-data].
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// A postgres://user:password@host/db URL; SQLite in the data directory when absent.
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// The address the HTTP API listens on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// Log format: auto (text on a terminal, JSON otherwise), text or json.
+    #[arg(long, value_name = "FORMAT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Auto,
+    Text,
+    Json,
+}
+
+/// Every setting of `mailbridge serve`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: Option<String>,
+    /// The store key in base64 (32 bytes); `<data_dir>/secret.key` when absent.
+    pub secret_key: Option<String>,
+    /// A file holding the store key, instead of `<data_dir>/secret.key`.
+    pub secret_key_file: Option<PathBuf>,
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `mailbridge=debug,info`.
+    pub log: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("mailbridge-data"),
+            database: None,
+            secret_key: None,
+            secret_key_file: None,
+            log_format: LogFormat::Auto,
+            log: "info".to_owned(),
+        }
+    }
+}
+
+/// The environment variables read, without their `MAILBRIDGE_` prefix.
+const ENV_KEYS: &[&str] = &["listen", "data_dir", "database", "secret_key", "secret_key_file", "log_format", "log"];
+
+impl Settings {
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Settings> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = &args.config {
+            anyhow::ensure!(file.is_file(), "the configuration file {} does not exist", file.display());
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment
+            .merge(Env::prefixed("MAILBRIDGE_").only(ENV_KEYS))
+            .merge(Serialized::defaults(args));
+        figment.extract().context("read the settings (file, MAILBRIDGE_* variables, flags)")
+    }
+
+    /// The database to open: the configured URL, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(url) => url.clone(),
+            None => self.data_dir.join("mailbridge.db").display().to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_override_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("mb.toml", "listen = \"127.0.0.1:9000\"\ndata_dir = \"/from/file\"\nlog = \"debug\"")?;
+            jail.set_env("MAILBRIDGE_DATA_DIR", "/from/env");
+            jail.set_env("MAILBRIDGE_TEST_SOMETHING", "ignored");
+            let args = ServeArgs {
+                config: Some("mb.toml".into()),
+                listen: Some("127.0.0.1:9100".parse().unwrap()),
+                ..Default::default()
+            };
+            let s = Settings::load(&args).map_err(|e| e.to_string())?;
+            assert_eq!(s.listen.port(), 9100, "flag beats file");
+            assert_eq!(s.data_dir, PathBuf::from("/from/env"), "env beats file");
+            assert_eq!(s.log, "debug", "file beats default");
+            assert_eq!(s.database_url(), "/from/env/mailbridge.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_settings_in_the_file_are_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("mb.toml", "listne = \"127.0.0.1:9000\"")?;
+            let args = ServeArgs { config: Some("mb.toml".into()), ..Default::default() };
+            let err = format!("{:#}", Settings::load(&args).unwrap_err());
+            assert!(err.contains("listne"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::load(&ServeArgs::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url(), "mailbridge-data/mailbridge.db");
+    }
+}

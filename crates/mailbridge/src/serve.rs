@@ -1,0 +1,69 @@
+//! `mailbridge serve`: open the store, bootstrap, start the engine and the HTTP
+//! API, and stop cleanly on SIGTERM or Ctrl-C.
+
+use anyhow::Context;
+use mailbridge_store::Store;
+use tokio::net::TcpListener;
+
+use crate::bootstrap;
+use crate::config::Settings;
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("create the data directory {}", settings.data_dir.display()))?;
+    let key = bootstrap::store_key(&settings)?;
+    let database = settings.database_url();
+    let store = Store::open(&database, key.cipher.clone())
+        .await
+        .with_context(|| format!("open the store ({})", redact_url(&database)))?;
+    tracing::info!(backend = ?store.backend(), database = %redact_url(&database), "store open, migrations applied");
+    bootstrap::check_key(&store, &key).await?;
+    bootstrap::admin_token(&store, &settings.data_dir).await?;
+    mailbridge_engine::recover_after_restart(&store).await?;
+
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listen on {}", settings.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "HTTP API listening");
+    axum::serve(listener, mailbridge_http::app(store.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serve HTTP")?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler can be installed");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested; finishing requests in flight");
+}
+
+/// A database URL without its password, for logs.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}://{user}:***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_passwords_are_not_logged() {
+        assert_eq!(super::redact_url("postgres://mb:s3cret@db:5432/mb"), "postgres://mb:***@db:5432/mb");
+        assert_eq!(super::redact_url("postgres://db/mb"), "postgres://db/mb");
+        assert_eq!(super::redact_url("mailbridge-data/mailbridge.db"), "mailbridge-data/mailbridge.db");
+    }
+}
