@@ -41,7 +41,7 @@ impl TestServers {
     /// When a variable is missing or malformed: "mail test servers are not running:
     /// run the tests with ./scripts/test".
     pub fn from_env() -> TestServers {
-        match Self::read_env() {
+        match Self::read_vars(|name| env::var(name).ok()) {
             Ok(servers) => servers,
             Err(problem) => panic!("{NOT_RUNNING} ({problem})"),
         }
@@ -49,22 +49,34 @@ impl TestServers {
 
     /// Like [`TestServers::from_env`], but `None` instead of a panic.
     pub fn try_from_env() -> Option<TestServers> {
-        Self::read_env().ok()
+        Self::read_vars(|name| env::var(name).ok()).ok()
     }
 
-    fn read_env() -> Result<TestServers, String> {
+    fn read_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<TestServers, String> {
+        let var = |name: &str| match lookup(name) {
+            Some(value) if !value.is_empty() => Ok(value),
+            Some(_) => Err(format!("{name} is empty")),
+            None => Err(format!("{name} is not set")),
+        };
+        let path = |name: &str| var(name).map(PathBuf::from);
+        let addr = |name: &str| {
+            let value = var(name)?;
+            value
+                .parse::<SocketAddr>()
+                .map_err(|error| format!("{name}={value:?} is not an address: {error}"))
+        };
         Ok(TestServers {
-            dir: path_var("MAILBRIDGE_TEST_DIR")?,
-            imap: addr_var("MAILBRIDGE_TEST_IMAP")?,
-            lmtp: addr_var("MAILBRIDGE_TEST_LMTP")?,
-            smtp: addr_var("MAILBRIDGE_TEST_SMTP")?,
-            smtp_sink: path_var("MAILBRIDGE_TEST_SMTP_SINK")?,
+            dir: path("MAILBRIDGE_TEST_DIR")?,
+            imap: addr("MAILBRIDGE_TEST_IMAP")?,
+            lmtp: addr("MAILBRIDGE_TEST_LMTP")?,
+            smtp: addr("MAILBRIDGE_TEST_SMTP")?,
+            smtp_sink: path("MAILBRIDGE_TEST_SMTP_SINK")?,
             dav_url: var("MAILBRIDGE_TEST_DAV_URL")?,
             pg_url: var("MAILBRIDGE_TEST_PG_URL")?,
-            mail_dir: path_var("MAILBRIDGE_TEST_MAIL_DIR")?,
-            dovecot_passwd: path_var("MAILBRIDGE_TEST_DOVECOT_PASSWD")?,
-            dovecot_conf: path_var("MAILBRIDGE_TEST_DOVECOT_CONF").ok(),
-            radicale_htpasswd: path_var("MAILBRIDGE_TEST_RADICALE_HTPASSWD")?,
+            mail_dir: path("MAILBRIDGE_TEST_MAIL_DIR")?,
+            dovecot_passwd: path("MAILBRIDGE_TEST_DOVECOT_PASSWD")?,
+            dovecot_conf: path("MAILBRIDGE_TEST_DOVECOT_CONF").ok(),
+            radicale_htpasswd: path("MAILBRIDGE_TEST_RADICALE_HTPASSWD")?,
         })
     }
 
@@ -271,21 +283,59 @@ impl TestServers {
     }
 }
 
-fn var(name: &str) -> Result<String, String> {
-    match env::var(name) {
-        Ok(value) if !value.is_empty() => Ok(value),
-        Ok(_) => Err(format!("{name} is empty")),
-        Err(_) => Err(format!("{name} is not set")),
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::TestServers;
+
+    fn vars() -> BTreeMap<&'static str, &'static str> {
+        BTreeMap::from([
+            ("MAILBRIDGE_TEST_DIR", "/t"),
+            ("MAILBRIDGE_TEST_IMAP", "127.0.0.1:1143"),
+            ("MAILBRIDGE_TEST_LMTP", "127.0.0.1:1024"),
+            ("MAILBRIDGE_TEST_SMTP", "127.0.0.1:1025"),
+            ("MAILBRIDGE_TEST_SMTP_SINK", "/t/smtp/sink"),
+            ("MAILBRIDGE_TEST_DAV_URL", "http://127.0.0.1:5232/"),
+            (
+                "MAILBRIDGE_TEST_PG_URL",
+                "postgres://postgres@127.0.0.1:5433/postgres",
+            ),
+            ("MAILBRIDGE_TEST_MAIL_DIR", "/t/mail"),
+            ("MAILBRIDGE_TEST_DOVECOT_PASSWD", "/t/dovecot/passwd"),
+            ("MAILBRIDGE_TEST_RADICALE_HTPASSWD", "/t/radicale/htpasswd"),
+        ])
     }
-}
 
-fn path_var(name: &str) -> Result<PathBuf, String> {
-    var(name).map(PathBuf::from)
-}
+    fn read(vars: &BTreeMap<&str, &str>) -> Result<TestServers, String> {
+        TestServers::read_vars(|name| vars.get(name).map(|v| (*v).to_owned()))
+    }
 
-fn addr_var(name: &str) -> Result<SocketAddr, String> {
-    let value = var(name)?;
-    value
-        .parse()
-        .map_err(|error| format!("{name}={value:?} is not an address: {error}"))
+    #[test]
+    fn read_vars_reads_every_server() {
+        let servers = read(&vars()).expect("complete variables");
+        assert_eq!(servers.imap_addr().port(), 1143);
+        assert_eq!(servers.smtp_addr().port(), 1025);
+        assert_eq!(servers.dav_url(), "http://127.0.0.1:5232/");
+        assert_eq!(servers.maildir("bob").to_str(), Some("/t/mail/bob/Maildir"));
+        assert_eq!(servers.dovecot_conf(), None);
+    }
+
+    #[test]
+    fn read_vars_names_the_missing_or_bad_variable() {
+        let mut missing = vars();
+        missing.remove("MAILBRIDGE_TEST_PG_URL");
+        assert_eq!(
+            read(&missing).err().as_deref(),
+            Some("MAILBRIDGE_TEST_PG_URL is not set")
+        );
+
+        let mut bad = vars();
+        bad.insert("MAILBRIDGE_TEST_LMTP", "localhost");
+        let error = read(&bad).err().unwrap_or_default();
+        assert!(
+            error.starts_with("MAILBRIDGE_TEST_LMTP=\"localhost\" is not an address"),
+            "{error}"
+        );
+    }
 }
