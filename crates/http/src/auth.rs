@@ -64,8 +64,26 @@ impl FromRequestParts<AppState> for Auth {
             (Some(org_id), Some(user_id), Some(role)) => Principal::Member { org_id, user_id, role },
             _ => Principal::SystemAdmin,
         };
+        // The organization boundary is enforced here, before the body is read, so
+        // that another organization's paths answer 404 whatever the request holds.
+        if let Some(path_org) = org_in_path(parts.uri.path()) {
+            match &principal {
+                Principal::Member { org_id, .. } if org_id != path_org => return Err(ApiError::not_found()),
+                Principal::Member { .. } => {}
+                Principal::SystemAdmin => {
+                    state.store.get_organization(path_org).await?;
+                }
+            }
+        }
         Ok(Auth { principal })
     }
+}
+
+/// The organization named by an `/api/v1/orgs/{org_id}/...` or
+/// `/api/v1/organizations/{org_id}` path.
+fn org_in_path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/api/v1/orgs/").or_else(|| path.strip_prefix("/api/v1/organizations/"))?;
+    rest.split('/').next().filter(|s| !s.is_empty())
 }
 
 fn role_name(role: Option<Role>) -> &'static str {

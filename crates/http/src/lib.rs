@@ -29,7 +29,8 @@ pub struct AppState {
 /// The whole HTTP application.
 pub fn app(store: Store) -> Router {
     let state = AppState { store };
-    let (api, doc) = routes::api_router().split_for_parts();
+    let (api, mut doc) = routes::api_router().split_for_parts();
+    openapi::unique_operation_ids(&mut doc);
     let doc_json = serde_json::to_string(&doc).expect("the OpenAPI document serializes");
     Router::new()
         .merge(api)

@@ -1,0 +1,13 @@
+//! The REST API over real HTTP, against both SQLite and PostgreSQL: every test
+//! function here runs twice, once per backend (see `on_both_backends!`).
+
+#[macro_use]
+mod common;
+mod approval;
+mod authz;
+mod isolation;
+mod mailboxes;
+mod openapi;
+mod records;
+mod secrets;
+mod validation;
