@@ -47,18 +47,31 @@ pub trait IncomingSource {
     /// The folders to process: the Inbox, tracked folders, optionally Sent.
     fn list_folders(&mut self) -> impl Future<Output = Result<Vec<String>, SyncError>> + Send;
     /// The messages of `folder` that changed since `since`.
-    fn fetch_changes(&mut self, folder: &str, since: &Checkpoint)
-        -> impl Future<Output = Result<Changes, SyncError>> + Send;
+    fn fetch_changes(
+        &mut self,
+        folder: &str,
+        since: &Checkpoint,
+    ) -> impl Future<Output = Result<Changes, SyncError>> + Send;
     /// Moves a message that cannot be tracked to the Undeliverable folder.
-    fn move_to_undeliverable(&mut self, message: &RawMessage) -> impl Future<Output = Result<(), SyncError>> + Send;
+    fn move_to_undeliverable(
+        &mut self,
+        message: &RawMessage,
+    ) -> impl Future<Output = Result<(), SyncError>> + Send;
     /// Waits until the server reports a change (IMAP IDLE, a notification) or the
     /// timeout passes; `Ok(false)` on timeout.
-    fn wait_for_push(&mut self, timeout: std::time::Duration) -> impl Future<Output = Result<bool, SyncError>> + Send;
+    fn wait_for_push(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> impl Future<Output = Result<bool, SyncError>> + Send;
 }
 
 /// Sending as a mailbox.
 pub trait OutgoingSink {
     /// Sends an RFC 5322 message as the mailbox and saves a copy to its Sent folder.
-    fn send(&mut self, envelope_from: &str, recipients: &[String], message: &[u8])
-        -> impl Future<Output = Result<(), SyncError>> + Send;
+    fn send(
+        &mut self,
+        envelope_from: &str,
+        recipients: &[String],
+        message: &[u8],
+    ) -> impl Future<Output = Result<(), SyncError>> + Send;
 }

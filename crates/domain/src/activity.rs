@@ -96,7 +96,10 @@ pub struct Task {
 
 /// Removes the angle brackets around a Message-ID, as it is stored.
 pub fn normalize_message_id(s: &str) -> String {
-    s.trim().trim_start_matches('<').trim_end_matches('>').to_owned()
+    s.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned()
 }
 
 /// Checks an email's own fields (references are checked by the caller).
@@ -112,8 +115,16 @@ pub fn validate_email(e: &Email) -> Validation {
             ));
         }
     }
-    if e.parties.iter().filter(|p| p.role == PartyRole::From).count() > 1 {
-        errors.push(FieldError::new("parties", "an email has at most one from party"));
+    if e.parties
+        .iter()
+        .filter(|p| p.role == PartyRole::From)
+        .count()
+        > 1
+    {
+        errors.push(FieldError::new(
+            "parties",
+            "an email has at most one from party",
+        ));
     }
     if e.regarding_type.is_some() != e.regarding_id.is_some() {
         errors.push(FieldError::new(
@@ -121,13 +132,13 @@ pub fn validate_email(e: &Email) -> Validation {
             "regarding_type and regarding_id are given together or not at all",
         ));
     }
-    if let Some(m) = &e.message_id {
-        if m.is_empty() || m.contains(char::is_whitespace) || !m.contains('@') {
-            errors.push(FieldError::new(
-                "message_id",
-                "message_id must look like id-left@id-right (RFC 5322), without spaces",
-            ));
-        }
+    if let Some(m) = &e.message_id
+        && (m.is_empty() || m.contains(char::is_whitespace) || !m.contains('@'))
+    {
+        errors.push(FieldError::new(
+            "message_id",
+            "message_id must look like id-left@id-right (RFC 5322), without spaces",
+        ));
     }
     errors
 }
@@ -152,10 +163,10 @@ pub fn validate_appointment(a: &Appointment) -> Validation {
 pub fn validate_task(t: &Task) -> Validation {
     let mut errors = Vec::new();
     crate::validation::check_required_text(&mut errors, "subject", &t.subject, 400);
-    if let (Some(s), Some(d)) = (t.start, t.due) {
-        if d < s {
-            errors.push(FieldError::new("due", "due must not be before start"));
-        }
+    if let (Some(s), Some(d)) = (t.start, t.due)
+        && d < s
+    {
+        errors.push(FieldError::new("due", "due must not be before start"));
     }
     if t.regarding_type.is_some() != t.regarding_id.is_some() {
         errors.push(FieldError::new(
@@ -172,7 +183,10 @@ mod tests {
 
     #[test]
     fn message_ids_are_stored_without_brackets() {
-        assert_eq!(normalize_message_id(" <abc@example.org> "), "abc@example.org");
+        assert_eq!(
+            normalize_message_id(" <abc@example.org> "),
+            "abc@example.org"
+        );
         assert_eq!(normalize_message_id("abc@example.org"), "abc@example.org");
     }
 }

@@ -36,7 +36,10 @@ pub fn validate_alert(a: &Alert) -> Validation {
         _ => None,
     };
     if let Some(field) = missing {
-        errors.push(FieldError::new(field, format!("{field} is required for {} alerts", a.scope)));
+        errors.push(FieldError::new(
+            field,
+            format!("{field} is required for {} alerts", a.scope),
+        ));
     }
     errors
 }

@@ -11,7 +11,11 @@ pub enum Principal {
     /// The system administrator: manages organizations and acts in any of them.
     SystemAdmin,
     /// A user of one organization, with their role.
-    Member { org_id: String, user_id: String, role: Role },
+    Member {
+        org_id: String,
+        user_id: String,
+        role: Role,
+    },
 }
 
 /// The kinds of resource the API exposes.
@@ -57,7 +61,11 @@ pub fn access(role: Option<Role>, resource: Resource, action: Action) -> Access 
     use Resource::*;
     if action == Approve {
         // Approval is a privilege of its own: administrators do not have it.
-        return if role == Some(Role::Approver) && resource == Mailboxes { Allowed } else { Denied };
+        return if role == Some(Role::Approver) && resource == Mailboxes {
+            Allowed
+        } else {
+            Denied
+        };
     }
     let Some(role) = role else {
         return Allowed;
@@ -122,7 +130,11 @@ mod tests {
             (user, Organizations, Read, OwnOnly),
         ];
         for (role, resource, action, expected) in cases {
-            assert_eq!(access(role, resource, action), expected, "{role:?} {resource:?} {action:?}");
+            assert_eq!(
+                access(role, resource, action),
+                expected,
+                "{role:?} {resource:?} {action:?}"
+            );
         }
     }
 }

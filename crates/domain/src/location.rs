@@ -119,7 +119,8 @@ pub fn parse_location(
                 }
             ))
         })?;
-    let url = url::Url::parse(text).map_err(|e| err(format!("`{text}` is not a valid URL: {e}")))?;
+    let url =
+        url::Url::parse(text).map_err(|e| err(format!("`{text}` is not a valid URL: {e}")))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(err(
             "credentials do not belong in a server location; put them in the credential fields"
@@ -135,7 +136,11 @@ pub fn parse_location(
         .to_owned();
     let port = url.port().unwrap_or_else(|| scheme.default_port());
     let is_http = matches!(scheme, Scheme::Https | Scheme::Http);
-    let path = if is_http { url.path().to_owned() } else { "/".to_owned() };
+    let path = if is_http {
+        url.path().to_owned()
+    } else {
+        "/".to_owned()
+    };
     if !is_http && !matches!(url.path(), "" | "/") {
         return Err(err(format!("`{text}` has a path; {example} takes none")));
     }
@@ -150,7 +155,13 @@ pub fn parse_location(
             )));
         }
     };
-    Ok(ServerLocation { scheme, host, port, path, tls })
+    Ok(ServerLocation {
+        scheme,
+        host,
+        port,
+        path,
+        tls,
+    })
 }
 
 #[cfg(test)]
@@ -164,26 +175,100 @@ mod tests {
     }
 
     fn fails(text: &str, st: ServerType, d: Direction, plain: bool) -> String {
-        parse_location("f", text, st, d, plain).expect_err(text).message
+        parse_location("f", text, st, d, plain)
+            .expect_err(text)
+            .message
     }
 
     #[test]
     fn accepted_locations() {
         let cases = [
-            ("imaps://mail.example.org", ImapSmtp, Incoming, false, Scheme::Imaps, 993, TlsPolicy::Implicit),
-            ("imap://mail.example.org:1143", ImapSmtp, Incoming, false, Scheme::Imap, 1143, TlsPolicy::StartTlsRequired),
-            ("imap://127.0.0.1:1143", ImapSmtp, Incoming, true, Scheme::Imap, 1143, TlsPolicy::StartTlsIfOffered),
-            ("smtp://mail.example.org", ImapSmtp, Outgoing, false, Scheme::Smtp, 587, TlsPolicy::StartTlsRequired),
-            ("SMTPS://mail.example.org:465/", ImapSmtp, Outgoing, false, Scheme::Smtps, 465, TlsPolicy::Implicit),
-            ("https://outlook.office365.com/EWS/Exchange.asmx", ExchangeServer, Incoming, false, Scheme::Https, 443, TlsPolicy::Implicit),
-            ("http://127.0.0.1:8081/ews", ExchangeServer, Outgoing, true, Scheme::Http, 8081, TlsPolicy::None),
+            (
+                "imaps://mail.example.org",
+                ImapSmtp,
+                Incoming,
+                false,
+                Scheme::Imaps,
+                993,
+                TlsPolicy::Implicit,
+            ),
+            (
+                "imap://mail.example.org:1143",
+                ImapSmtp,
+                Incoming,
+                false,
+                Scheme::Imap,
+                1143,
+                TlsPolicy::StartTlsRequired,
+            ),
+            (
+                "imap://127.0.0.1:1143",
+                ImapSmtp,
+                Incoming,
+                true,
+                Scheme::Imap,
+                1143,
+                TlsPolicy::StartTlsIfOffered,
+            ),
+            (
+                "smtp://mail.example.org",
+                ImapSmtp,
+                Outgoing,
+                false,
+                Scheme::Smtp,
+                587,
+                TlsPolicy::StartTlsRequired,
+            ),
+            (
+                "SMTPS://mail.example.org:465/",
+                ImapSmtp,
+                Outgoing,
+                false,
+                Scheme::Smtps,
+                465,
+                TlsPolicy::Implicit,
+            ),
+            (
+                "https://outlook.office365.com/EWS/Exchange.asmx",
+                ExchangeServer,
+                Incoming,
+                false,
+                Scheme::Https,
+                443,
+                TlsPolicy::Implicit,
+            ),
+            (
+                "http://127.0.0.1:8081/ews",
+                ExchangeServer,
+                Outgoing,
+                true,
+                Scheme::Http,
+                8081,
+                TlsPolicy::None,
+            ),
         ];
         for (text, st, d, plain, scheme, port, tls) in cases {
             let loc = ok(text, st, d, plain);
-            assert_eq!((loc.scheme, loc.port, loc.tls), (scheme, port, tls), "{text}");
+            assert_eq!(
+                (loc.scheme, loc.port, loc.tls),
+                (scheme, port, tls),
+                "{text}"
+            );
         }
-        assert_eq!(ok("https://ex.example.org/EWS/Exchange.asmx", ExchangeServer, Incoming, false).path, "/EWS/Exchange.asmx");
-        assert_eq!(ok("imaps://[::1]:993", ImapSmtp, Incoming, false).host, "::1");
+        assert_eq!(
+            ok(
+                "https://ex.example.org/EWS/Exchange.asmx",
+                ExchangeServer,
+                Incoming,
+                false
+            )
+            .path,
+            "/EWS/Exchange.asmx"
+        );
+        assert_eq!(
+            ok("imaps://[::1]:993", ImapSmtp, Incoming, false).host,
+            "::1"
+        );
     }
 
     #[test]
@@ -192,12 +277,34 @@ mod tests {
             fails("mail.example.org:993", ImapSmtp, Incoming, false),
             "`mail.example.org:993` has no scheme; write the location as a URL: imaps://host:993 (TLS) or imap://host:143 (STARTTLS)"
         );
-        assert!(fails("smtp://mail.example.org", ImapSmtp, Incoming, false)
-            .starts_with("`smtp://` is not an incoming scheme for imap_smtp profiles"));
-        assert!(fails("imaps://mail.example.org", ImapSmtp, Outgoing, false).contains("smtps://host:465"));
-        assert!(fails("http://ex.example.org/ews", ExchangeServer, Incoming, false).contains("allow_plaintext: true"));
-        assert!(fails("imaps://bob:secret@mail.example.org", ImapSmtp, Incoming, false).contains("credential fields"));
-        assert!(fails("imaps://mail.example.org/INBOX", ImapSmtp, Incoming, false).contains("has a path"));
-        assert!(fails("imaps://", ImapSmtp, Incoming, false).contains("URL") || fails("imaps://", ImapSmtp, Incoming, false).contains("host"));
+        assert!(
+            fails("smtp://mail.example.org", ImapSmtp, Incoming, false)
+                .starts_with("`smtp://` is not an incoming scheme for imap_smtp profiles")
+        );
+        assert!(
+            fails("imaps://mail.example.org", ImapSmtp, Outgoing, false)
+                .contains("smtps://host:465")
+        );
+        assert!(
+            fails("http://ex.example.org/ews", ExchangeServer, Incoming, false)
+                .contains("allow_plaintext: true")
+        );
+        assert!(
+            fails(
+                "imaps://bob:secret@mail.example.org",
+                ImapSmtp,
+                Incoming,
+                false
+            )
+            .contains("credential fields")
+        );
+        assert!(
+            fails("imaps://mail.example.org/INBOX", ImapSmtp, Incoming, false)
+                .contains("has a path")
+        );
+        assert!(
+            fails("imaps://", ImapSmtp, Incoming, false).contains("URL")
+                || fails("imaps://", ImapSmtp, Incoming, false).contains("host")
+        );
     }
 }

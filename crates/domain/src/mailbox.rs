@@ -60,17 +60,30 @@ pub fn approval_for_address(email: Option<&str>) -> ApprovalStatus {
     }
 }
 
+/// Who a new mailbox belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxOwner {
+    pub org_id: String,
+    pub owner_type: OwnerType,
+    pub owner_id: String,
+    pub name: String,
+    pub email: Option<String>,
+}
+
 /// The mailbox that a new user or queue gets, with the organization's defaults.
 pub fn new_mailbox(
     id: String,
-    org_id: String,
-    owner_type: OwnerType,
-    owner_id: String,
-    name: String,
-    email: Option<String>,
+    owner: MailboxOwner,
     settings: &EmailSettings,
     now: DateTime<Utc>,
 ) -> Mailbox {
+    let MailboxOwner {
+        org_id,
+        owner_type,
+        owner_id,
+        name,
+        email,
+    } = owner;
     Mailbox {
         id,
         org_id,
@@ -109,9 +122,24 @@ impl Mailbox {
             self.profile_id = p.clone();
         }
         let workloads = [
-            (change.incoming_method, &mut self.incoming_method, &mut self.incoming_status, &mut self.incoming_enabled),
-            (change.outgoing_method, &mut self.outgoing_method, &mut self.outgoing_status, &mut self.outgoing_enabled),
-            (change.act_method, &mut self.act_method, &mut self.act_status, &mut self.act_enabled),
+            (
+                change.incoming_method,
+                &mut self.incoming_method,
+                &mut self.incoming_status,
+                &mut self.incoming_enabled,
+            ),
+            (
+                change.outgoing_method,
+                &mut self.outgoing_method,
+                &mut self.outgoing_status,
+                &mut self.outgoing_enabled,
+            ),
+            (
+                change.act_method,
+                &mut self.act_method,
+                &mut self.act_status,
+                &mut self.act_enabled,
+            ),
         ];
         for (new_method, method, status, enabled) in workloads {
             let method_changed = matches!(new_method, Some(m) if m != *method);
@@ -138,21 +166,24 @@ impl Mailbox {
 }
 
 /// Checks a mailbox against its profile's start date.
-pub fn validate_mailbox(m: &Mailbox, profile_process_email_from: Option<DateTime<Utc>>) -> Validation {
+pub fn validate_mailbox(
+    m: &Mailbox,
+    profile_process_email_from: Option<DateTime<Utc>>,
+) -> Validation {
     let mut errors = Vec::new();
     if let Some(e) = &m.email_address {
         check_email_address(&mut errors, "email_address", e);
     }
-    if let (Some(mine), Some(profiles)) = (m.process_email_from, profile_process_email_from) {
-        if mine < profiles {
-            errors.push(FieldError::new(
+    if let (Some(mine), Some(profiles)) = (m.process_email_from, profile_process_email_from)
+        && mine < profiles
+    {
+        errors.push(FieldError::new(
                 "process_email_from",
                 format!(
                     "process_email_from must not be earlier than the profile's ({}); choose that time or later",
                     profiles.to_rfc3339()
                 ),
             ));
-        }
     }
     errors
 }

@@ -84,10 +84,34 @@ pub fn validate_email_settings(s: &EmailSettings) -> Validation {
             "tracking_token_prefix must be 1 to 20 characters without spaces, such as CRM:",
         ));
     }
-    check_range(&mut errors, "tracking_token_base_number", s.tracking_token_base_number, 0, 2_147_483_647);
-    check_range(&mut errors, "tracking_token_user_digits", s.tracking_token_user_digits, 1, 9);
-    check_range(&mut errors, "tracking_token_counter_digits", s.tracking_token_counter_digits, 1, 9);
-    check_range(&mut errors, "max_attachment_size_kb", s.max_attachment_size_kb, 0, 131_072);
+    check_range(
+        &mut errors,
+        "tracking_token_base_number",
+        s.tracking_token_base_number,
+        0,
+        2_147_483_647,
+    );
+    check_range(
+        &mut errors,
+        "tracking_token_user_digits",
+        s.tracking_token_user_digits,
+        1,
+        9,
+    );
+    check_range(
+        &mut errors,
+        "tracking_token_counter_digits",
+        s.tracking_token_counter_digits,
+        1,
+        9,
+    );
+    check_range(
+        &mut errors,
+        "max_attachment_size_kb",
+        s.max_attachment_size_kb,
+        0,
+        131_072,
+    );
     errors
 }
 
@@ -99,19 +123,39 @@ mod tests {
     fn defaults_are_valid_and_match_the_reference() {
         let s = EmailSettings::default();
         assert!(validate_email_settings(&s).is_empty());
-        assert!(s.process_email_for_approved_users_only && s.process_email_for_approved_queues_only);
+        assert!(
+            s.process_email_for_approved_users_only && s.process_email_for_approved_queues_only
+        );
     }
 
     #[test]
     fn bad_settings_name_their_field() {
         type Case = (fn(&mut EmailSettings), &'static str);
         let cases: &[Case] = &[
-            (|s| s.tracking_token_prefix = String::new(), "tracking_token_prefix"),
-            (|s| s.tracking_token_prefix = "CRM ID:".into(), "tracking_token_prefix"),
-            (|s| s.tracking_token_user_digits = 0, "tracking_token_user_digits"),
-            (|s| s.tracking_token_counter_digits = 10, "tracking_token_counter_digits"),
-            (|s| s.max_attachment_size_kb = 131_073, "max_attachment_size_kb"),
-            (|s| s.tracking_token_base_number = -1, "tracking_token_base_number"),
+            (
+                |s| s.tracking_token_prefix = String::new(),
+                "tracking_token_prefix",
+            ),
+            (
+                |s| s.tracking_token_prefix = "CRM ID:".into(),
+                "tracking_token_prefix",
+            ),
+            (
+                |s| s.tracking_token_user_digits = 0,
+                "tracking_token_user_digits",
+            ),
+            (
+                |s| s.tracking_token_counter_digits = 10,
+                "tracking_token_counter_digits",
+            ),
+            (
+                |s| s.max_attachment_size_kb = 131_073,
+                "max_attachment_size_kb",
+            ),
+            (
+                |s| s.tracking_token_base_number = -1,
+                "tracking_token_base_number",
+            ),
         ];
         for (change, field) in cases {
             let mut s = EmailSettings::default();
@@ -126,6 +170,9 @@ mod tests {
     fn organization_rules() {
         assert!(validate_organization("Contoso", None).is_empty());
         assert_eq!(validate_organization("", None)[0].field, "name");
-        assert_eq!(validate_organization("Contoso", Some("x"))[0].field, "default_tenant_id");
+        assert_eq!(
+            validate_organization("Contoso", Some("x"))[0].field,
+            "default_tenant_id"
+        );
     }
 }

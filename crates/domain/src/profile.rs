@@ -115,8 +115,20 @@ pub fn validate_profile(p: &ProfileSettings, ctx: &ProfileContext<'_>) -> Valida
     if let Some(d) = &p.description {
         check_max_chars(&mut errors, "description", d, 2000);
     }
-    check_range(&mut errors, "min_polling_interval_minutes", p.min_polling_interval_minutes, 0, 1440);
-    check_range(&mut errors, "max_concurrent_connections", p.max_concurrent_connections, 1, 300);
+    check_range(
+        &mut errors,
+        "min_polling_interval_minutes",
+        p.min_polling_interval_minutes,
+        0,
+        1440,
+    );
+    check_range(
+        &mut errors,
+        "max_concurrent_connections",
+        p.max_concurrent_connections,
+        1,
+        300,
+    );
     check_tenant(&mut errors, p, ctx);
     check_locations(&mut errors, p);
     check_authentication(&mut errors, p, ctx);
@@ -153,8 +165,16 @@ fn check_tenant(errors: &mut Validation, p: &ProfileSettings, ctx: &ProfileConte
 
 fn check_locations(errors: &mut Validation, p: &ProfileSettings) {
     let fields = [
-        ("incoming_server_location", &p.incoming_server_location, Direction::Incoming),
-        ("outgoing_server_location", &p.outgoing_server_location, Direction::Outgoing),
+        (
+            "incoming_server_location",
+            &p.incoming_server_location,
+            Direction::Incoming,
+        ),
+        (
+            "outgoing_server_location",
+            &p.outgoing_server_location,
+            Direction::Outgoing,
+        ),
     ];
     for (field, value, direction) in fields {
         match value {
@@ -182,7 +202,11 @@ fn check_authentication(errors: &mut Validation, p: &ProfileSettings, ctx: &Prof
             ServerToServer,
             Oauth,
         ],
-        ServerType::ImapSmtp => &[CredentialsSpecifiedByUserOrQueue, CredentialsSpecifiedInProfile, Oauth],
+        ServerType::ImapSmtp => &[
+            CredentialsSpecifiedByUserOrQueue,
+            CredentialsSpecifiedInProfile,
+            Oauth,
+        ],
     };
     if !allowed.contains(&p.authentication_type) {
         let names: Vec<_> = allowed.iter().map(|a| a.as_str()).collect();
@@ -218,7 +242,12 @@ fn check_authentication(errors: &mut Validation, p: &ProfileSettings, ctx: &Prof
     }
 }
 
-fn check_account(errors: &mut Validation, direction: &str, user: &Option<String>, password_set: bool) {
+fn check_account(
+    errors: &mut Validation,
+    direction: &str,
+    user: &Option<String>,
+    password_set: bool,
+) {
     let user_field = format!("{direction}_username");
     match user {
         Some(u) if !u.trim().is_empty() => {}

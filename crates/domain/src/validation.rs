@@ -14,7 +14,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -24,7 +27,10 @@ pub type Validation = Vec<FieldError>;
 /// A required, trimmed, bounded text such as a name.
 pub fn check_required_text(errors: &mut Validation, field: &str, value: &str, max_chars: usize) {
     if value.trim().is_empty() {
-        errors.push(FieldError::new(field, format!("{field} is required and must not be blank")));
+        errors.push(FieldError::new(
+            field,
+            format!("{field} is required and must not be blank"),
+        ));
     } else {
         check_max_chars(errors, field, value, max_chars);
     }
@@ -86,7 +92,9 @@ pub fn is_email_address(s: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local.bytes().all(|b| b.is_ascii_graphic() && !b"()<>[]:;@\\,\"".contains(&b));
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>[]:;@\\,\"".contains(&b));
     let domain_ok = !domain.is_empty()
         && domain.len() <= 253
         && domain.split('.').all(|label| {
@@ -94,7 +102,9 @@ pub fn is_email_address(s: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b >= 0x80)
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b >= 0x80)
         });
     local_ok && domain_ok && s.len() <= 254
 }
@@ -154,7 +164,13 @@ mod tests {
         check_required_text(&mut errors, "name", "   ", 100);
         check_max_chars(&mut errors, "description", &"x".repeat(11), 10);
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["max_concurrent_connections", "name", "description"]);
-        assert_eq!(errors[0].message, "max_concurrent_connections must be between 1 and 300, got 0");
+        assert_eq!(
+            fields,
+            ["max_concurrent_connections", "name", "description"]
+        );
+        assert_eq!(
+            errors[0].message,
+            "max_concurrent_connections must be between 1 and 300, got 0"
+        );
     }
 }

@@ -12,7 +12,10 @@ use mailbridge_store::{Store, StoreResult};
 pub async fn recover_after_restart(store: &Store) -> StoreResult<()> {
     let requeued = store.requeue_interrupted_jobs().await?;
     if requeued > 0 {
-        tracing::warn!(jobs = requeued, "jobs interrupted by the last stop were queued again");
+        tracing::warn!(
+            jobs = requeued,
+            "jobs interrupted by the last stop were queued again"
+        );
     }
     Ok(())
 }

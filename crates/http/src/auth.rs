@@ -45,30 +45,38 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("send an API token as `Authorization: Bearer <token>`"))?;
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("send an API token as `Authorization: Bearer <token>`")
+        })?;
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        let info = state
-            .store
-            .authenticate(token)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("the token is unknown, revoked, or its user is disabled"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
+        let info = state.store.authenticate(token).await?.ok_or_else(|| {
+            ApiError::unauthorized("the token is unknown, revoked, or its user is disabled")
+        })?;
         let principal = match (info.org_id, info.user_id, info.role) {
-            (Some(org_id), Some(user_id), Some(role)) => Principal::Member { org_id, user_id, role },
+            (Some(org_id), Some(user_id), Some(role)) => Principal::Member {
+                org_id,
+                user_id,
+                role,
+            },
             _ => Principal::SystemAdmin,
         };
         // The organization boundary is enforced here, before the body is read, so
         // that another organization's paths answer 404 whatever the request holds.
         if let Some(path_org) = org_in_path(parts.uri.path()) {
             match &principal {
-                Principal::Member { org_id, .. } if org_id != path_org => return Err(ApiError::not_found()),
+                Principal::Member { org_id, .. } if org_id != path_org => {
+                    return Err(ApiError::not_found());
+                }
                 Principal::Member { .. } => {}
                 Principal::SystemAdmin => {
                     state.store.get_organization(path_org).await?;
@@ -82,7 +90,9 @@ impl FromRequestParts<AppState> for Auth {
 /// The organization named by an `/api/v1/orgs/{org_id}/...` or
 /// `/api/v1/organizations/{org_id}` path.
 fn org_in_path(path: &str) -> Option<&str> {
-    let rest = path.strip_prefix("/api/v1/orgs/").or_else(|| path.strip_prefix("/api/v1/organizations/"))?;
+    let rest = path
+        .strip_prefix("/api/v1/orgs/")
+        .or_else(|| path.strip_prefix("/api/v1/organizations/"))?;
     rest.split('/').next().filter(|s| !s.is_empty())
 }
 
@@ -123,13 +133,21 @@ impl Auth {
     }
 
     /// Checks an operation on a resource of `org_id`.
-    pub async fn check(&self, state: &AppState, org_id: &str, resource: Resource, action: Action) -> Result<Scope, ApiError> {
+    pub async fn check(
+        &self,
+        state: &AppState,
+        org_id: &str,
+        resource: Resource,
+        action: Action,
+    ) -> Result<Scope, ApiError> {
         match &self.principal {
             Principal::SystemAdmin => {
                 // Answers 404 for an organization that does not exist.
                 state.store.get_organization(org_id).await?;
             }
-            Principal::Member { org_id: mine, .. } if mine != org_id => return Err(ApiError::not_found()),
+            Principal::Member { org_id: mine, .. } if mine != org_id => {
+                return Err(ApiError::not_found());
+            }
             Principal::Member { .. } => {}
         }
         let decision = access(self.role(), resource, action);
@@ -145,7 +163,11 @@ impl Auth {
                 describe(resource, action)
             )));
         }
-        Ok(Scope { org_id: org_id.to_owned(), access: decision, principal: self.principal.clone() })
+        Ok(Scope {
+            org_id: org_id.to_owned(),
+            access: decision,
+            principal: self.principal.clone(),
+        })
     }
 
     /// Checks an operation on organizations themselves (no organization scope yet).

@@ -38,11 +38,21 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), field: None, details: Vec::new() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            details: Vec::new(),
+        }
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such record in this organization")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such record in this organization",
+        )
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -68,7 +78,10 @@ impl ApiError {
 
     /// Every invalid field; the first one is named in `field` and `message`.
     pub fn validation(errors: Vec<FieldError>) -> Self {
-        let first = errors.first().cloned().unwrap_or_else(|| FieldError::new("", "invalid input"));
+        let first = errors
+            .first()
+            .cloned()
+            .unwrap_or_else(|| FieldError::new("", "invalid input"));
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "validation_failed",
@@ -80,7 +93,11 @@ impl ApiError {
 
     /// Fails with every error found, if any.
     pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
-        if errors.is_empty() { Ok(()) } else { Err(Self::validation(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Self::validation(errors))
+        }
     }
 
     pub fn required(field: &str) -> Self {
@@ -104,7 +121,11 @@ impl From<StoreError> for ApiError {
                 // The cause goes to the log (it never holds a secret: queries bind
                 // values, and sealed values are not printed); the client gets a code.
                 tracing::error!(error = %other, "store failure");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the store failed; see the server log")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the store failed; see the server log",
+                )
             }
         }
     }
@@ -126,7 +147,11 @@ impl IntoResponse for ApiError {
 
 /// The answer for a path that names no resource.
 pub async fn not_found_route() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such path; see /api/v1/openapi.json")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        "no such path; see /api/v1/openapi.json",
+    )
 }
 
 /// Wraps the framework's own error answers (405, malformed path or query, body too
@@ -142,19 +167,36 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
         return response;
     }
     let (parts, body) = response.into_parts();
-    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
     let text = String::from_utf8_lossy(&text).trim().to_owned();
     let (code, message) = match status {
-        StatusCode::METHOD_NOT_ALLOWED => {
-            ("method_not_allowed", "this method is not offered on this path; see /api/v1/openapi.json".to_owned())
-        }
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is larger than 16 MiB".to_owned()),
-        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took longer than 60 seconds".to_owned()),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ("unsupported_media_type", "send the body as JSON with Content-Type: application/json".to_owned())
-        }
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this method is not offered on this path; see /api/v1/openapi.json".to_owned(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "the request body is larger than 16 MiB".to_owned(),
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "timeout",
+            "the request took longer than 60 seconds".to_owned(),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "send the body as JSON with Content-Type: application/json".to_owned(),
+        ),
         s if s.is_server_error() => ("internal", "internal error; see the server log".to_owned()),
-        _ => ("bad_request", if text.is_empty() { "the request is malformed".to_owned() } else { text }),
+        _ => (
+            "bad_request",
+            if text.is_empty() {
+                "the request is malformed".to_owned()
+            } else {
+                text
+            },
+        ),
     };
     let mut out = ApiError::new(status, code, message).into_response();
     if let Some(allow) = parts.headers.get(header::ALLOW) {

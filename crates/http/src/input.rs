@@ -29,7 +29,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", e.body_text())
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                e.body_text(),
+            )
         })?;
         parse(&bytes).map(ApiJson)
     }
@@ -42,18 +46,43 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("the body is not valid JSON: {inner}"));
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body is not valid JSON: {inner}"),
+            );
         }
         let message = inner.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
         let quoted = message.split('`').nth(1).unwrap_or_default().to_owned();
-        let parent = if path == "." { String::new() } else { path.clone() };
+        let parent = if path == "." {
+            String::new()
+        } else {
+            path.clone()
+        };
         let join = |name: &str| {
-            if parent.is_empty() || parent.ends_with(name) { name.to_owned() } else { format!("{parent}.{name}") }
+            if parent.is_empty() || parent.ends_with(name) {
+                name.to_owned()
+            } else {
+                format!("{parent}.{name}")
+            }
         };
         if message.starts_with("unknown field") {
             let field = join(&quoted);
-            ApiError::field("unknown_field", &field, format!("`{field}` is not a field of this resource; {}", message.split_once(", ").map_or("remove it", |(_, rest)| rest)))
+            ApiError::field(
+                "unknown_field",
+                &field,
+                format!(
+                    "`{field}` is not a field of this resource; {}",
+                    message
+                        .split_once(", ")
+                        .map_or("remove it", |(_, rest)| rest)
+                ),
+            )
         } else if message.starts_with("missing field") {
             let field = join(&quoted);
             ApiError::field("missing_field", &field, format!("{field} is required"))
@@ -65,7 +94,9 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// Reads a field that may be absent (keep), `null` (clear) or a value (set):
 /// use with `#[serde(default, deserialize_with = "nullable")]` on `Option<Option<T>>`.
-pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -73,6 +104,42 @@ pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<
 pub fn set<T>(target: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *target = v;
+    }
+}
+
+/// Query parameters whose errors name their parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                let quoted = message.split('`').nth(1).unwrap_or_default().to_owned();
+                if message.starts_with("unknown field") {
+                    ApiError::field(
+                        "unknown_parameter",
+                        &quoted,
+                        format!(
+                            "`{quoted}` is not a parameter of this list; {}",
+                            message
+                                .split_once(", ")
+                                .map_or("remove it", |(_, rest)| rest)
+                        ),
+                    )
+                } else {
+                    ApiError::field("invalid_value", &path, format!("{path}: {message}"))
+                }
+            })
     }
 }
 
@@ -98,17 +165,38 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (r#"{"name": "a", "colour": 1}"#, "unknown_field", Some("colour")),
+            (
+                r#"{"name": "a", "colour": 1}"#,
+                "unknown_field",
+                Some("colour"),
+            ),
             (r#"{"limit": 1}"#, "missing_field", Some("name")),
-            (r#"{"name": "a", "limit": "ten"}"#, "invalid_value", Some("limit")),
-            (r#"{"name": "a", "limit": -1}"#, "invalid_value", Some("limit")),
+            (
+                r#"{"name": "a", "limit": "ten"}"#,
+                "invalid_value",
+                Some("limit"),
+            ),
+            (
+                r#"{"name": "a", "limit": -1}"#,
+                "invalid_value",
+                Some("limit"),
+            ),
             (r#"{"name": "a""#, "invalid_json", None),
         ];
         for (json, code, field) in cases {
             let e = err(json);
-            assert_eq!((e.code, e.field.as_deref()), (code, field), "{json}: {}", e.message);
+            assert_eq!(
+                (e.code, e.field.as_deref()),
+                (code, field),
+                "{json}: {}",
+                e.message
+            );
         }
-        assert!(err(r#"{"name": "a", "colour": 1}"#).message.contains("expected one of"));
+        assert!(
+            err(r#"{"name": "a", "colour": 1}"#)
+                .message
+                .contains("expected one of")
+        );
     }
 
     #[test]
@@ -119,27 +207,5 @@ mod tests {
         assert_eq!(absent.note, None);
         assert_eq!(null.note, Some(None));
         assert_eq!(set.note, Some(Some("x".into())));
-    }
-}
-
-/// Query parameters whose errors name their parameter.
-pub struct ApiQuery<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or_default();
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
-            let path = e.path().to_string();
-            let message = e.into_inner().to_string();
-            let quoted = message.split('`').nth(1).unwrap_or_default().to_owned();
-            if message.starts_with("unknown field") {
-                ApiError::field("unknown_parameter", &quoted, format!("`{quoted}` is not a parameter of this list; {}", message.split_once(", ").map_or("remove it", |(_, rest)| rest)))
-            } else {
-                ApiError::field("invalid_value", &path, format!("{path}: {message}"))
-            }
-        })
     }
 }

@@ -38,14 +38,20 @@ pub fn app(store: Store) -> Router {
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || async move {
-                ([(axum::http::header::CONTENT_TYPE, "application/json")], doc_json.clone())
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    doc_json.clone(),
+                )
             }),
         )
         .fallback(error::not_found_route)
         .with_state(state)
         .layer(middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(16 * 1024 * 1024))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(60)))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(60),
+        ))
         // The default span holds the method and path only: never headers (the
         // Authorization header carries a token) and never bodies (secrets).
         .layer(TraceLayer::new_for_http())

@@ -16,21 +16,35 @@ pub struct List<T> {
 
 impl<T> From<Page<T>> for List<T> {
     fn from(p: Page<T>) -> Self {
-        List { items: p.items, next_cursor: p.next_cursor }
+        List {
+            items: p.items,
+            next_cursor: p.next_cursor,
+        }
     }
 }
 
 /// Checks the paging parameters every list takes.
 pub fn page_request(cursor: Option<String>, limit: Option<u32>) -> Result<PageRequest, ApiError> {
-    if let Some(c) = &cursor {
-        if !is_valid_id(c) {
-            return Err(ApiError::field("invalid_value", "cursor", "cursor must be a next_cursor value from a previous page"));
-        }
+    if let Some(c) = &cursor
+        && !is_valid_id(c)
+    {
+        return Err(ApiError::field(
+            "invalid_value",
+            "cursor",
+            "cursor must be a next_cursor value from a previous page",
+        ));
     }
-    if let Some(l) = limit {
-        if !(1..=500).contains(&l) {
-            return Err(ApiError::field("invalid_value", "limit", format!("limit must be between 1 and 500, got {l}")));
-        }
+    if let Some(l) = limit
+        && !(1..=500).contains(&l)
+    {
+        return Err(ApiError::field(
+            "invalid_value",
+            "limit",
+            format!("limit must be between 1 and 500, got {l}"),
+        ));
     }
-    Ok(PageRequest { after: cursor, limit })
+    Ok(PageRequest {
+        after: cursor,
+        limit,
+    })
 }

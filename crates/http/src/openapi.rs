@@ -37,13 +37,25 @@ impl Modify for BearerAuth {
 /// unique across resources as OpenAPI requires: `users_list`, `contacts_list_contacts`.
 pub fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
     for item in doc.paths.paths.values_mut() {
-        let ops = [&mut item.get, &mut item.post, &mut item.patch, &mut item.put, &mut item.delete];
+        let ops = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.put,
+            &mut item.delete,
+        ];
         for op in ops.into_iter().flatten() {
-            let tag = op.tags.as_ref().and_then(|t| t.first()).cloned().unwrap_or_default().replace('-', "_");
-            if let Some(id) = &op.operation_id {
-                if !id.starts_with(&tag) {
-                    op.operation_id = Some(format!("{tag}_{id}"));
-                }
+            let tag = op
+                .tags
+                .as_ref()
+                .and_then(|t| t.first())
+                .cloned()
+                .unwrap_or_default()
+                .replace('-', "_");
+            if let Some(id) = &op.operation_id
+                && !id.starts_with(&tag)
+            {
+                op.operation_id = Some(format!("{tag}_{id}"));
             }
         }
     }

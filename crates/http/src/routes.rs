@@ -33,11 +33,23 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(queues::list, queues::create))
         .routes(routes!(queues::get, queues::update, queues::delete))
         .routes(routes!(parties::list_contacts, parties::create_contact))
-        .routes(routes!(parties::get_contact, parties::update_contact, parties::delete_contact))
+        .routes(routes!(
+            parties::get_contact,
+            parties::update_contact,
+            parties::delete_contact
+        ))
         .routes(routes!(parties::list_accounts, parties::create_account))
-        .routes(routes!(parties::get_account, parties::update_account, parties::delete_account))
+        .routes(routes!(
+            parties::get_account,
+            parties::update_account,
+            parties::delete_account
+        ))
         .routes(routes!(parties::list_leads, parties::create_lead))
-        .routes(routes!(parties::get_lead, parties::update_lead, parties::delete_lead))
+        .routes(routes!(
+            parties::get_lead,
+            parties::update_lead,
+            parties::delete_lead
+        ))
         .routes(routes!(profiles::list, profiles::create))
         .routes(routes!(profiles::get, profiles::update, profiles::delete))
         .routes(routes!(mailboxes::list, mailboxes::bulk_update))
@@ -48,7 +60,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(emails::list, emails::create))
         .routes(routes!(emails::get, emails::update, emails::delete))
         .routes(routes!(appointments::list, appointments::create))
-        .routes(routes!(appointments::get, appointments::update, appointments::delete))
+        .routes(routes!(
+            appointments::get,
+            appointments::update,
+            appointments::delete
+        ))
         .routes(routes!(tasks::list, tasks::create))
         .routes(routes!(tasks::get, tasks::update, tasks::delete))
         .routes(routes!(alerts::list, alerts::create))

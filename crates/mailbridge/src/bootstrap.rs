@@ -37,19 +37,32 @@ pub fn store_key(settings: &Settings) -> anyhow::Result<StoreKey> {
         Cipher::from_base64(text).map_err(|e| anyhow::anyhow!("{source}: {e}"))
     };
     if let Some(text) = &settings.secret_key {
-        return Ok(StoreKey { cipher: from_text(text, "secret_key setting")?, created_file: None });
+        return Ok(StoreKey {
+            cipher: from_text(text, "secret_key setting")?,
+            created_file: None,
+        });
     }
-    let path = settings.secret_key_file.clone().unwrap_or_else(|| settings.data_dir.join("secret.key"));
+    let path = settings
+        .secret_key_file
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join("secret.key"));
     if path.exists() {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
-        return Ok(StoreKey { cipher: from_text(&text, &path.display().to_string())?, created_file: None });
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+        return Ok(StoreKey {
+            cipher: from_text(&text, &path.display().to_string())?,
+            created_file: None,
+        });
     }
     if settings.secret_key_file.is_some() {
         bail!("the secret_key_file {} does not exist", path.display());
     }
     let key = Cipher::generate_key();
     write_private(&path, &format!("{key}\n"))?;
-    Ok(StoreKey { cipher: from_text(&key, "new key")?, created_file: Some(path) })
+    Ok(StoreKey {
+        cipher: from_text(&key, "new key")?,
+        created_file: Some(path),
+    })
 }
 
 /// Refuses a key made just now for a store that already holds data (its secrets
@@ -74,7 +87,9 @@ pub async fn admin_token(store: &Store, data_dir: &Path) -> anyhow::Result<()> {
     if store.has_system_admin_token().await? {
         return Ok(());
     }
-    let issued = store.issue_system_admin_token("system administrator").await?;
+    let issued = store
+        .issue_system_admin_token("system administrator")
+        .await?;
     let path = data_dir.join("admin.token");
     write_private(&path, &format!("{}\n", issued.token))?;
     tracing::info!(path = %path.display(), "created the system administrator's API token; read it from this file");

@@ -74,19 +74,33 @@ impl Default for Settings {
 }
 
 /// The environment variables read, without their `MAILBRIDGE_` prefix.
-const ENV_KEYS: &[&str] = &["listen", "data_dir", "database", "secret_key", "secret_key_file", "log_format", "log"];
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database",
+    "secret_key",
+    "secret_key_file",
+    "log_format",
+    "log",
+];
 
 impl Settings {
     pub fn load(args: &ServeArgs) -> anyhow::Result<Settings> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = &args.config {
-            anyhow::ensure!(file.is_file(), "the configuration file {} does not exist", file.display());
+            anyhow::ensure!(
+                file.is_file(),
+                "the configuration file {} does not exist",
+                file.display()
+            );
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment
             .merge(Env::prefixed("MAILBRIDGE_").only(ENV_KEYS))
             .merge(Serialized::defaults(args));
-        figment.extract().context("read the settings (file, MAILBRIDGE_* variables, flags)")
+        figment
+            .extract()
+            .context("read the settings (file, MAILBRIDGE_* variables, flags)")
     }
 
     /// The database to open: the configured URL, or SQLite in the data directory.
@@ -99,13 +113,18 @@ impl Settings {
 }
 
 #[cfg(test)]
+// figment::Jail closures return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
     #[test]
     fn layers_override_in_order() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("mb.toml", "listen = \"127.0.0.1:9000\"\ndata_dir = \"/from/file\"\nlog = \"debug\"")?;
+            jail.create_file(
+                "mb.toml",
+                "listen = \"127.0.0.1:9000\"\ndata_dir = \"/from/file\"\nlog = \"debug\"",
+            )?;
             jail.set_env("MAILBRIDGE_DATA_DIR", "/from/env");
             jail.set_env("MAILBRIDGE_TEST_SOMETHING", "ignored");
             let args = ServeArgs {
@@ -126,7 +145,10 @@ mod tests {
     fn unknown_settings_in_the_file_are_named() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("mb.toml", "listne = \"127.0.0.1:9000\"")?;
-            let args = ServeArgs { config: Some("mb.toml".into()), ..Default::default() };
+            let args = ServeArgs {
+                config: Some("mb.toml".into()),
+                ..Default::default()
+            };
             let err = format!("{:#}", Settings::load(&args).unwrap_err());
             assert!(err.contains("listne"), "{err}");
             Ok(())

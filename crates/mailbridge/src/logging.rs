@@ -9,7 +9,10 @@ use crate::config::{LogFormat, Settings};
 
 pub fn init(settings: &Settings) {
     let filter = EnvFilter::try_new(&settings.log).unwrap_or_else(|e| {
-        eprintln!("mailbridge: the log filter `{}` is invalid ({e}); using `info`", settings.log);
+        eprintln!(
+            "mailbridge: the log filter `{}` is invalid ({e}); using `info`",
+            settings.log
+        );
         EnvFilter::new("info")
     });
     let json = match settings.log_format {
@@ -17,7 +20,9 @@ pub fn init(settings: &Settings) {
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().flatten_event(true).init();
     } else {

@@ -8,7 +8,11 @@ mod serve;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "mailbridge", version, about = "Server-side synchronization of business applications with mail servers")]
+#[command(
+    name = "mailbridge",
+    version,
+    about = "Server-side synchronization of business applications with mail servers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

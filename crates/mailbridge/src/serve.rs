@@ -9,8 +9,7 @@ use crate::bootstrap;
 use crate::config::Settings;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("create the data directory {}", settings.data_dir.display()))?;
+    create_private_dir(&settings.data_dir)?;
     let key = bootstrap::store_key(&settings)?;
     let database = settings.database_url();
     let store = Store::open(&database, key.cipher.clone())
@@ -31,6 +30,20 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .context("serve HTTP")?;
     store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Creates the data directory readable by the service's user only (it holds the
+/// store key, the admin token and the embedded database).
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("create the data directory {}", dir.display()))?;
+    }
     Ok(())
 }
 
@@ -62,8 +75,14 @@ fn redact_url(url: &str) -> String {
 mod tests {
     #[test]
     fn database_passwords_are_not_logged() {
-        assert_eq!(super::redact_url("postgres://mb:s3cret@db:5432/mb"), "postgres://mb:***@db:5432/mb");
+        assert_eq!(
+            super::redact_url("postgres://mb:s3cret@db:5432/mb"),
+            "postgres://mb:***@db:5432/mb"
+        );
         assert_eq!(super::redact_url("postgres://db/mb"), "postgres://db/mb");
-        assert_eq!(super::redact_url("mailbridge-data/mailbridge.db"), "mailbridge-data/mailbridge.db");
+        assert_eq!(
+            super::redact_url("mailbridge-data/mailbridge.db"),
+            "mailbridge-data/mailbridge.db"
+        );
     }
 }

@@ -1,17 +1,19 @@
 //! Activities: emails (with their parties), appointments and tasks.
 
-use mailbridge_domain::activity::{Appointment, Email, EmailParty, Task};
 use mailbridge_domain::RegardingType;
+use mailbridge_domain::activity::{Appointment, Email, EmailParty, Task};
 use sqlx::QueryBuilder;
 
 use crate::{Filter, Page, PageRequest, Store, StoreError, StoreResult, now, with_db};
 
-const SELECT_EMAILS: &str = "SELECT t.id, t.org_id, t.subject, t.body, t.direction, t.status, t.message_id,
+const SELECT_EMAILS: &str =
+    "SELECT t.id, t.org_id, t.subject, t.body, t.direction, t.status, t.message_id,
         t.in_reply_to, t.tracking_token, t.correlation_method, t.regarding_type, t.regarding_id,
         t.mailbox_id, t.status_reason, t.sent_at, t.received_at, t.created_at, t.updated_at
     FROM emails t";
 
-const SELECT_APPOINTMENTS: &str = "SELECT t.id, t.org_id, t.subject, t.location, t.body, t.start, t.\"end\",
+const SELECT_APPOINTMENTS: &str =
+    "SELECT t.id, t.org_id, t.subject, t.location, t.body, t.start, t.\"end\",
         t.all_day, t.status, t.owner_id, t.organizer, t.regarding_type, t.regarding_id,
         t.created_at, t.updated_at
     FROM appointments t";
@@ -29,8 +31,15 @@ struct PartyRow {
 
 impl Store {
     /// Checks that a regarding record exists in the organization.
-    async fn check_regarding(&self, org_id: &str, kind: Option<RegardingType>, id: Option<&str>) -> StoreResult<()> {
-        let (Some(kind), Some(id)) = (kind, id) else { return Ok(()) };
+    async fn check_regarding(
+        &self,
+        org_id: &str,
+        kind: Option<RegardingType>,
+        id: Option<&str>,
+    ) -> StoreResult<()> {
+        let (Some(kind), Some(id)) = (kind, id) else {
+            return Ok(());
+        };
         let (table, extra) = match kind {
             RegardingType::Contact => ("parties", "AND kind = 'contact'"),
             RegardingType::Account => ("parties", "AND kind = 'account'"),
@@ -38,12 +47,22 @@ impl Store {
             RegardingType::Email => ("emails", ""),
         };
         let what = format!("a {kind}");
-        self.check_reference("regarding_id", table, org_id, Some(id), extra, &what).await
+        self.check_reference("regarding_id", table, org_id, Some(id), extra, &what)
+            .await
     }
 
     async fn check_email_references(&self, e: &Email) -> StoreResult<()> {
-        self.check_reference("mailbox_id", "mailboxes", &e.org_id, e.mailbox_id.as_deref(), "", "a mailbox").await?;
-        self.check_regarding(&e.org_id, e.regarding_type, e.regarding_id.as_deref()).await
+        self.check_reference(
+            "mailbox_id",
+            "mailboxes",
+            &e.org_id,
+            e.mailbox_id.as_deref(),
+            "",
+            "a mailbox",
+        )
+        .await?;
+        self.check_regarding(&e.org_id, e.regarding_type, e.regarding_id.as_deref())
+            .await
     }
 
     fn message_id_taken(e: sqlx::Error, email: &Email) -> StoreError {
@@ -126,15 +145,25 @@ impl Store {
         self.get_email(&e.org_id, &e.id).await
     }
 
-    pub async fn list_emails(&self, org_id: &str, filters: &[Filter], page: &PageRequest) -> StoreResult<Page<Email>> {
-        let mut page: Page<Email> = self.list_records(SELECT_EMAILS, Some(org_id), filters, page).await?;
+    pub async fn list_emails(
+        &self,
+        org_id: &str,
+        filters: &[Filter],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Email>> {
+        let mut page: Page<Email> = self
+            .list_records(SELECT_EMAILS, Some(org_id), filters, page)
+            .await?;
         self.attach_parties(&mut page.items).await?;
         Ok(page)
     }
 
     pub async fn get_email(&self, org_id: &str, id: &str) -> StoreResult<Email> {
-        let mut email: Email = self.get_record(SELECT_EMAILS, Some(org_id), id, &[]).await?;
-        self.attach_parties(std::slice::from_mut(&mut email)).await?;
+        let mut email: Email = self
+            .get_record(SELECT_EMAILS, Some(org_id), id, &[])
+            .await?;
+        self.attach_parties(std::slice::from_mut(&mut email))
+            .await?;
         Ok(email)
     }
 
@@ -167,8 +196,17 @@ impl Store {
     }
 
     pub async fn create_appointment(&self, a: &Appointment) -> StoreResult<Appointment> {
-        self.check_reference("owner_id", "users", &a.org_id, a.owner_id.as_deref(), "", "a user").await?;
-        self.check_regarding(&a.org_id, a.regarding_type, a.regarding_id.as_deref()).await?;
+        self.check_reference(
+            "owner_id",
+            "users",
+            &a.org_id,
+            a.owner_id.as_deref(),
+            "",
+            "a user",
+        )
+        .await?;
+        self.check_regarding(&a.org_id, a.regarding_type, a.regarding_id.as_deref())
+            .await?;
         let t = now();
         with_db!(&self.db, p => sqlx::query(
             "INSERT INTO appointments (id, org_id, subject, location, body, start, \"end\", all_day, status,
@@ -183,8 +221,17 @@ impl Store {
     }
 
     pub async fn update_appointment(&self, a: &Appointment) -> StoreResult<Appointment> {
-        self.check_reference("owner_id", "users", &a.org_id, a.owner_id.as_deref(), "", "a user").await?;
-        self.check_regarding(&a.org_id, a.regarding_type, a.regarding_id.as_deref()).await?;
+        self.check_reference(
+            "owner_id",
+            "users",
+            &a.org_id,
+            a.owner_id.as_deref(),
+            "",
+            "a user",
+        )
+        .await?;
+        self.check_regarding(&a.org_id, a.regarding_type, a.regarding_id.as_deref())
+            .await?;
         let n = with_db!(&self.db, p => sqlx::query(
             "UPDATE appointments SET subject = $3, location = $4, body = $5, start = $6, \"end\" = $7,
                 all_day = $8, status = $9, owner_id = $10, organizer = $11, regarding_type = $12,
@@ -201,12 +248,19 @@ impl Store {
         self.get_appointment(&a.org_id, &a.id).await
     }
 
-    pub async fn list_appointments(&self, org_id: &str, filters: &[Filter], page: &PageRequest) -> StoreResult<Page<Appointment>> {
-        self.list_records(SELECT_APPOINTMENTS, Some(org_id), filters, page).await
+    pub async fn list_appointments(
+        &self,
+        org_id: &str,
+        filters: &[Filter],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Appointment>> {
+        self.list_records(SELECT_APPOINTMENTS, Some(org_id), filters, page)
+            .await
     }
 
     pub async fn get_appointment(&self, org_id: &str, id: &str) -> StoreResult<Appointment> {
-        self.get_record(SELECT_APPOINTMENTS, Some(org_id), id, &[]).await
+        self.get_record(SELECT_APPOINTMENTS, Some(org_id), id, &[])
+            .await
     }
 
     pub async fn delete_appointment(&self, org_id: &str, id: &str) -> StoreResult<()> {
@@ -214,8 +268,17 @@ impl Store {
     }
 
     pub async fn create_task(&self, k: &Task) -> StoreResult<Task> {
-        self.check_reference("owner_id", "users", &k.org_id, k.owner_id.as_deref(), "", "a user").await?;
-        self.check_regarding(&k.org_id, k.regarding_type, k.regarding_id.as_deref()).await?;
+        self.check_reference(
+            "owner_id",
+            "users",
+            &k.org_id,
+            k.owner_id.as_deref(),
+            "",
+            "a user",
+        )
+        .await?;
+        self.check_regarding(&k.org_id, k.regarding_type, k.regarding_id.as_deref())
+            .await?;
         let t = now();
         with_db!(&self.db, p => sqlx::query(
             "INSERT INTO tasks (id, org_id, subject, description, start, due, completed_at, priority, status,
@@ -230,8 +293,17 @@ impl Store {
     }
 
     pub async fn update_task(&self, k: &Task) -> StoreResult<Task> {
-        self.check_reference("owner_id", "users", &k.org_id, k.owner_id.as_deref(), "", "a user").await?;
-        self.check_regarding(&k.org_id, k.regarding_type, k.regarding_id.as_deref()).await?;
+        self.check_reference(
+            "owner_id",
+            "users",
+            &k.org_id,
+            k.owner_id.as_deref(),
+            "",
+            "a user",
+        )
+        .await?;
+        self.check_regarding(&k.org_id, k.regarding_type, k.regarding_id.as_deref())
+            .await?;
         let n = with_db!(&self.db, p => sqlx::query(
             "UPDATE tasks SET subject = $3, description = $4, start = $5, due = $6, completed_at = $7,
                 priority = $8, status = $9, owner_id = $10, regarding_type = $11, regarding_id = $12,
@@ -248,8 +320,14 @@ impl Store {
         self.get_task(&k.org_id, &k.id).await
     }
 
-    pub async fn list_tasks(&self, org_id: &str, filters: &[Filter], page: &PageRequest) -> StoreResult<Page<Task>> {
-        self.list_records(SELECT_TASKS, Some(org_id), filters, page).await
+    pub async fn list_tasks(
+        &self,
+        org_id: &str,
+        filters: &[Filter],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Task>> {
+        self.list_records(SELECT_TASKS, Some(org_id), filters, page)
+            .await
     }
 
     pub async fn get_task(&self, org_id: &str, id: &str) -> StoreResult<Task> {

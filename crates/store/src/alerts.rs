@@ -5,7 +5,8 @@ use sqlx::QueryBuilder;
 
 use crate::{Filter, Page, PageRequest, Store, StoreResult, with_db};
 
-const SELECT: &str = "SELECT t.id, t.org_id, t.scope, t.severity, t.mailbox_id, t.profile_id, t.item_ref,
+const SELECT: &str =
+    "SELECT t.id, t.org_id, t.scope, t.severity, t.mailbox_id, t.profile_id, t.item_ref,
         t.message, t.fix, t.created_at
     FROM alerts t";
 
@@ -26,11 +27,34 @@ struct RecipientRow {
 
 impl Store {
     pub async fn create_alert(&self, a: &Alert) -> StoreResult<Alert> {
-        self.check_reference("mailbox_id", "mailboxes", &a.org_id, a.mailbox_id.as_deref(), "", "a mailbox").await?;
-        self.check_reference("profile_id", "email_server_profiles", &a.org_id, a.profile_id.as_deref(), "", "an email server profile")
-            .await?;
+        self.check_reference(
+            "mailbox_id",
+            "mailboxes",
+            &a.org_id,
+            a.mailbox_id.as_deref(),
+            "",
+            "a mailbox",
+        )
+        .await?;
+        self.check_reference(
+            "profile_id",
+            "email_server_profiles",
+            &a.org_id,
+            a.profile_id.as_deref(),
+            "",
+            "an email server profile",
+        )
+        .await?;
         for (i, user) in a.recipient_ids.iter().enumerate() {
-            self.check_reference(&format!("recipient_ids[{i}]"), "users", &a.org_id, Some(user), "", "a user").await?;
+            self.check_reference(
+                &format!("recipient_ids[{i}]"),
+                "users",
+                &a.org_id,
+                Some(user),
+                "",
+                "a user",
+            )
+            .await?;
         }
         with_db!(&self.db, p => {
             let mut tx = p.begin().await?;
@@ -53,15 +77,28 @@ impl Store {
         self.get_alert(&a.org_id, &a.id, &[]).await
     }
 
-    pub async fn list_alerts(&self, org_id: &str, filters: &[Filter], page: &PageRequest) -> StoreResult<Page<Alert>> {
-        let mut page: Page<Alert> = self.list_records(SELECT, Some(org_id), filters, page).await?;
+    pub async fn list_alerts(
+        &self,
+        org_id: &str,
+        filters: &[Filter],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Alert>> {
+        let mut page: Page<Alert> = self
+            .list_records(SELECT, Some(org_id), filters, page)
+            .await?;
         self.attach_recipients(&mut page.items).await?;
         Ok(page)
     }
 
-    pub async fn get_alert(&self, org_id: &str, id: &str, filters: &[Filter]) -> StoreResult<Alert> {
+    pub async fn get_alert(
+        &self,
+        org_id: &str,
+        id: &str,
+        filters: &[Filter],
+    ) -> StoreResult<Alert> {
         let mut alert: Alert = self.get_record(SELECT, Some(org_id), id, filters).await?;
-        self.attach_recipients(std::slice::from_mut(&mut alert)).await?;
+        self.attach_recipients(std::slice::from_mut(&mut alert))
+            .await?;
         Ok(alert)
     }
 

@@ -38,7 +38,10 @@ impl Cipher {
             .decode(text.trim())
             .map_err(|e| format!("the secret key is not valid base64: {e}"))?;
         let aead = Aes256Gcm::new_from_slice(&bytes).map_err(|_| {
-            format!("the secret key must be 32 bytes (44 base64 characters), got {} bytes", bytes.len())
+            format!(
+                "the secret key must be 32 bytes (44 base64 characters), got {} bytes",
+                bytes.len()
+            )
         })?;
         Ok(Cipher { aead })
     }
@@ -49,7 +52,13 @@ impl Cipher {
         rand::rng().fill_bytes(&mut nonce);
         let sealed = self
             .aead
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: context.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: context.as_bytes(),
+                },
+            )
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
@@ -69,7 +78,13 @@ impl Cipher {
         let (nonce, ciphertext) = bytes.split_at(12);
         let plain = self
             .aead
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: context.as_bytes() })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| fail("wrong key or tampered value"))?;
         String::from_utf8(plain).map_err(|_| fail("not UTF-8"))
     }
@@ -84,16 +99,34 @@ mod tests {
         let c = Cipher::from_base64(&Cipher::generate_key()).unwrap();
         let sealed = c.seal("mailboxes.password:1", "hunter2");
         assert!(!sealed.contains("hunter2"));
-        assert_ne!(sealed, c.seal("mailboxes.password:1", "hunter2"), "nonces differ");
+        assert_ne!(
+            sealed,
+            c.seal("mailboxes.password:1", "hunter2"),
+            "nonces differ"
+        );
         assert_eq!(c.open("mailboxes.password:1", &sealed).unwrap(), "hunter2");
-        assert!(c.open("mailboxes.password:2", &sealed).is_err(), "moved to another row");
+        assert!(
+            c.open("mailboxes.password:2", &sealed).is_err(),
+            "moved to another row"
+        );
         let other = Cipher::from_base64(&Cipher::generate_key()).unwrap();
-        assert!(other.open("mailboxes.password:1", &sealed).is_err(), "another key");
+        assert!(
+            other.open("mailboxes.password:1", &sealed).is_err(),
+            "another key"
+        );
     }
 
     #[test]
     fn bad_keys_are_explained() {
-        assert!(Cipher::from_base64("not base64!").unwrap_err().contains("base64"));
-        assert!(Cipher::from_base64("AAAA").unwrap_err().contains("32 bytes"));
+        assert!(
+            Cipher::from_base64("not base64!")
+                .unwrap_err()
+                .contains("base64")
+        );
+        assert!(
+            Cipher::from_base64("AAAA")
+                .unwrap_err()
+                .contains("32 bytes")
+        );
     }
 }

@@ -11,7 +11,10 @@ pub enum StoreError {
     NotFound,
     /// The change collides with existing data (a taken name, a record still in use).
     #[error("{message}")]
-    Conflict { field: Option<String>, message: String },
+    Conflict {
+        field: Option<String>,
+        message: String,
+    },
     /// The input breaks a rule that needs the store to check (a reference to a
     /// record that does not exist in the organization).
     #[error("invalid input")]
@@ -30,7 +33,10 @@ impl StoreError {
     }
 
     pub(crate) fn conflict(field: Option<&str>, message: impl Into<String>) -> StoreError {
-        StoreError::Conflict { field: field.map(str::to_owned), message: message.into() }
+        StoreError::Conflict {
+            field: field.map(str::to_owned),
+            message: message.into(),
+        }
     }
 
     /// Whether the database refused a write for a unique constraint.

@@ -5,7 +5,8 @@ use sqlx::QueryBuilder;
 
 use crate::{Filter, Page, PageRequest, Store, StoreResult, now, with_db};
 
-const SELECT: &str = "SELECT t.id, t.org_id, t.kind, t.status, t.profile_id, t.progress_done, t.progress_total,
+const SELECT: &str =
+    "SELECT t.id, t.org_id, t.kind, t.status, t.profile_id, t.progress_done, t.progress_total,
         t.error, t.created_by, t.created_at, t.started_at, t.finished_at
     FROM jobs t";
 
@@ -19,11 +20,25 @@ struct ItemRow {
 impl Store {
     /// Queues a job with one item per mailbox (checked to be the organization's).
     pub async fn create_job(&self, j: &Job) -> StoreResult<Job> {
-        self.check_reference("profile_id", "email_server_profiles", &j.org_id, j.profile_id.as_deref(), "", "an email server profile")
-            .await?;
+        self.check_reference(
+            "profile_id",
+            "email_server_profiles",
+            &j.org_id,
+            j.profile_id.as_deref(),
+            "",
+            "an email server profile",
+        )
+        .await?;
         for (i, item) in j.items.iter().enumerate() {
-            self.check_reference(&format!("mailbox_ids[{i}]"), "mailboxes", &j.org_id, Some(&item.mailbox_id), "", "a mailbox")
-                .await?;
+            self.check_reference(
+                &format!("mailbox_ids[{i}]"),
+                "mailboxes",
+                &j.org_id,
+                Some(&item.mailbox_id),
+                "",
+                "a mailbox",
+            )
+            .await?;
         }
         with_db!(&self.db, p => {
             let mut tx = p.begin().await?;
@@ -46,8 +61,15 @@ impl Store {
         self.get_job(&j.org_id, &j.id).await
     }
 
-    pub async fn list_jobs(&self, org_id: &str, filters: &[Filter], page: &PageRequest) -> StoreResult<Page<Job>> {
-        let mut page: Page<Job> = self.list_records(SELECT, Some(org_id), filters, page).await?;
+    pub async fn list_jobs(
+        &self,
+        org_id: &str,
+        filters: &[Filter],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Job>> {
+        let mut page: Page<Job> = self
+            .list_records(SELECT, Some(org_id), filters, page)
+            .await?;
         self.attach_items(&mut page.items).await?;
         Ok(page)
     }
@@ -59,7 +81,11 @@ impl Store {
     }
 
     /// The ids of every mailbox of a profile, for a job started for the profile.
-    pub async fn mailbox_ids_of_profile(&self, org_id: &str, profile_id: &str) -> StoreResult<Vec<String>> {
+    pub async fn mailbox_ids_of_profile(
+        &self,
+        org_id: &str,
+        profile_id: &str,
+    ) -> StoreResult<Vec<String>> {
         Ok(with_db!(&self.db, p => sqlx::query_scalar(
             "SELECT id FROM mailboxes WHERE org_id = $1 AND profile_id = $2 ORDER BY id",
         ).bind(org_id).bind(profile_id).fetch_all(p).await?))

@@ -11,30 +11,32 @@ mod alerts;
 pub mod crypto;
 mod error;
 mod jobs;
-mod meta;
 mod mailboxes;
+mod meta;
 mod organizations;
 mod owners;
 pub mod page;
-mod records;
 mod parties;
 mod profiles;
+mod records;
 mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
+pub use alerts::alerts_for_recipient;
 pub use crypto::Cipher;
 pub use error::{StoreError, StoreResult};
-pub use page::{Filter, Page, PageRequest};
+pub use meta::KeyCheck;
 pub use owners::{NewQueue, NewUser};
+pub use page::{Filter, Page, PageRequest};
 pub use parties::PartyKind;
 pub use profiles::{ProfileSecret, ProfileSecretChanges};
-pub use alerts::alerts_for_recipient;
-pub use meta::KeyCheck;
 pub use tokens::{IssuedToken, TokenInfo, TokenSummary};
 
 /// The database behind the store.
@@ -93,7 +95,10 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(15));
-            let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             Db::Sqlite(pool)
         };

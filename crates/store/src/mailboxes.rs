@@ -1,9 +1,9 @@
 //! Mailboxes: read, edit (one or many at once), approve. Mailboxes are created
 //! with their owner (see owners.rs) and deleted with it.
 
+use mailbridge_domain::ApprovalStatus;
 use mailbridge_domain::mailbox::{DeliveryChange, Mailbox, validate_mailbox};
 use mailbridge_domain::secret::Secret;
-use mailbridge_domain::ApprovalStatus;
 
 use crate::{Filter, Page, PageRequest, Store, StoreError, StoreResult, now, with_db};
 
@@ -37,7 +37,12 @@ macro_rules! update_mailbox {
 }
 
 impl Store {
-    pub async fn list_mailboxes(&self, org_id: &str, filters: &[Filter], page: &PageRequest) -> StoreResult<Page<Mailbox>> {
+    pub async fn list_mailboxes(
+        &self,
+        org_id: &str,
+        filters: &[Filter],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Mailbox>> {
         self.list_records(SELECT, Some(org_id), filters, page).await
     }
 
@@ -46,16 +51,39 @@ impl Store {
     }
 
     /// The start date of a profile of the organization (checked to exist).
-    async fn profile_start(&self, org_id: &str, profile_id: Option<&str>) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
-        let Some(profile_id) = profile_id else { return Ok(None) };
-        self.check_reference("profile_id", "email_server_profiles", org_id, Some(profile_id), "", "an email server profile")
-            .await?;
-        Ok(self.get_profile(org_id, profile_id).await?.settings.process_email_from)
+    async fn profile_start(
+        &self,
+        org_id: &str,
+        profile_id: Option<&str>,
+    ) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+        let Some(profile_id) = profile_id else {
+            return Ok(None);
+        };
+        self.check_reference(
+            "profile_id",
+            "email_server_profiles",
+            org_id,
+            Some(profile_id),
+            "",
+            "an email server profile",
+        )
+        .await?;
+        Ok(self
+            .get_profile(org_id, profile_id)
+            .await?
+            .settings
+            .process_email_from)
     }
 
     /// Validates and writes one mailbox; `password` as in [`crate::ProfileSecretChanges`].
-    pub async fn update_mailbox(&self, m: &Mailbox, password: Option<Option<Secret>>) -> StoreResult<Mailbox> {
-        let start = self.profile_start(&m.org_id, m.profile_id.as_deref()).await?;
+    pub async fn update_mailbox(
+        &self,
+        m: &Mailbox,
+        password: Option<Option<Secret>>,
+    ) -> StoreResult<Mailbox> {
+        let start = self
+            .profile_start(&m.org_id, m.profile_id.as_deref())
+            .await?;
         let errors = validate_mailbox(m, start);
         if !errors.is_empty() {
             return Err(StoreError::Invalid(errors));
@@ -65,7 +93,10 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         if let Some(password) = password {
-            let sealed = password.map(|s| self.cipher.seal(&mailbox_password_context(&m.id), s.expose()));
+            let sealed = password.map(|s| {
+                self.cipher
+                    .seal(&mailbox_password_context(&m.id), s.expose())
+            });
             with_db!(&self.db, p => sqlx::query("UPDATE mailboxes SET password_enc = $3 WHERE org_id = $1 AND id = $2")
                 .bind(&m.org_id).bind(&m.id).bind(sealed).execute(p).await?.rows_affected());
         }
@@ -75,7 +106,10 @@ impl Store {
     /// Loads every listed mailbox, or names the first id that is not the organization's.
     async fn load_mailboxes(&self, org_id: &str, ids: &[String]) -> StoreResult<Vec<Mailbox>> {
         if ids.is_empty() {
-            return Err(StoreError::invalid("ids", "ids must list at least one mailbox id"));
+            return Err(StoreError::invalid(
+                "ids",
+                "ids must list at least one mailbox id",
+            ));
         }
         let mut out = Vec::with_capacity(ids.len());
         for (i, id) in ids.iter().enumerate() {
@@ -95,7 +129,12 @@ impl Store {
 
     /// Change Multiple Records: sets the profile and delivery methods of many
     /// mailboxes in one transaction; all change or none.
-    pub async fn bulk_update_mailboxes(&self, org_id: &str, ids: &[String], change: &DeliveryChange) -> StoreResult<Vec<Mailbox>> {
+    pub async fn bulk_update_mailboxes(
+        &self,
+        org_id: &str,
+        ids: &[String],
+        change: &DeliveryChange,
+    ) -> StoreResult<Vec<Mailbox>> {
         let mut mailboxes = self.load_mailboxes(org_id, ids).await?;
         let start = match &change.profile_id {
             Some(p) => Some(self.profile_start(org_id, p.as_deref()).await?),
@@ -109,7 +148,10 @@ impl Store {
             };
             let errors = validate_mailbox(m, profile_start);
             if let Some(e) = errors.into_iter().next() {
-                return Err(StoreError::invalid(&e.field, format!("mailbox {}: {}", m.id, e.message)));
+                return Err(StoreError::invalid(
+                    &e.field,
+                    format!("mailbox {}: {}", m.id, e.message),
+                ));
             }
         }
         let t = now();
@@ -125,12 +167,24 @@ impl Store {
 
     /// Sets the approval status of many mailboxes in one transaction. A mailbox
     /// without an address cannot be approved.
-    pub async fn set_approval(&self, org_id: &str, ids: &[String], status: ApprovalStatus) -> StoreResult<Vec<Mailbox>> {
+    pub async fn set_approval(
+        &self,
+        org_id: &str,
+        ids: &[String],
+        status: ApprovalStatus,
+    ) -> StoreResult<Vec<Mailbox>> {
         let mailboxes = self.load_mailboxes(org_id, ids).await?;
-        if let Some((i, m)) = mailboxes.iter().enumerate().find(|(_, m)| m.email_address.is_none()) {
+        if let Some((i, m)) = mailboxes
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.email_address.is_none())
+        {
             return Err(StoreError::invalid(
                 &format!("ids[{i}]"),
-                format!("mailbox {} has no email address to approve; set the owner's email first", m.id),
+                format!(
+                    "mailbox {} has no email address to approve; set the owner's email first",
+                    m.id
+                ),
             ));
         }
         let t = now();
@@ -159,7 +213,9 @@ impl Store {
             "SELECT password_enc FROM mailboxes WHERE org_id = $1 AND id = $2",
         ).bind(org_id).bind(id).fetch_optional(p).await?);
         match sealed.ok_or(StoreError::NotFound)? {
-            Some(s) => Ok(Some(Secret::new(self.cipher.open(&mailbox_password_context(id), &s)?))),
+            Some(s) => Ok(Some(Secret::new(
+                self.cipher.open(&mailbox_password_context(id), &s)?,
+            ))),
             None => Ok(None),
         }
     }

@@ -5,9 +5,11 @@ use mailbridge_domain::organization::{EmailSettings, Organization};
 
 use crate::{Page, PageRequest, Store, StoreError, StoreResult, now, with_db};
 
-const SELECT: &str = "SELECT t.id, t.name, t.default_tenant_id, t.created_at, t.updated_at FROM organizations t";
+const SELECT: &str =
+    "SELECT t.id, t.name, t.default_tenant_id, t.created_at, t.updated_at FROM organizations t";
 
-const SELECT_SETTINGS: &str = "SELECT default_profile_id, default_incoming_method, default_outgoing_method,
+const SELECT_SETTINGS: &str =
+    "SELECT default_profile_id, default_incoming_method, default_outgoing_method,
         default_act_method, process_email_for_approved_users_only,
         process_email_for_approved_queues_only, tracking_token_enabled, tracking_token_prefix,
         tracking_token_base_number, tracking_token_user_digits, tracking_token_counter_digits,
@@ -16,7 +18,11 @@ const SELECT_SETTINGS: &str = "SELECT default_profile_id, default_incoming_metho
 
 impl Store {
     /// Creates an organization with the default email settings.
-    pub async fn create_organization(&self, name: &str, default_tenant_id: Option<&str>) -> StoreResult<Organization> {
+    pub async fn create_organization(
+        &self,
+        name: &str,
+        default_tenant_id: Option<&str>,
+    ) -> StoreResult<Organization> {
         let t = now();
         let org = Organization {
             id: new_id(),
@@ -83,7 +89,11 @@ impl Store {
     }
 
     /// Writes the settings after checking that the default profile is the organization's.
-    pub async fn update_email_settings(&self, org_id: &str, s: &EmailSettings) -> StoreResult<EmailSettings> {
+    pub async fn update_email_settings(
+        &self,
+        org_id: &str,
+        s: &EmailSettings,
+    ) -> StoreResult<EmailSettings> {
         self.check_reference(
             "default_profile_id",
             "email_server_profiles",

@@ -3,7 +3,7 @@
 //! without a mailbox.
 
 use mailbridge_domain::ids::new_id;
-use mailbridge_domain::mailbox::new_mailbox;
+use mailbridge_domain::mailbox::{MailboxOwner, new_mailbox};
 use mailbridge_domain::party::{Queue, User};
 use mailbridge_domain::{OwnerType, Role, TrackingFilter};
 
@@ -13,7 +13,8 @@ const SELECT_USERS: &str = "SELECT t.id, t.org_id, t.full_name, t.email, t.role,
         t.disabled, m.id AS mailbox_id, t.created_at, t.updated_at
     FROM users t JOIN mailboxes m ON m.owner_type = 'user' AND m.owner_id = t.id";
 
-const SELECT_QUEUES: &str = "SELECT t.id, t.org_id, t.name, t.email, t.description, t.tracking_filter,
+const SELECT_QUEUES: &str =
+    "SELECT t.id, t.org_id, t.name, t.email, t.description, t.tracking_filter,
         m.id AS mailbox_id, t.created_at, t.updated_at
     FROM queues t JOIN mailboxes m ON m.owner_type = 'queue' AND m.owner_id = t.id";
 
@@ -86,16 +87,14 @@ impl Store {
         let settings = self.get_email_settings(org_id).await?;
         let t = now();
         let id = new_id();
-        let mailbox = new_mailbox(
-            new_id(),
-            org_id.to_owned(),
-            OwnerType::User,
-            id.clone(),
-            u.full_name.clone(),
-            u.email.clone(),
-            &settings,
-            t,
-        );
+        let owner = MailboxOwner {
+            org_id: org_id.to_owned(),
+            owner_type: OwnerType::User,
+            owner_id: id.clone(),
+            name: u.full_name.clone(),
+            email: u.email.clone(),
+        };
+        let mailbox = new_mailbox(new_id(), owner, &settings, t);
         with_db!(&self.db, p => {
             let mut tx = p.begin().await?;
             sqlx::query(
@@ -111,8 +110,14 @@ impl Store {
         self.get_user(org_id, &id).await
     }
 
-    pub async fn list_users(&self, org_id: &str, filters: &[Filter], page: &PageRequest) -> StoreResult<Page<User>> {
-        self.list_records(SELECT_USERS, Some(org_id), filters, page).await
+    pub async fn list_users(
+        &self,
+        org_id: &str,
+        filters: &[Filter],
+        page: &PageRequest,
+    ) -> StoreResult<Page<User>> {
+        self.list_records(SELECT_USERS, Some(org_id), filters, page)
+            .await
     }
 
     pub async fn get_user(&self, org_id: &str, id: &str) -> StoreResult<User> {
@@ -146,16 +151,14 @@ impl Store {
         let settings = self.get_email_settings(org_id).await?;
         let t = now();
         let id = new_id();
-        let mailbox = new_mailbox(
-            new_id(),
-            org_id.to_owned(),
-            OwnerType::Queue,
-            id.clone(),
-            q.name.clone(),
-            q.email.clone(),
-            &settings,
-            t,
-        );
+        let owner = MailboxOwner {
+            org_id: org_id.to_owned(),
+            owner_type: OwnerType::Queue,
+            owner_id: id.clone(),
+            name: q.name.clone(),
+            email: q.email.clone(),
+        };
+        let mailbox = new_mailbox(new_id(), owner, &settings, t);
         with_db!(&self.db, p => {
             let mut tx = p.begin().await?;
             sqlx::query(
@@ -171,8 +174,14 @@ impl Store {
         self.get_queue(org_id, &id).await
     }
 
-    pub async fn list_queues(&self, org_id: &str, filters: &[Filter], page: &PageRequest) -> StoreResult<Page<Queue>> {
-        self.list_records(SELECT_QUEUES, Some(org_id), filters, page).await
+    pub async fn list_queues(
+        &self,
+        org_id: &str,
+        filters: &[Filter],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Queue>> {
+        self.list_records(SELECT_QUEUES, Some(org_id), filters, page)
+            .await
     }
 
     pub async fn get_queue(&self, org_id: &str, id: &str) -> StoreResult<Queue> {

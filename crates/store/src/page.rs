@@ -30,7 +30,10 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
     }
 }
 
@@ -63,7 +66,8 @@ where
                 qb.push(format!(" AND {col} = ")).push_bind(*v);
             }
             Filter::EqIgnoreCase(col, v) => {
-                qb.push(format!(" AND lower({col}) = ")).push_bind(v.to_lowercase());
+                qb.push(format!(" AND lower({col}) = "))
+                    .push_bind(v.to_lowercase());
             }
             Filter::Search(cols, v) => {
                 let pattern = format!("%{}%", v.to_lowercase().replace(['%', '_'], ""));
@@ -72,12 +76,15 @@ where
                     if i > 0 {
                         qb.push(" OR ");
                     }
-                    qb.push(format!("lower(COALESCE({col}, '')) LIKE ")).push_bind(pattern.clone());
+                    qb.push(format!("lower(COALESCE({col}, '')) LIKE "))
+                        .push_bind(pattern.clone());
                 }
                 qb.push(")");
             }
             Filter::Around(before, v, after) => {
-                qb.push(format!(" AND {before}")).push_bind(v.clone()).push(*after);
+                qb.push(format!(" AND {before}"))
+                    .push_bind(v.clone())
+                    .push(*after);
             }
         }
     }
@@ -91,5 +98,8 @@ pub(crate) fn into_page<T>(mut rows: Vec<T>, limit: u32, id: impl Fn(&T) -> &str
     } else {
         None
     };
-    Page { items: rows, next_cursor }
+    Page {
+        items: rows,
+        next_cursor,
+    }
 }

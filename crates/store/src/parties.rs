@@ -29,7 +29,10 @@ impl PartyKind {
 impl Store {
     async fn check_account(&self, p: &PartyRecord, kind: PartyKind) -> StoreResult<()> {
         if p.account_id.is_some() && kind != PartyKind::Contact {
-            return Err(StoreError::invalid("account_id", "only contacts belong to an account; remove account_id"));
+            return Err(StoreError::invalid(
+                "account_id",
+                "only contacts belong to an account; remove account_id",
+            ));
         }
         self.check_reference(
             "account_id",
@@ -63,11 +66,23 @@ impl Store {
         page: &PageRequest,
     ) -> StoreResult<Page<PartyRecord>> {
         filters.push(Filter::Eq("t.kind", kind.as_str().to_owned()));
-        self.list_records(SELECT, Some(org_id), &filters, page).await
+        self.list_records(SELECT, Some(org_id), &filters, page)
+            .await
     }
 
-    pub async fn get_party(&self, kind: PartyKind, org_id: &str, id: &str) -> StoreResult<PartyRecord> {
-        self.get_record(SELECT, Some(org_id), id, &[Filter::Eq("t.kind", kind.as_str().to_owned())]).await
+    pub async fn get_party(
+        &self,
+        kind: PartyKind,
+        org_id: &str,
+        id: &str,
+    ) -> StoreResult<PartyRecord> {
+        self.get_record(
+            SELECT,
+            Some(org_id),
+            id,
+            &[Filter::Eq("t.kind", kind.as_str().to_owned())],
+        )
+        .await
     }
 
     pub async fn update_party(&self, kind: PartyKind, p: &PartyRecord) -> StoreResult<PartyRecord> {

@@ -50,7 +50,9 @@ pub struct ProfileSecretChanges {
 impl ProfileSecretChanges {
     /// Which secrets will be set once these changes are applied to `current`.
     pub fn resulting(&self, current: ProfileSecretsSet) -> ProfileSecretsSet {
-        let after = |change: &Option<Option<Secret>>, now: bool| change.as_ref().map_or(now, Option::is_some);
+        let after = |change: &Option<Option<Secret>>, now: bool| {
+            change.as_ref().map_or(now, Option::is_some)
+        };
         ProfileSecretsSet {
             incoming_password_set: after(&self.incoming_password, current.incoming_password_set),
             outgoing_password_set: after(&self.outgoing_password, current.outgoing_password_set),
@@ -61,14 +63,24 @@ impl ProfileSecretChanges {
 
 impl Store {
     async fn check_profile_references(&self, org_id: &str, s: &ProfileSettings) -> StoreResult<()> {
-        self.check_reference("owner_id", "users", org_id, s.owner_id.as_deref(), "", "a user").await
+        self.check_reference(
+            "owner_id",
+            "users",
+            org_id,
+            s.owner_id.as_deref(),
+            "",
+            "a user",
+        )
+        .await
     }
 
     fn name_taken(e: sqlx::Error, name: &str) -> StoreError {
         if StoreError::is_unique_violation(&e) {
             StoreError::conflict(
                 Some("name"),
-                format!("a profile named `{name}` already exists in this organization; choose another name"),
+                format!(
+                    "a profile named `{name}` already exists in this organization; choose another name"
+                ),
             )
         } else {
             e.into()
@@ -107,7 +119,12 @@ impl Store {
         self.get_profile(org_id, &id).await
     }
 
-    pub async fn list_profiles(&self, org_id: &str, filters: &[Filter], page: &PageRequest) -> StoreResult<Page<EmailServerProfile>> {
+    pub async fn list_profiles(
+        &self,
+        org_id: &str,
+        filters: &[Filter],
+        page: &PageRequest,
+    ) -> StoreResult<Page<EmailServerProfile>> {
         self.list_records(SELECT, Some(org_id), filters, page).await
     }
 
@@ -161,10 +178,16 @@ impl Store {
                 "the profile is used by mailboxes or is the organization's default profile; move them to another profile first",
             ));
         }
-        self.delete_record("email_server_profiles", org_id, id).await
+        self.delete_record("email_server_profiles", org_id, id)
+            .await
     }
 
-    async fn write_profile_secrets(&self, org_id: &str, id: &str, changes: &ProfileSecretChanges) -> StoreResult<()> {
+    async fn write_profile_secrets(
+        &self,
+        org_id: &str,
+        id: &str,
+        changes: &ProfileSecretChanges,
+    ) -> StoreResult<()> {
         let all = [
             (ProfileSecret::IncomingPassword, &changes.incoming_password),
             (ProfileSecret::OutgoingPassword, &changes.outgoing_password),
@@ -172,9 +195,10 @@ impl Store {
         ];
         for (which, change) in all {
             let Some(value) = change else { continue };
-            let sealed = value
-                .as_ref()
-                .map(|s| self.cipher.seal(&profile_secret_context(id, which), s.expose()));
+            let sealed = value.as_ref().map(|s| {
+                self.cipher
+                    .seal(&profile_secret_context(id, which), s.expose())
+            });
             let sql = sqlx::AssertSqlSafe(format!(
                 "UPDATE email_server_profiles SET {} = $3 WHERE org_id = $1 AND id = $2",
                 which.column()
@@ -185,15 +209,21 @@ impl Store {
     }
 
     /// A profile's secret in clear, for a connector. Never for the API.
-    pub async fn profile_secret(&self, org_id: &str, id: &str, which: ProfileSecret) -> StoreResult<Option<Secret>> {
+    pub async fn profile_secret(
+        &self,
+        org_id: &str,
+        id: &str,
+        which: ProfileSecret,
+    ) -> StoreResult<Option<Secret>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {} FROM email_server_profiles WHERE org_id = $1 AND id = $2",
             which.column()
         ));
-        let sealed: Option<Option<String>> =
-            with_db!(&self.db, p => sqlx::query_scalar(sql).bind(org_id).bind(id).fetch_optional(p).await?);
+        let sealed: Option<Option<String>> = with_db!(&self.db, p => sqlx::query_scalar(sql).bind(org_id).bind(id).fetch_optional(p).await?);
         match sealed.ok_or(StoreError::NotFound)? {
-            Some(s) => Ok(Some(Secret::new(self.cipher.open(&profile_secret_context(id, which), &s)?))),
+            Some(s) => Ok(Some(Secret::new(
+                self.cipher.open(&profile_secret_context(id, which), &s)?,
+            ))),
             None => Ok(None),
         }
     }

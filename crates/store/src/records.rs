@@ -25,7 +25,19 @@ use mailbridge_domain::mailbox::Mailbox;
 use mailbridge_domain::organization::Organization;
 use mailbridge_domain::party::{PartyRecord, Queue, User};
 use mailbridge_domain::profile::EmailServerProfile;
-record!(Organization, User, Queue, PartyRecord, EmailServerProfile, Mailbox, Email, Appointment, Task, Alert, Job);
+record!(
+    Organization,
+    User,
+    Queue,
+    PartyRecord,
+    EmailServerProfile,
+    Mailbox,
+    Email,
+    Appointment,
+    Task,
+    Alert,
+    Job
+);
 
 impl Store {
     /// A page of records. `select` is `SELECT ... FROM table t [JOIN ...]`; the
@@ -75,7 +87,12 @@ impl Store {
     }
 
     /// Deletes one record of an organization; `NotFound` when there was none.
-    pub(crate) async fn delete_record(&self, table: &'static str, org_id: &str, id: &str) -> StoreResult<()> {
+    pub(crate) async fn delete_record(
+        &self,
+        table: &'static str,
+        org_id: &str,
+        id: &str,
+    ) -> StoreResult<()> {
         let sql = sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE org_id = $1 AND id = $2"));
         let result = with_db!(&self.db, p => sqlx::query(sql).bind(org_id).bind(id).execute(p).await.map(|r| r.rows_affected()));
         match result {
@@ -90,7 +107,13 @@ impl Store {
     }
 
     /// Whether a record of `table` with this id exists in the organization.
-    pub(crate) async fn exists(&self, table: &'static str, org_id: &str, id: &str, extra: &'static str) -> StoreResult<bool> {
+    pub(crate) async fn exists(
+        &self,
+        table: &'static str,
+        org_id: &str,
+        id: &str,
+        extra: &'static str,
+    ) -> StoreResult<bool> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM {table} WHERE org_id = $1 AND id = $2 {extra}"
         ));
@@ -108,13 +131,13 @@ impl Store {
         extra: &'static str,
         what: &str,
     ) -> StoreResult<()> {
-        if let Some(id) = id {
-            if !self.exists(table, org_id, id, extra).await? {
-                return Err(StoreError::invalid(
-                    field,
-                    format!("{field} `{id}` is not {what} of this organization"),
-                ));
-            }
+        if let Some(id) = id
+            && !self.exists(table, org_id, id, extra).await?
+        {
+            return Err(StoreError::invalid(
+                field,
+                format!("{field} `{id}` is not {what} of this organization"),
+            ));
         }
         Ok(())
     }

@@ -4,8 +4,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
-use mailbridge_domain::ids::new_id;
 use mailbridge_domain::Role;
+use mailbridge_domain::ids::new_id;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -75,14 +75,34 @@ impl Store {
     }
 
     /// Issues a token for a user of an organization; it acts with the user's role.
-    pub async fn issue_user_token(&self, org_id: &str, user_id: &str, name: &str) -> StoreResult<IssuedToken> {
-        self.check_reference("user_id", "users", org_id, Some(user_id), "AND disabled = FALSE", "an enabled user")
-            .await?;
+    pub async fn issue_user_token(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        name: &str,
+    ) -> StoreResult<IssuedToken> {
+        self.check_reference(
+            "user_id",
+            "users",
+            org_id,
+            Some(user_id),
+            "AND disabled = FALSE",
+            "an enabled user",
+        )
+        .await?;
         self.insert_token(Some(org_id), Some(user_id), name).await
     }
 
-    async fn insert_token(&self, org_id: Option<&str>, user_id: Option<&str>, name: &str) -> StoreResult<IssuedToken> {
-        let issued = IssuedToken { id: new_id(), token: generate() };
+    async fn insert_token(
+        &self,
+        org_id: Option<&str>,
+        user_id: Option<&str>,
+        name: &str,
+    ) -> StoreResult<IssuedToken> {
+        let issued = IssuedToken {
+            id: new_id(),
+            token: generate(),
+        };
         with_db!(&self.db, p => sqlx::query(
             "INSERT INTO api_tokens (id, org_id, user_id, name, token_hash, created_at, revoked_at)
              VALUES ($1, $2, $3, $4, $5, $6, NULL)",
@@ -107,13 +127,21 @@ impl Store {
             return Ok(None);
         }
         let role = match row.role {
-            Some(r) => Some(r.parse::<Role>().map_err(|e| StoreError::Crypto(e.to_string()))?),
+            Some(r) => Some(
+                r.parse::<Role>()
+                    .map_err(|e| StoreError::Crypto(e.to_string()))?,
+            ),
             None => None,
         };
         if row.org_id.is_some() && role.is_none() {
             return Ok(None);
         }
-        Ok(Some(TokenInfo { token_id: row.id, org_id: row.org_id, user_id: row.user_id, role }))
+        Ok(Some(TokenInfo {
+            token_id: row.id,
+            org_id: row.org_id,
+            user_id: row.user_id,
+            role,
+        }))
     }
 
     pub async fn list_tokens(&self, org_id: &str) -> StoreResult<Vec<TokenSummary>> {
@@ -127,7 +155,11 @@ impl Store {
         let n = with_db!(&self.db, p => sqlx::query(
             "UPDATE api_tokens SET revoked_at = $3 WHERE org_id = $1 AND id = $2 AND revoked_at IS NULL",
         ).bind(org_id).bind(id).bind(now()).execute(p).await?.rows_affected());
-        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if n == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 }
 

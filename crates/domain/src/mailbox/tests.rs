@@ -2,17 +2,18 @@ use super::*;
 use chrono::TimeZone;
 
 fn mailbox() -> Mailbox {
-    let settings = EmailSettings { default_profile_id: Some("p1".into()), ..Default::default() };
-    new_mailbox(
-        "m1".into(),
-        "o1".into(),
-        OwnerType::User,
-        "u1".into(),
-        "Alice".into(),
-        Some("alice@example.org".into()),
-        &settings,
-        Utc::now(),
-    )
+    let settings = EmailSettings {
+        default_profile_id: Some("p1".into()),
+        ..Default::default()
+    };
+    let owner = MailboxOwner {
+        org_id: "o1".into(),
+        owner_type: OwnerType::User,
+        owner_id: "u1".into(),
+        name: "Alice".into(),
+        email: Some("alice@example.org".into()),
+    };
+    new_mailbox("m1".into(), owner, &settings, Utc::now())
 }
 
 #[test]
@@ -25,7 +26,11 @@ fn new_mailboxes_take_the_organization_defaults() {
     assert_eq!(m.approval_status, ApprovalStatus::Pending);
     assert_eq!(
         (m.incoming_status, m.outgoing_status, m.act_status),
-        (WorkloadStatus::NotRun, WorkloadStatus::NotRun, WorkloadStatus::NotRun)
+        (
+            WorkloadStatus::NotRun,
+            WorkloadStatus::NotRun,
+            WorkloadStatus::NotRun
+        )
     );
     assert!(!m.incoming_enabled);
     assert_eq!(approval_for_address(None), ApprovalStatus::Empty);
@@ -43,13 +48,24 @@ fn a_changed_workload_must_be_tested_again() {
         incoming_method: Some(DeliveryMethod::ServerSideSync),
         ..Default::default()
     });
-    assert_eq!(m.incoming_status, WorkloadStatus::Success, "unchanged method keeps its status");
+    assert_eq!(
+        m.incoming_status,
+        WorkloadStatus::Success,
+        "unchanged method keeps its status"
+    );
     assert!(m.incoming_enabled);
     assert_eq!(m.outgoing_status, WorkloadStatus::NotRun);
     assert!(!m.outgoing_enabled);
 
-    m.apply_delivery_change(&DeliveryChange { profile_id: Some(Some("p2".into())), ..Default::default() });
-    assert_eq!(m.incoming_status, WorkloadStatus::NotRun, "a new profile resets every workload");
+    m.apply_delivery_change(&DeliveryChange {
+        profile_id: Some(Some("p2".into())),
+        ..Default::default()
+    });
+    assert_eq!(
+        m.incoming_status,
+        WorkloadStatus::NotRun,
+        "a new profile resets every workload"
+    );
     assert!(!m.incoming_enabled);
 }
 
@@ -58,7 +74,11 @@ fn a_new_address_needs_approval_again() {
     let mut m = mailbox();
     m.approval_status = ApprovalStatus::Approved;
     m.set_email_address(Some("alice@example.org".into()));
-    assert_eq!(m.approval_status, ApprovalStatus::Approved, "same address keeps approval");
+    assert_eq!(
+        m.approval_status,
+        ApprovalStatus::Approved,
+        "same address keeps approval"
+    );
     m.set_email_address(Some("alice@contoso.com".into()));
     assert_eq!(m.approval_status, ApprovalStatus::Pending);
     m.set_email_address(None);

@@ -16,11 +16,17 @@ fn online() -> ProfileSettings {
 }
 
 fn fields(p: &ProfileSettings, ctx: &ProfileContext<'_>) -> Vec<String> {
-    validate_profile(p, ctx).into_iter().map(|e| e.field).collect()
+    validate_profile(p, ctx)
+        .into_iter()
+        .map(|e| e.field)
+        .collect()
 }
 
 fn with_tenant() -> ProfileContext<'static> {
-    ProfileContext { org_default_tenant_id: Some(TENANT), ..Default::default() }
+    ProfileContext {
+        org_default_tenant_id: Some(TENANT),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -35,36 +41,96 @@ fn defaults_are_valid() {
 
 #[test]
 fn each_rule_names_its_field() {
-    type Case = (&'static str, fn(&mut ProfileSettings), &'static [&'static str]);
+    type Case = (
+        &'static str,
+        fn(&mut ProfileSettings),
+        &'static [&'static str],
+    );
     let imap_cases: &[Case] = &[
         ("blank name", |p| p.name = " ".into(), &["name"]),
         ("long name", |p| p.name = "n".repeat(101), &["name"]),
-        ("polling -1", |p| p.min_polling_interval_minutes = -1, &["min_polling_interval_minutes"]),
-        ("polling 1441", |p| p.min_polling_interval_minutes = 1441, &["min_polling_interval_minutes"]),
-        ("polling 1440 ok", |p| p.min_polling_interval_minutes = 1440, &[]),
-        ("connections 0", |p| p.max_concurrent_connections = 0, &["max_concurrent_connections"]),
-        ("connections 301", |p| p.max_concurrent_connections = 301, &["max_concurrent_connections"]),
-        ("connections 300 ok", |p| p.max_concurrent_connections = 300, &[]),
-        ("no locations", |p| {
-            p.incoming_server_location = None;
-            p.outgoing_server_location = None;
-        }, &["incoming_server_location", "outgoing_server_location"]),
-        ("no locations but autodiscover", |p| {
-            p.incoming_server_location = None;
-            p.outgoing_server_location = None;
-            p.auto_discover = true;
-        }, &[]),
-        ("bad scheme", |p| p.incoming_server_location = Some("pop3://x".into()), &["incoming_server_location"]),
-        ("tenant on imap", |p| p.tenant_id = Some(TENANT.into()), &["tenant_id"]),
-        ("server-to-server on imap", |p| p.authentication_type = AuthenticationType::ServerToServer, &["authentication_type"]),
-        ("profile credentials missing", |p| {
-            p.authentication_type = AuthenticationType::CredentialsSpecifiedInProfile;
-        }, &["incoming_username", "incoming_password"]),
-        ("separate outgoing credentials missing", |p| {
-            p.authentication_type = AuthenticationType::CredentialsSpecifiedInProfile;
-            p.incoming_username = Some("svc".into());
-            p.use_same_settings_for_outgoing = false;
-        }, &["incoming_password", "outgoing_username", "outgoing_password"]),
+        (
+            "polling -1",
+            |p| p.min_polling_interval_minutes = -1,
+            &["min_polling_interval_minutes"],
+        ),
+        (
+            "polling 1441",
+            |p| p.min_polling_interval_minutes = 1441,
+            &["min_polling_interval_minutes"],
+        ),
+        (
+            "polling 1440 ok",
+            |p| p.min_polling_interval_minutes = 1440,
+            &[],
+        ),
+        (
+            "connections 0",
+            |p| p.max_concurrent_connections = 0,
+            &["max_concurrent_connections"],
+        ),
+        (
+            "connections 301",
+            |p| p.max_concurrent_connections = 301,
+            &["max_concurrent_connections"],
+        ),
+        (
+            "connections 300 ok",
+            |p| p.max_concurrent_connections = 300,
+            &[],
+        ),
+        (
+            "no locations",
+            |p| {
+                p.incoming_server_location = None;
+                p.outgoing_server_location = None;
+            },
+            &["incoming_server_location", "outgoing_server_location"],
+        ),
+        (
+            "no locations but autodiscover",
+            |p| {
+                p.incoming_server_location = None;
+                p.outgoing_server_location = None;
+                p.auto_discover = true;
+            },
+            &[],
+        ),
+        (
+            "bad scheme",
+            |p| p.incoming_server_location = Some("pop3://x".into()),
+            &["incoming_server_location"],
+        ),
+        (
+            "tenant on imap",
+            |p| p.tenant_id = Some(TENANT.into()),
+            &["tenant_id"],
+        ),
+        (
+            "server-to-server on imap",
+            |p| p.authentication_type = AuthenticationType::ServerToServer,
+            &["authentication_type"],
+        ),
+        (
+            "profile credentials missing",
+            |p| {
+                p.authentication_type = AuthenticationType::CredentialsSpecifiedInProfile;
+            },
+            &["incoming_username", "incoming_password"],
+        ),
+        (
+            "separate outgoing credentials missing",
+            |p| {
+                p.authentication_type = AuthenticationType::CredentialsSpecifiedInProfile;
+                p.incoming_username = Some("svc".into());
+                p.use_same_settings_for_outgoing = false;
+            },
+            &[
+                "incoming_password",
+                "outgoing_username",
+                "outgoing_password",
+            ],
+        ),
     ];
     for (name, change, expected) in imap_cases {
         let mut p = imap();
@@ -72,23 +138,51 @@ fn each_rule_names_its_field() {
         assert_eq!(fields(&p, &ProfileContext::default()), *expected, "{name}");
     }
     let online_cases: &[Case] = &[
-        ("tenant not a guid", |p| {
-            p.use_default_tenant_id = false;
-            p.tenant_id = Some("contoso.onmicrosoft.com".into());
-        }, &["tenant_id"]),
-        ("own tenant ok", |p| {
-            p.use_default_tenant_id = false;
-            p.tenant_id = Some(TENANT.into());
-        }, &[]),
-        ("own tenant missing", |p| p.use_default_tenant_id = false, &["tenant_id"]),
-        ("tenant with default", |p| p.tenant_id = Some(TENANT.into()), &["tenant_id"]),
-        ("no application id", |p| p.application_id = None, &["application_id"]),
-        ("application id not a guid", |p| p.application_id = Some("app".into()), &["application_id"]),
-        ("imap scheme on exchange", |p| {
-            p.auto_discover = false;
-            p.incoming_server_location = Some("imaps://outlook.office365.com".into());
-            p.outgoing_server_location = Some("https://graph.microsoft.com/v1.0".into());
-        }, &["incoming_server_location"]),
+        (
+            "tenant not a guid",
+            |p| {
+                p.use_default_tenant_id = false;
+                p.tenant_id = Some("contoso.onmicrosoft.com".into());
+            },
+            &["tenant_id"],
+        ),
+        (
+            "own tenant ok",
+            |p| {
+                p.use_default_tenant_id = false;
+                p.tenant_id = Some(TENANT.into());
+            },
+            &[],
+        ),
+        (
+            "own tenant missing",
+            |p| p.use_default_tenant_id = false,
+            &["tenant_id"],
+        ),
+        (
+            "tenant with default",
+            |p| p.tenant_id = Some(TENANT.into()),
+            &["tenant_id"],
+        ),
+        (
+            "no application id",
+            |p| p.application_id = None,
+            &["application_id"],
+        ),
+        (
+            "application id not a guid",
+            |p| p.application_id = Some("app".into()),
+            &["application_id"],
+        ),
+        (
+            "imap scheme on exchange",
+            |p| {
+                p.auto_discover = false;
+                p.incoming_server_location = Some("imaps://outlook.office365.com".into());
+                p.outgoing_server_location = Some("https://graph.microsoft.com/v1.0".into());
+            },
+            &["incoming_server_location"],
+        ),
     ];
     for (name, change, expected) in online_cases {
         let mut p = online();
@@ -102,7 +196,11 @@ fn default_tenant_needs_one_on_the_organization() {
     let errors = validate_profile(&online(), &ProfileContext::default());
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].field, "use_default_tenant_id");
-    assert!(errors[0].message.contains("default_tenant_id on the organization"));
+    assert!(
+        errors[0]
+            .message
+            .contains("default_tenant_id on the organization")
+    );
 }
 
 #[test]

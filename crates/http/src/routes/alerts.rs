@@ -59,7 +59,8 @@ pub async fn create(
     Path(org_id): Path<String>,
     ApiJson(i): ApiJson<AlertInput>,
 ) -> Result<(StatusCode, Json<Alert>), ApiError> {
-    auth.check(&s, &org_id, Resource::Alerts, Action::Create).await?;
+    auth.check(&s, &org_id, Resource::Alerts, Action::Create)
+        .await?;
     let a = Alert {
         id: new_id(),
         org_id,
@@ -85,7 +86,9 @@ pub async fn list(
     Path(org_id): Path<String>,
     ApiQuery(q): ApiQuery<ListParams>,
 ) -> Result<Json<List<Alert>>, ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Alerts, Action::Read).await?;
+    let scope = auth
+        .check(&s, &org_id, Resource::Alerts, Action::Read)
+        .await?;
     let page = page_request(q.cursor, q.limit)?;
     let mut filters = own_filters(&scope);
     let eq = [
@@ -94,22 +97,42 @@ pub async fn list(
         ("t.mailbox_id", q.mailbox_id),
         ("t.profile_id", q.profile_id),
     ];
-    filters.extend(eq.into_iter().filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v))));
-    Ok(Json(s.store.list_alerts(&org_id, &filters, &page).await?.into()))
+    filters.extend(
+        eq.into_iter()
+            .filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v))),
+    );
+    Ok(Json(
+        s.store.list_alerts(&org_id, &filters, &page).await?.into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/alerts/{id}", tag = "alerts",
     responses((status = 200, body = Alert), (status = 404, body = ErrorBody)))]
-pub async fn get(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<Json<Alert>, ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Alerts, Action::Read).await?;
-    Ok(Json(s.store.get_alert(&org_id, &id, &own_filters(&scope)).await?))
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<Json<Alert>, ApiError> {
+    let scope = auth
+        .check(&s, &org_id, Resource::Alerts, Action::Read)
+        .await?;
+    Ok(Json(
+        s.store
+            .get_alert(&org_id, &id, &own_filters(&scope))
+            .await?,
+    ))
 }
 
 /// Dismisses an alert.
 #[utoipa::path(delete, path = "/api/v1/orgs/{org_id}/alerts/{id}", tag = "alerts",
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn delete(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    auth.check(&s, &org_id, Resource::Alerts, Action::Delete).await?;
+pub async fn delete(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    auth.check(&s, &org_id, Resource::Alerts, Action::Delete)
+        .await?;
     s.store.delete_alert(&org_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

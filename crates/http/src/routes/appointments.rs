@@ -83,7 +83,9 @@ pub async fn create(
     Path(org_id): Path<String>,
     ApiJson(input): ApiJson<AppointmentInput>,
 ) -> Result<(StatusCode, Json<Appointment>), ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Activities, Action::Create).await?;
+    let scope = auth
+        .check(&s, &org_id, Resource::Activities, Action::Create)
+        .await?;
     let start = input.start.ok_or_else(|| ApiError::required("start"))?;
     let end = input.end.ok_or_else(|| ApiError::required("end"))?;
     let now = Utc::now();
@@ -106,7 +108,10 @@ pub async fn create(
     };
     input.apply(&mut a);
     ApiError::check(validate_appointment(&a))?;
-    Ok((StatusCode::CREATED, Json(s.store.create_appointment(&a).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.store.create_appointment(&a).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/appointments", tag = "appointments", params(ListParams),
@@ -117,21 +122,35 @@ pub async fn list(
     Path(org_id): Path<String>,
     ApiQuery(q): ApiQuery<ListParams>,
 ) -> Result<Json<List<Appointment>>, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Read).await?;
+    auth.check(&s, &org_id, Resource::Activities, Action::Read)
+        .await?;
     let page = page_request(q.cursor, q.limit)?;
     let eq = [
         ("t.owner_id", q.owner_id),
         ("t.status", q.status.map(|v| v.as_str().to_owned())),
         ("t.regarding_id", q.regarding_id),
     ];
-    let filters: Vec<Filter> = eq.into_iter().filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v))).collect();
-    Ok(Json(s.store.list_appointments(&org_id, &filters, &page).await?.into()))
+    let filters: Vec<Filter> = eq
+        .into_iter()
+        .filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v)))
+        .collect();
+    Ok(Json(
+        s.store
+            .list_appointments(&org_id, &filters, &page)
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/appointments/{id}", tag = "appointments",
     responses((status = 200, body = Appointment), (status = 404, body = ErrorBody)))]
-pub async fn get(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<Json<Appointment>, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Read).await?;
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<Json<Appointment>, ApiError> {
+    auth.check(&s, &org_id, Resource::Activities, Action::Read)
+        .await?;
     Ok(Json(s.store.get_appointment(&org_id, &id).await?))
 }
 
@@ -143,7 +162,8 @@ pub async fn update(
     Path((org_id, id)): Path<(String, String)>,
     ApiJson(input): ApiJson<AppointmentInput>,
 ) -> Result<Json<Appointment>, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Update).await?;
+    auth.check(&s, &org_id, Resource::Activities, Action::Update)
+        .await?;
     let mut a = s.store.get_appointment(&org_id, &id).await?;
     input.apply(&mut a);
     ApiError::check(validate_appointment(&a))?;
@@ -152,8 +172,13 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/api/v1/orgs/{org_id}/appointments/{id}", tag = "appointments",
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn delete(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Delete).await?;
+pub async fn delete(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    auth.check(&s, &org_id, Resource::Activities, Action::Delete)
+        .await?;
     s.store.delete_appointment(&org_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

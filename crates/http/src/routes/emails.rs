@@ -70,8 +70,15 @@ impl EmailInput {
         set(&mut e.body, self.body);
         set(&mut e.direction, self.direction);
         set(&mut e.status, self.status);
-        set(&mut e.message_id, self.message_id.map(|m| m.map(|m| normalize_message_id(&m))));
-        set(&mut e.in_reply_to, self.in_reply_to.map(|m| m.map(|m| normalize_message_id(&m))));
+        set(
+            &mut e.message_id,
+            self.message_id.map(|m| m.map(|m| normalize_message_id(&m))),
+        );
+        set(
+            &mut e.in_reply_to,
+            self.in_reply_to
+                .map(|m| m.map(|m| normalize_message_id(&m))),
+        );
         set(&mut e.tracking_token, self.tracking_token);
         set(&mut e.correlation_method, self.correlation_method);
         set(&mut e.regarding_type, self.regarding_type);
@@ -107,7 +114,8 @@ pub async fn create(
     Path(org_id): Path<String>,
     ApiJson(input): ApiJson<EmailInput>,
 ) -> Result<(StatusCode, Json<Email>), ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Create).await?;
+    auth.check(&s, &org_id, Resource::Activities, Action::Create)
+        .await?;
     let direction = input.direction.unwrap_or(EmailDirection::Outgoing);
     let now = Utc::now();
     let mut e = Email {
@@ -147,24 +155,41 @@ pub async fn list(
     Path(org_id): Path<String>,
     ApiQuery(q): ApiQuery<ListParams>,
 ) -> Result<Json<List<Email>>, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Read).await?;
+    auth.check(&s, &org_id, Resource::Activities, Action::Read)
+        .await?;
     let page = page_request(q.cursor, q.limit)?;
     let eq = [
-        ("t.message_id", q.message_id.map(|m| normalize_message_id(&m))),
+        (
+            "t.message_id",
+            q.message_id.map(|m| normalize_message_id(&m)),
+        ),
         ("t.direction", q.direction.map(|v| v.as_str().to_owned())),
         ("t.status", q.status.map(|v| v.as_str().to_owned())),
         ("t.mailbox_id", q.mailbox_id),
         ("t.regarding_id", q.regarding_id),
-        ("t.correlation_method", q.correlation_method.map(|v| v.as_str().to_owned())),
+        (
+            "t.correlation_method",
+            q.correlation_method.map(|v| v.as_str().to_owned()),
+        ),
     ];
-    let filters: Vec<Filter> = eq.into_iter().filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v))).collect();
-    Ok(Json(s.store.list_emails(&org_id, &filters, &page).await?.into()))
+    let filters: Vec<Filter> = eq
+        .into_iter()
+        .filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v)))
+        .collect();
+    Ok(Json(
+        s.store.list_emails(&org_id, &filters, &page).await?.into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/emails/{id}", tag = "emails",
     responses((status = 200, body = Email), (status = 404, body = ErrorBody)))]
-pub async fn get(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<Json<Email>, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Read).await?;
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<Json<Email>, ApiError> {
+    auth.check(&s, &org_id, Resource::Activities, Action::Read)
+        .await?;
     Ok(Json(s.store.get_email(&org_id, &id).await?))
 }
 
@@ -177,7 +202,8 @@ pub async fn update(
     Path((org_id, id)): Path<(String, String)>,
     ApiJson(input): ApiJson<EmailInput>,
 ) -> Result<Json<Email>, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Update).await?;
+    auth.check(&s, &org_id, Resource::Activities, Action::Update)
+        .await?;
     let mut e = s.store.get_email(&org_id, &id).await?;
     input.apply(&mut e);
     ApiError::check(validate_email(&e))?;
@@ -186,8 +212,13 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/api/v1/orgs/{org_id}/emails/{id}", tag = "emails",
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn delete(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Delete).await?;
+pub async fn delete(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    auth.check(&s, &org_id, Resource::Activities, Action::Delete)
+        .await?;
     s.store.delete_email(&org_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,10 +18,24 @@ pub struct Health {
 pub async fn healthz(State(s): State<AppState>) -> (StatusCode, Json<Health>) {
     let version = env!("CARGO_PKG_VERSION");
     match s.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(Health { status: "ok", database: "ok", version })),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(Health {
+                status: "ok",
+                database: "ok",
+                version,
+            }),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "health check: the store does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", database: "unreachable", version }))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "unavailable",
+                    database: "unreachable",
+                    version,
+                }),
+            )
         }
     }
 }

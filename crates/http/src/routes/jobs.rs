@@ -45,19 +45,33 @@ pub async fn create(
     Path(org_id): Path<String>,
     ApiJson(i): ApiJson<JobInput>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Jobs, Action::Create).await?;
+    let scope = auth
+        .check(&s, &org_id, Resource::Jobs, Action::Create)
+        .await?;
     let mailbox_ids = match (&i.profile_id, i.mailbox_ids.is_empty()) {
         (Some(_), false) => {
-            return Err(ApiError::field("invalid_value", "mailbox_ids", "give mailbox_ids or profile_id, not both"));
+            return Err(ApiError::field(
+                "invalid_value",
+                "mailbox_ids",
+                "give mailbox_ids or profile_id, not both",
+            ));
         }
         (None, true) => {
-            return Err(ApiError::field("missing_field", "mailbox_ids", "give mailbox_ids, or profile_id for all of its mailboxes"));
+            return Err(ApiError::field(
+                "missing_field",
+                "mailbox_ids",
+                "give mailbox_ids, or profile_id for all of its mailboxes",
+            ));
         }
         (Some(p), true) => {
             // Answers 422 below for a profile that is not the organization's.
             let ids = s.store.mailbox_ids_of_profile(&org_id, p).await?;
             if ids.is_empty() && s.store.get_profile(&org_id, p).await.is_ok() {
-                return Err(ApiError::field("invalid_value", "profile_id", "the profile has no mailboxes yet"));
+                return Err(ApiError::field(
+                    "invalid_value",
+                    "profile_id",
+                    "the profile has no mailboxes yet",
+                ));
             }
             ids
         }
@@ -73,7 +87,11 @@ pub async fn create(
         progress_total: mailbox_ids.len() as i64,
         items: mailbox_ids
             .into_iter()
-            .map(|mailbox_id| JobItem { mailbox_id, status: JobStatus::Queued, message: None })
+            .map(|mailbox_id| JobItem {
+                mailbox_id,
+                status: JobStatus::Queued,
+                message: None,
+            })
             .collect(),
         error: None,
         created_by: scope.user_id().map(str::to_owned),
@@ -92,16 +110,30 @@ pub async fn list(
     Path(org_id): Path<String>,
     ApiQuery(q): ApiQuery<ListParams>,
 ) -> Result<Json<List<Job>>, ApiError> {
-    auth.check(&s, &org_id, Resource::Jobs, Action::Read).await?;
+    auth.check(&s, &org_id, Resource::Jobs, Action::Read)
+        .await?;
     let page = page_request(q.cursor, q.limit)?;
-    let eq = [("t.kind", q.kind.map(|v| v.as_str().to_owned())), ("t.status", q.status.map(|v| v.as_str().to_owned()))];
-    let filters: Vec<Filter> = eq.into_iter().filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v))).collect();
-    Ok(Json(s.store.list_jobs(&org_id, &filters, &page).await?.into()))
+    let eq = [
+        ("t.kind", q.kind.map(|v| v.as_str().to_owned())),
+        ("t.status", q.status.map(|v| v.as_str().to_owned())),
+    ];
+    let filters: Vec<Filter> = eq
+        .into_iter()
+        .filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v)))
+        .collect();
+    Ok(Json(
+        s.store.list_jobs(&org_id, &filters, &page).await?.into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/jobs/{id}", tag = "jobs",
     responses((status = 200, body = Job), (status = 404, body = ErrorBody)))]
-pub async fn get(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<Json<Job>, ApiError> {
-    auth.check(&s, &org_id, Resource::Jobs, Action::Read).await?;
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<Json<Job>, ApiError> {
+    auth.check(&s, &org_id, Resource::Jobs, Action::Read)
+        .await?;
     Ok(Json(s.store.get_job(&org_id, &id).await?))
 }

@@ -53,11 +53,18 @@ impl MailboxInput {
             ("outgoing_method", self.outgoing_method.is_some()),
             ("act_method", self.act_method.is_some()),
             ("process_email_from", self.process_email_from.is_some()),
-            ("sync_with_this_org_only", self.sync_with_this_org_only.is_some()),
+            (
+                "sync_with_this_org_only",
+                self.sync_with_this_org_only.is_some(),
+            ),
             ("username", self.username.is_some()),
             ("password", self.password.is_some()),
         ];
-        fields.into_iter().filter(|(_, p)| *p).map(|(f, _)| f).collect()
+        fields
+            .into_iter()
+            .filter(|(_, p)| *p)
+            .map(|(f, _)| f)
+            .collect()
     }
 }
 
@@ -112,7 +119,9 @@ fn own_filters(scope: &Scope) -> Vec<Filter> {
 /// Reads a mailbox the caller may see; another user's is a 404.
 async fn visible_mailbox(s: &AppState, scope: &Scope, id: &str) -> Result<Mailbox, ApiError> {
     let m = s.store.get_mailbox(&scope.org_id, id).await?;
-    if scope.own_only() && !(m.owner_type == OwnerType::User && Some(m.owner_id.as_str()) == scope.user_id()) {
+    if scope.own_only()
+        && !(m.owner_type == OwnerType::User && Some(m.owner_id.as_str()) == scope.user_id())
+    {
         return Err(ApiError::not_found());
     }
     Ok(m)
@@ -126,31 +135,56 @@ pub async fn list(
     Path(org_id): Path<String>,
     ApiQuery(q): ApiQuery<ListParams>,
 ) -> Result<Json<List<Mailbox>>, ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Mailboxes, Action::Read).await?;
+    let scope = auth
+        .check(&s, &org_id, Resource::Mailboxes, Action::Read)
+        .await?;
     let page = page_request(q.cursor, q.limit)?;
     let mut filters = own_filters(&scope);
     let eq = [
         ("t.profile_id", q.profile_id),
         ("t.owner_type", q.owner_type.map(|v| v.as_str().to_owned())),
-        ("t.approval_status", q.approval_status.map(|v| v.as_str().to_owned())),
-        ("t.incoming_status", q.incoming_status.map(|v| v.as_str().to_owned())),
-        ("t.outgoing_status", q.outgoing_status.map(|v| v.as_str().to_owned())),
+        (
+            "t.approval_status",
+            q.approval_status.map(|v| v.as_str().to_owned()),
+        ),
+        (
+            "t.incoming_status",
+            q.incoming_status.map(|v| v.as_str().to_owned()),
+        ),
+        (
+            "t.outgoing_status",
+            q.outgoing_status.map(|v| v.as_str().to_owned()),
+        ),
         ("t.act_status", q.act_status.map(|v| v.as_str().to_owned())),
     ];
-    filters.extend(eq.into_iter().filter_map(|(col, v)| v.map(|v| Filter::Eq(col, v))));
+    filters.extend(
+        eq.into_iter()
+            .filter_map(|(col, v)| v.map(|v| Filter::Eq(col, v))),
+    );
     if let Some(e) = q.email_address {
         filters.push(Filter::EqIgnoreCase("t.email_address", e));
     }
     if let Some(text) = q.search {
         filters.push(Filter::Search(&["t.name", "t.email_address"], text));
     }
-    Ok(Json(s.store.list_mailboxes(&org_id, &filters, &page).await?.into()))
+    Ok(Json(
+        s.store
+            .list_mailboxes(&org_id, &filters, &page)
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/mailboxes/{id}", tag = "mailboxes",
     responses((status = 200, body = Mailbox), (status = 404, body = ErrorBody)))]
-pub async fn get(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<Json<Mailbox>, ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Mailboxes, Action::Read).await?;
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<Json<Mailbox>, ApiError> {
+    let scope = auth
+        .check(&s, &org_id, Resource::Mailboxes, Action::Read)
+        .await?;
     Ok(Json(visible_mailbox(&s, &scope, &id).await?))
 }
 
@@ -165,16 +199,21 @@ pub async fn update(
     Path((org_id, id)): Path<(String, String)>,
     ApiJson(input): ApiJson<MailboxInput>,
 ) -> Result<Json<Mailbox>, ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Mailboxes, Action::Update).await?;
+    let scope = auth
+        .check(&s, &org_id, Resource::Mailboxes, Action::Update)
+        .await?;
     let mut m = visible_mailbox(&s, &scope, &id).await?;
-    if scope.own_only() {
-        if let Some(field) = input.present().into_iter().find(|f| !USER_EDITABLE_MAILBOX_FIELDS.contains(f)) {
-            let mut e = ApiError::forbidden(format!(
-                "you may change only the delivery settings of your own mailbox; {field} is set by an administrator"
-            ));
-            e.field = Some(field.to_owned());
-            return Err(e);
-        }
+    if scope.own_only()
+        && let Some(field) = input
+            .present()
+            .into_iter()
+            .find(|f| !USER_EDITABLE_MAILBOX_FIELDS.contains(f))
+    {
+        let mut e = ApiError::forbidden(format!(
+            "you may change only the delivery settings of your own mailbox; {field} is set by an administrator"
+        ));
+        e.field = Some(field.to_owned());
+        return Err(e);
     }
     m.apply_delivery_change(&DeliveryChange {
         profile_id: input.profile_id,
@@ -183,7 +222,10 @@ pub async fn update(
         act_method: input.act_method,
     });
     set(&mut m.process_email_from, input.process_email_from);
-    set(&mut m.sync_with_this_org_only, input.sync_with_this_org_only);
+    set(
+        &mut m.sync_with_this_org_only,
+        input.sync_with_this_org_only,
+    );
     set(&mut m.username, input.username);
     Ok(Json(s.store.update_mailbox(&m, input.password).await?))
 }
@@ -196,9 +238,13 @@ pub async fn bulk_update(
     Path(org_id): Path<String>,
     ApiJson(input): ApiJson<BulkMailboxInput>,
 ) -> Result<Json<List<Mailbox>>, ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Mailboxes, Action::Update).await?;
+    let scope = auth
+        .check(&s, &org_id, Resource::Mailboxes, Action::Update)
+        .await?;
     if scope.own_only() {
-        return Err(ApiError::forbidden("changing many mailboxes at once takes the org_admin role"));
+        return Err(ApiError::forbidden(
+            "changing many mailboxes at once takes the org_admin role",
+        ));
     }
     let change = DeliveryChange {
         profile_id: input.profile_id,
@@ -213,8 +259,14 @@ pub async fn bulk_update(
             "name at least one field to set: profile_id, incoming_method, outgoing_method or act_method",
         ));
     }
-    let items = s.store.bulk_update_mailboxes(&org_id, &input.ids, &change).await?;
-    Ok(Json(List { items, next_cursor: None }))
+    let items = s
+        .store
+        .bulk_update_mailboxes(&org_id, &input.ids, &change)
+        .await?;
+    Ok(Json(List {
+        items,
+        next_cursor: None,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/orgs/{org_id}/mailboxes/approve", tag = "mailboxes", request_body = MailboxIds,
@@ -225,9 +277,16 @@ pub async fn approve(
     Path(org_id): Path<String>,
     ApiJson(input): ApiJson<MailboxIds>,
 ) -> Result<Json<List<Mailbox>>, ApiError> {
-    auth.check(&s, &org_id, Resource::Mailboxes, Action::Approve).await?;
-    let items = s.store.set_approval(&org_id, &input.ids, ApprovalStatus::Approved).await?;
-    Ok(Json(List { items, next_cursor: None }))
+    auth.check(&s, &org_id, Resource::Mailboxes, Action::Approve)
+        .await?;
+    let items = s
+        .store
+        .set_approval(&org_id, &input.ids, ApprovalStatus::Approved)
+        .await?;
+    Ok(Json(List {
+        items,
+        next_cursor: None,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/orgs/{org_id}/mailboxes/reject", tag = "mailboxes", request_body = MailboxIds,
@@ -238,7 +297,14 @@ pub async fn reject(
     Path(org_id): Path<String>,
     ApiJson(input): ApiJson<MailboxIds>,
 ) -> Result<Json<List<Mailbox>>, ApiError> {
-    auth.check(&s, &org_id, Resource::Mailboxes, Action::Approve).await?;
-    let items = s.store.set_approval(&org_id, &input.ids, ApprovalStatus::Rejected).await?;
-    Ok(Json(List { items, next_cursor: None }))
+    auth.check(&s, &org_id, Resource::Mailboxes, Action::Approve)
+        .await?;
+    let items = s
+        .store
+        .set_approval(&org_id, &input.ids, ApprovalStatus::Rejected)
+        .await?;
+    Ok(Json(List {
+        items,
+        next_cursor: None,
+    }))
 }

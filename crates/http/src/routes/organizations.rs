@@ -43,7 +43,10 @@ pub async fn create(
     let name = input.name.ok_or_else(|| ApiError::required("name"))?;
     let tenant = input.default_tenant_id.flatten();
     ApiError::check(validate_organization(&name, tenant.as_deref()))?;
-    let org = s.store.create_organization(name.trim(), tenant.as_deref()).await?;
+    let org = s
+        .store
+        .create_organization(name.trim(), tenant.as_deref())
+        .await?;
     Ok((StatusCode::CREATED, Json(org)))
 }
 
@@ -58,7 +61,10 @@ pub async fn list(
     match (auth.check_global(Action::Read)?, &auth.principal) {
         (Access::OwnOnly, Principal::Member { org_id, .. }) => {
             let org = s.store.get_organization(org_id).await?;
-            Ok(Json(List { items: vec![org], next_cursor: None }))
+            Ok(Json(List {
+                items: vec![org],
+                next_cursor: None,
+            }))
         }
         _ => Ok(Json(s.store.list_organizations(&page).await?.into())),
     }
@@ -74,7 +80,11 @@ fn visible(auth: &Auth, org_id: &str) -> Result<(), ApiError> {
 
 #[utoipa::path(get, path = "/api/v1/organizations/{org_id}", tag = "organizations",
     responses((status = 200, body = Organization), (status = 404, body = ErrorBody)))]
-pub async fn get(State(s): State<AppState>, auth: Auth, Path(org_id): Path<String>) -> Result<Json<Organization>, ApiError> {
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(org_id): Path<String>,
+) -> Result<Json<Organization>, ApiError> {
     auth.check_global(Action::Read)?;
     visible(&auth, &org_id)?;
     Ok(Json(s.store.get_organization(&org_id).await?))
@@ -89,10 +99,19 @@ pub async fn update(
     ApiJson(input): ApiJson<OrganizationInput>,
 ) -> Result<Json<Organization>, ApiError> {
     visible(&auth, &org_id)?;
-    auth.check(&s, &org_id, mailbridge_domain::authz::Resource::Organizations, Action::Update).await?;
+    auth.check(
+        &s,
+        &org_id,
+        mailbridge_domain::authz::Resource::Organizations,
+        Action::Update,
+    )
+    .await?;
     let mut org = s.store.get_organization(&org_id).await?;
     set(&mut org.name, input.name);
     set(&mut org.default_tenant_id, input.default_tenant_id);
-    ApiError::check(validate_organization(&org.name, org.default_tenant_id.as_deref()))?;
+    ApiError::check(validate_organization(
+        &org.name,
+        org.default_tenant_id.as_deref(),
+    ))?;
     Ok(Json(s.store.update_organization(&org).await?))
 }

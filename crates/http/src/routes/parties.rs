@@ -61,8 +61,15 @@ fn apply(p: &mut PartyRecord, input: PartyInput) {
     set(&mut p.active, input.active);
 }
 
-async fn create(s: AppState, auth: Auth, kind: PartyKind, org_id: String, input: PartyInput) -> Result<(StatusCode, Json<PartyRecord>), ApiError> {
-    auth.check(&s, &org_id, Resource::Parties, Action::Create).await?;
+async fn create(
+    s: AppState,
+    auth: Auth,
+    kind: PartyKind,
+    org_id: String,
+    input: PartyInput,
+) -> Result<(StatusCode, Json<PartyRecord>), ApiError> {
+    auth.check(&s, &org_id, Resource::Parties, Action::Create)
+        .await?;
     if input.name.is_none() {
         return Err(ApiError::required("name"));
     }
@@ -82,11 +89,21 @@ async fn create(s: AppState, auth: Auth, kind: PartyKind, org_id: String, input:
     apply(&mut p, input);
     p.name = p.name.trim().to_owned();
     ApiError::check(validate_party(&p))?;
-    Ok((StatusCode::CREATED, Json(s.store.create_party(kind, &p).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.store.create_party(kind, &p).await?),
+    ))
 }
 
-async fn list(s: AppState, auth: Auth, kind: PartyKind, org_id: String, q: ListParams) -> Result<Json<List<PartyRecord>>, ApiError> {
-    auth.check(&s, &org_id, Resource::Parties, Action::Read).await?;
+async fn list(
+    s: AppState,
+    auth: Auth,
+    kind: PartyKind,
+    org_id: String,
+    q: ListParams,
+) -> Result<Json<List<PartyRecord>>, ApiError> {
+    auth.check(&s, &org_id, Resource::Parties, Action::Read)
+        .await?;
     let page = page_request(q.cursor, q.limit)?;
     let mut filters = Vec::new();
     if let Some(e) = q.email {
@@ -98,24 +115,51 @@ async fn list(s: AppState, auth: Auth, kind: PartyKind, org_id: String, q: ListP
     if let Some(text) = q.search {
         filters.push(Filter::Search(&["t.name", "t.email", "t.company"], text));
     }
-    Ok(Json(s.store.list_parties(kind, &org_id, filters, &page).await?.into()))
+    Ok(Json(
+        s.store
+            .list_parties(kind, &org_id, filters, &page)
+            .await?
+            .into(),
+    ))
 }
 
-async fn get(s: AppState, auth: Auth, kind: PartyKind, org_id: String, id: String) -> Result<Json<PartyRecord>, ApiError> {
-    auth.check(&s, &org_id, Resource::Parties, Action::Read).await?;
+async fn get(
+    s: AppState,
+    auth: Auth,
+    kind: PartyKind,
+    org_id: String,
+    id: String,
+) -> Result<Json<PartyRecord>, ApiError> {
+    auth.check(&s, &org_id, Resource::Parties, Action::Read)
+        .await?;
     Ok(Json(s.store.get_party(kind, &org_id, &id).await?))
 }
 
-async fn update(s: AppState, auth: Auth, kind: PartyKind, org_id: String, id: String, input: PartyInput) -> Result<Json<PartyRecord>, ApiError> {
-    auth.check(&s, &org_id, Resource::Parties, Action::Update).await?;
+async fn update(
+    s: AppState,
+    auth: Auth,
+    kind: PartyKind,
+    org_id: String,
+    id: String,
+    input: PartyInput,
+) -> Result<Json<PartyRecord>, ApiError> {
+    auth.check(&s, &org_id, Resource::Parties, Action::Update)
+        .await?;
     let mut p = s.store.get_party(kind, &org_id, &id).await?;
     apply(&mut p, input);
     ApiError::check(validate_party(&p))?;
     Ok(Json(s.store.update_party(kind, &p).await?))
 }
 
-async fn delete(s: AppState, auth: Auth, kind: PartyKind, org_id: String, id: String) -> Result<StatusCode, ApiError> {
-    auth.check(&s, &org_id, Resource::Parties, Action::Delete).await?;
+async fn delete(
+    s: AppState,
+    auth: Auth,
+    kind: PartyKind,
+    org_id: String,
+    id: String,
+) -> Result<StatusCode, ApiError> {
+    auth.check(&s, &org_id, Resource::Parties, Action::Delete)
+        .await?;
     s.store.delete_party(kind, &org_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -156,9 +200,36 @@ macro_rules! party_routes {
     };
 }
 
-party_routes!(PartyKind::Contact, "contacts", "/api/v1/orgs/{org_id}/contacts", "/api/v1/orgs/{org_id}/contacts/{id}",
-    list_contacts, create_contact, get_contact, update_contact, delete_contact);
-party_routes!(PartyKind::Account, "accounts", "/api/v1/orgs/{org_id}/accounts", "/api/v1/orgs/{org_id}/accounts/{id}",
-    list_accounts, create_account, get_account, update_account, delete_account);
-party_routes!(PartyKind::Lead, "leads", "/api/v1/orgs/{org_id}/leads", "/api/v1/orgs/{org_id}/leads/{id}",
-    list_leads, create_lead, get_lead, update_lead, delete_lead);
+party_routes!(
+    PartyKind::Contact,
+    "contacts",
+    "/api/v1/orgs/{org_id}/contacts",
+    "/api/v1/orgs/{org_id}/contacts/{id}",
+    list_contacts,
+    create_contact,
+    get_contact,
+    update_contact,
+    delete_contact
+);
+party_routes!(
+    PartyKind::Account,
+    "accounts",
+    "/api/v1/orgs/{org_id}/accounts",
+    "/api/v1/orgs/{org_id}/accounts/{id}",
+    list_accounts,
+    create_account,
+    get_account,
+    update_account,
+    delete_account
+);
+party_routes!(
+    PartyKind::Lead,
+    "leads",
+    "/api/v1/orgs/{org_id}/leads",
+    "/api/v1/orgs/{org_id}/leads/{id}",
+    list_leads,
+    create_lead,
+    get_lead,
+    update_lead,
+    delete_lead
+);

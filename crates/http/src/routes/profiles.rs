@@ -7,7 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use mailbridge_domain::authz::{Action, Resource};
-use mailbridge_domain::profile::{EmailServerProfile, ProfileContext, ProfileSettings, validate_profile};
+use mailbridge_domain::profile::{
+    EmailServerProfile, ProfileContext, ProfileSettings, validate_profile,
+};
 use mailbridge_domain::secret::Secret;
 use mailbridge_domain::{AuthenticationType, ServerType};
 use mailbridge_store::{Filter, ProfileSecretChanges};
@@ -95,16 +97,34 @@ impl ProfileInput {
         set(&mut p.tenant_id, self.tenant_id);
         set(&mut p.application_id, self.application_id);
         set(&mut p.auto_discover, self.auto_discover);
-        set(&mut p.incoming_server_location, self.incoming_server_location);
-        set(&mut p.outgoing_server_location, self.outgoing_server_location);
+        set(
+            &mut p.incoming_server_location,
+            self.incoming_server_location,
+        );
+        set(
+            &mut p.outgoing_server_location,
+            self.outgoing_server_location,
+        );
         set(&mut p.process_email_from, self.process_email_from);
-        set(&mut p.min_polling_interval_minutes, self.min_polling_interval_minutes);
-        set(&mut p.max_concurrent_connections, self.max_concurrent_connections);
-        set(&mut p.move_failed_to_undeliverable, self.move_failed_to_undeliverable);
+        set(
+            &mut p.min_polling_interval_minutes,
+            self.min_polling_interval_minutes,
+        );
+        set(
+            &mut p.max_concurrent_connections,
+            self.max_concurrent_connections,
+        );
+        set(
+            &mut p.move_failed_to_undeliverable,
+            self.move_failed_to_undeliverable,
+        );
         set(&mut p.allow_plaintext, self.allow_plaintext);
         set(&mut p.authentication_type, self.authentication_type);
         set(&mut p.incoming_username, self.incoming_username);
-        set(&mut p.use_same_settings_for_outgoing, self.use_same_settings_for_outgoing);
+        set(
+            &mut p.use_same_settings_for_outgoing,
+            self.use_same_settings_for_outgoing,
+        );
         set(&mut p.outgoing_username, self.outgoing_username);
         ProfileSecretChanges {
             incoming_password: self.incoming_password,
@@ -125,9 +145,17 @@ pub struct ListParams {
     search: Option<String>,
 }
 
-async fn validate(s: &AppState, org_id: &str, p: &ProfileSettings, ctx_secrets: mailbridge_domain::profile::ProfileSecretsSet) -> Result<(), ApiError> {
+async fn validate(
+    s: &AppState,
+    org_id: &str,
+    p: &ProfileSettings,
+    ctx_secrets: mailbridge_domain::profile::ProfileSecretsSet,
+) -> Result<(), ApiError> {
     let org = s.store.get_organization(org_id).await?;
-    let ctx = ProfileContext { org_default_tenant_id: org.default_tenant_id.as_deref(), secrets: ctx_secrets };
+    let ctx = ProfileContext {
+        org_default_tenant_id: org.default_tenant_id.as_deref(),
+        secrets: ctx_secrets,
+    };
     ApiError::check(validate_profile(p, &ctx))
 }
 
@@ -140,15 +168,35 @@ pub async fn create(
     Path(org_id): Path<String>,
     ApiJson(mut input): ApiJson<ProfileInput>,
 ) -> Result<(StatusCode, Json<EmailServerProfile>), ApiError> {
-    auth.check(&s, &org_id, Resource::Profiles, Action::Create).await?;
-    let name = input.name.take().ok_or_else(|| ApiError::required("name"))?;
+    auth.check(&s, &org_id, Resource::Profiles, Action::Create)
+        .await?;
+    let name = input
+        .name
+        .take()
+        .ok_or_else(|| ApiError::required("name"))?;
     let server_type = input.server_type.take().ok_or_else(|| {
-        ApiError::field("missing_field", "server_type", format!("server_type is required; one of: {}", ServerType::expected()))
+        ApiError::field(
+            "missing_field",
+            "server_type",
+            format!(
+                "server_type is required; one of: {}",
+                ServerType::expected()
+            ),
+        )
     })?;
     let mut settings = ProfileSettings::new(name.trim().to_owned(), server_type);
     let secrets = input.apply(&mut settings);
-    validate(&s, &org_id, &settings, secrets.resulting(Default::default())).await?;
-    Ok((StatusCode::CREATED, Json(s.store.create_profile(&org_id, &settings, &secrets).await?)))
+    validate(
+        &s,
+        &org_id,
+        &settings,
+        secrets.resulting(Default::default()),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(s.store.create_profile(&org_id, &settings, &secrets).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/email-server-profiles", tag = "email-server-profiles", params(ListParams),
@@ -159,7 +207,8 @@ pub async fn list(
     Path(org_id): Path<String>,
     ApiQuery(q): ApiQuery<ListParams>,
 ) -> Result<Json<List<EmailServerProfile>>, ApiError> {
-    auth.check(&s, &org_id, Resource::Profiles, Action::Read).await?;
+    auth.check(&s, &org_id, Resource::Profiles, Action::Read)
+        .await?;
     let page = page_request(q.cursor, q.limit)?;
     let mut filters = Vec::new();
     if let Some(t) = q.server_type {
@@ -168,7 +217,12 @@ pub async fn list(
     if let Some(text) = q.search {
         filters.push(Filter::Search(&["t.name"], text));
     }
-    Ok(Json(s.store.list_profiles(&org_id, &filters, &page).await?.into()))
+    Ok(Json(
+        s.store
+            .list_profiles(&org_id, &filters, &page)
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/email-server-profiles/{id}", tag = "email-server-profiles",
@@ -178,7 +232,8 @@ pub async fn get(
     auth: Auth,
     Path((org_id, id)): Path<(String, String)>,
 ) -> Result<Json<EmailServerProfile>, ApiError> {
-    auth.check(&s, &org_id, Resource::Profiles, Action::Read).await?;
+    auth.check(&s, &org_id, Resource::Profiles, Action::Read)
+        .await?;
     Ok(Json(s.store.get_profile(&org_id, &id).await?))
 }
 
@@ -192,27 +247,37 @@ pub async fn update(
     Path((org_id, id)): Path<(String, String)>,
     ApiJson(mut input): ApiJson<ProfileInput>,
 ) -> Result<Json<EmailServerProfile>, ApiError> {
-    auth.check(&s, &org_id, Resource::Profiles, Action::Update).await?;
+    auth.check(&s, &org_id, Resource::Profiles, Action::Update)
+        .await?;
     let current = s.store.get_profile(&org_id, &id).await?;
-    if let Some(t) = input.server_type.take() {
-        if t != current.settings.server_type {
-            return Err(ApiError::field(
-                "invalid_value",
-                "server_type",
-                "server_type cannot change after creation; create a new profile and move the mailboxes to it",
-            ));
-        }
+    if let Some(t) = input.server_type.take()
+        && t != current.settings.server_type
+    {
+        return Err(ApiError::field(
+            "invalid_value",
+            "server_type",
+            "server_type cannot change after creation; create a new profile and move the mailboxes to it",
+        ));
     }
     let mut settings = current.settings.clone();
     let secrets = input.apply(&mut settings);
     validate(&s, &org_id, &settings, secrets.resulting(current.secrets)).await?;
-    Ok(Json(s.store.update_profile(&org_id, &id, &settings, &secrets).await?))
+    Ok(Json(
+        s.store
+            .update_profile(&org_id, &id, &settings, &secrets)
+            .await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/orgs/{org_id}/email-server-profiles/{id}", tag = "email-server-profiles",
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn delete(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    auth.check(&s, &org_id, Resource::Profiles, Action::Delete).await?;
+pub async fn delete(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    auth.check(&s, &org_id, Resource::Profiles, Action::Delete)
+        .await?;
     s.store.delete_profile(&org_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -47,7 +47,8 @@ pub async fn create(
     Path(org_id): Path<String>,
     ApiJson(input): ApiJson<QueueInput>,
 ) -> Result<(StatusCode, Json<Queue>), ApiError> {
-    auth.check(&s, &org_id, Resource::Queues, Action::Create).await?;
+    auth.check(&s, &org_id, Resource::Queues, Action::Create)
+        .await?;
     let name = input.name.ok_or_else(|| ApiError::required("name"))?;
     let email = input.email.flatten();
     ApiError::check(validate_owner("name", &name, email.as_deref()))?;
@@ -55,9 +56,14 @@ pub async fn create(
         name: name.trim().to_owned(),
         email,
         description: input.description.flatten(),
-        tracking_filter: input.tracking_filter.unwrap_or(TrackingFilter::RepliesToTrackedEmail),
+        tracking_filter: input
+            .tracking_filter
+            .unwrap_or(TrackingFilter::RepliesToTrackedEmail),
     };
-    Ok((StatusCode::CREATED, Json(s.store.create_queue(&org_id, queue).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.store.create_queue(&org_id, queue).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/queues", tag = "queues", params(ListParams),
@@ -68,7 +74,8 @@ pub async fn list(
     Path(org_id): Path<String>,
     ApiQuery(q): ApiQuery<ListParams>,
 ) -> Result<Json<List<Queue>>, ApiError> {
-    auth.check(&s, &org_id, Resource::Queues, Action::Read).await?;
+    auth.check(&s, &org_id, Resource::Queues, Action::Read)
+        .await?;
     let page = page_request(q.cursor, q.limit)?;
     let mut filters = Vec::new();
     if let Some(e) = q.email {
@@ -77,13 +84,20 @@ pub async fn list(
     if let Some(text) = q.search {
         filters.push(Filter::Search(&["t.name", "t.email"], text));
     }
-    Ok(Json(s.store.list_queues(&org_id, &filters, &page).await?.into()))
+    Ok(Json(
+        s.store.list_queues(&org_id, &filters, &page).await?.into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/queues/{id}", tag = "queues",
     responses((status = 200, body = Queue), (status = 404, body = ErrorBody)))]
-pub async fn get(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<Json<Queue>, ApiError> {
-    auth.check(&s, &org_id, Resource::Queues, Action::Read).await?;
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<Json<Queue>, ApiError> {
+    auth.check(&s, &org_id, Resource::Queues, Action::Read)
+        .await?;
     Ok(Json(s.store.get_queue(&org_id, &id).await?))
 }
 
@@ -95,7 +109,8 @@ pub async fn update(
     Path((org_id, id)): Path<(String, String)>,
     ApiJson(input): ApiJson<QueueInput>,
 ) -> Result<Json<Queue>, ApiError> {
-    auth.check(&s, &org_id, Resource::Queues, Action::Update).await?;
+    auth.check(&s, &org_id, Resource::Queues, Action::Update)
+        .await?;
     let mut q = s.store.get_queue(&org_id, &id).await?;
     set(&mut q.name, input.name);
     set(&mut q.email, input.email);
@@ -108,8 +123,13 @@ pub async fn update(
 /// Deletes the queue and its mailbox.
 #[utoipa::path(delete, path = "/api/v1/orgs/{org_id}/queues/{id}", tag = "queues",
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn delete(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    auth.check(&s, &org_id, Resource::Queues, Action::Delete).await?;
+pub async fn delete(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    auth.check(&s, &org_id, Resource::Queues, Action::Delete)
+        .await?;
     s.store.delete_queue(&org_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

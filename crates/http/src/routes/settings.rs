@@ -35,8 +35,13 @@ pub struct EmailSettingsInput {
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/email-settings", tag = "email-settings",
     responses((status = 200, body = EmailSettings), (status = 404, body = ErrorBody)))]
-pub async fn get(State(s): State<AppState>, auth: Auth, Path(org_id): Path<String>) -> Result<Json<EmailSettings>, ApiError> {
-    auth.check(&s, &org_id, Resource::EmailSettings, Action::Read).await?;
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(org_id): Path<String>,
+) -> Result<Json<EmailSettings>, ApiError> {
+    auth.check(&s, &org_id, Resource::EmailSettings, Action::Read)
+        .await?;
     Ok(Json(s.store.get_email_settings(&org_id).await?))
 }
 
@@ -49,19 +54,35 @@ pub async fn update(
     Path(org_id): Path<String>,
     ApiJson(i): ApiJson<EmailSettingsInput>,
 ) -> Result<Json<EmailSettings>, ApiError> {
-    auth.check(&s, &org_id, Resource::EmailSettings, Action::Update).await?;
+    auth.check(&s, &org_id, Resource::EmailSettings, Action::Update)
+        .await?;
     let mut e = s.store.get_email_settings(&org_id).await?;
     set(&mut e.default_profile_id, i.default_profile_id);
     set(&mut e.default_incoming_method, i.default_incoming_method);
     set(&mut e.default_outgoing_method, i.default_outgoing_method);
     set(&mut e.default_act_method, i.default_act_method);
-    set(&mut e.process_email_for_approved_users_only, i.process_email_for_approved_users_only);
-    set(&mut e.process_email_for_approved_queues_only, i.process_email_for_approved_queues_only);
+    set(
+        &mut e.process_email_for_approved_users_only,
+        i.process_email_for_approved_users_only,
+    );
+    set(
+        &mut e.process_email_for_approved_queues_only,
+        i.process_email_for_approved_queues_only,
+    );
     set(&mut e.tracking_token_enabled, i.tracking_token_enabled);
     set(&mut e.tracking_token_prefix, i.tracking_token_prefix);
-    set(&mut e.tracking_token_base_number, i.tracking_token_base_number);
-    set(&mut e.tracking_token_user_digits, i.tracking_token_user_digits);
-    set(&mut e.tracking_token_counter_digits, i.tracking_token_counter_digits);
+    set(
+        &mut e.tracking_token_base_number,
+        i.tracking_token_base_number,
+    );
+    set(
+        &mut e.tracking_token_user_digits,
+        i.tracking_token_user_digits,
+    );
+    set(
+        &mut e.tracking_token_counter_digits,
+        i.tracking_token_counter_digits,
+    );
     set(&mut e.max_attachment_size_kb, i.max_attachment_size_kb);
     set(&mut e.email_between_users, i.email_between_users);
     ApiError::check(validate_email_settings(&e))?;

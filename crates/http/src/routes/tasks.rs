@@ -81,7 +81,9 @@ pub async fn create(
     Path(org_id): Path<String>,
     ApiJson(input): ApiJson<TaskInput>,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Activities, Action::Create).await?;
+    let scope = auth
+        .check(&s, &org_id, Resource::Activities, Action::Create)
+        .await?;
     let now = Utc::now();
     let mut t = Task {
         id: new_id(),
@@ -112,21 +114,32 @@ pub async fn list(
     Path(org_id): Path<String>,
     ApiQuery(q): ApiQuery<ListParams>,
 ) -> Result<Json<List<Task>>, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Read).await?;
+    auth.check(&s, &org_id, Resource::Activities, Action::Read)
+        .await?;
     let page = page_request(q.cursor, q.limit)?;
     let eq = [
         ("t.owner_id", q.owner_id),
         ("t.status", q.status.map(|v| v.as_str().to_owned())),
         ("t.regarding_id", q.regarding_id),
     ];
-    let filters: Vec<Filter> = eq.into_iter().filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v))).collect();
-    Ok(Json(s.store.list_tasks(&org_id, &filters, &page).await?.into()))
+    let filters: Vec<Filter> = eq
+        .into_iter()
+        .filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v)))
+        .collect();
+    Ok(Json(
+        s.store.list_tasks(&org_id, &filters, &page).await?.into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/tasks/{id}", tag = "tasks",
     responses((status = 200, body = Task), (status = 404, body = ErrorBody)))]
-pub async fn get(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<Json<Task>, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Read).await?;
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<Json<Task>, ApiError> {
+    auth.check(&s, &org_id, Resource::Activities, Action::Read)
+        .await?;
     Ok(Json(s.store.get_task(&org_id, &id).await?))
 }
 
@@ -138,7 +151,8 @@ pub async fn update(
     Path((org_id, id)): Path<(String, String)>,
     ApiJson(input): ApiJson<TaskInput>,
 ) -> Result<Json<Task>, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Update).await?;
+    auth.check(&s, &org_id, Resource::Activities, Action::Update)
+        .await?;
     let mut t = s.store.get_task(&org_id, &id).await?;
     input.apply(&mut t);
     ApiError::check(validate_task(&t))?;
@@ -147,8 +161,13 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/api/v1/orgs/{org_id}/tasks/{id}", tag = "tasks",
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn delete(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Delete).await?;
+pub async fn delete(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    auth.check(&s, &org_id, Resource::Activities, Action::Delete)
+        .await?;
     s.store.delete_task(&org_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

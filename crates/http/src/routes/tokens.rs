@@ -44,7 +44,12 @@ pub struct TokenView {
 
 impl From<TokenSummary> for TokenView {
     fn from(t: TokenSummary) -> Self {
-        TokenView { id: t.id, user_id: t.user_id, name: t.name, created_at: t.created_at }
+        TokenView {
+            id: t.id,
+            user_id: t.user_id,
+            name: t.name,
+            created_at: t.created_at,
+        }
     }
 }
 
@@ -56,26 +61,54 @@ pub async fn create(
     Path(org_id): Path<String>,
     ApiJson(i): ApiJson<TokenInput>,
 ) -> Result<(StatusCode, Json<IssuedTokenView>), ApiError> {
-    auth.check(&s, &org_id, Resource::Tokens, Action::Create).await?;
+    auth.check(&s, &org_id, Resource::Tokens, Action::Create)
+        .await?;
     let name = i.name.unwrap_or_else(|| "api".to_owned());
     let issued = s.store.issue_user_token(&org_id, &i.user_id, &name).await?;
     tracing::info!(token_id = %issued.id, user_id = %i.user_id, "API token issued");
-    Ok((StatusCode::CREATED, Json(IssuedTokenView { id: issued.id, user_id: i.user_id, name, token: issued.token })))
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedTokenView {
+            id: issued.id,
+            user_id: i.user_id,
+            name,
+            token: issued.token,
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/tokens", tag = "tokens",
     responses((status = 200, body = List<TokenView>), (status = 403, body = ErrorBody)))]
-pub async fn list(State(s): State<AppState>, auth: Auth, Path(org_id): Path<String>) -> Result<Json<List<TokenView>>, ApiError> {
-    auth.check(&s, &org_id, Resource::Tokens, Action::Read).await?;
-    let items = s.store.list_tokens(&org_id).await?.into_iter().map(TokenView::from).collect();
-    Ok(Json(List { items, next_cursor: None }))
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(org_id): Path<String>,
+) -> Result<Json<List<TokenView>>, ApiError> {
+    auth.check(&s, &org_id, Resource::Tokens, Action::Read)
+        .await?;
+    let items = s
+        .store
+        .list_tokens(&org_id)
+        .await?
+        .into_iter()
+        .map(TokenView::from)
+        .collect();
+    Ok(Json(List {
+        items,
+        next_cursor: None,
+    }))
 }
 
 /// Revokes a token at once.
 #[utoipa::path(delete, path = "/api/v1/orgs/{org_id}/tokens/{id}", tag = "tokens",
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn delete(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    auth.check(&s, &org_id, Resource::Tokens, Action::Delete).await?;
+pub async fn delete(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    auth.check(&s, &org_id, Resource::Tokens, Action::Delete)
+        .await?;
     s.store.revoke_token(&org_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

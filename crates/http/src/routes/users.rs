@@ -54,11 +54,18 @@ pub async fn create(
     Path(org_id): Path<String>,
     ApiJson(input): ApiJson<UserInput>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
-    auth.check(&s, &org_id, Resource::Users, Action::Create).await?;
+    auth.check(&s, &org_id, Resource::Users, Action::Create)
+        .await?;
     if input.disabled.is_some() {
-        return Err(ApiError::field("invalid_value", "disabled", "a new user is enabled; disable them with PATCH"));
+        return Err(ApiError::field(
+            "invalid_value",
+            "disabled",
+            "a new user is enabled; disable them with PATCH",
+        ));
     }
-    let full_name = input.full_name.ok_or_else(|| ApiError::required("full_name"))?;
+    let full_name = input
+        .full_name
+        .ok_or_else(|| ApiError::required("full_name"))?;
     let email = input.email.flatten();
     ApiError::check(validate_owner("full_name", &full_name, email.as_deref()))?;
     let user = s
@@ -69,7 +76,9 @@ pub async fn create(
                 full_name: full_name.trim().to_owned(),
                 email,
                 role: input.role.unwrap_or(Role::User),
-                tracking_filter: input.tracking_filter.unwrap_or(TrackingFilter::RepliesToTrackedEmail),
+                tracking_filter: input
+                    .tracking_filter
+                    .unwrap_or(TrackingFilter::RepliesToTrackedEmail),
             },
         )
         .await?;
@@ -84,7 +93,8 @@ pub async fn list(
     Path(org_id): Path<String>,
     ApiQuery(q): ApiQuery<ListParams>,
 ) -> Result<Json<List<User>>, ApiError> {
-    auth.check(&s, &org_id, Resource::Users, Action::Read).await?;
+    auth.check(&s, &org_id, Resource::Users, Action::Read)
+        .await?;
     let page = page_request(q.cursor, q.limit)?;
     let mut filters = Vec::new();
     if let Some(e) = q.email {
@@ -99,13 +109,20 @@ pub async fn list(
     if let Some(text) = q.search {
         filters.push(Filter::Search(&["t.full_name", "t.email"], text));
     }
-    Ok(Json(s.store.list_users(&org_id, &filters, &page).await?.into()))
+    Ok(Json(
+        s.store.list_users(&org_id, &filters, &page).await?.into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/users/{id}", tag = "users",
     responses((status = 200, body = User), (status = 404, body = ErrorBody)))]
-pub async fn get(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<Json<User>, ApiError> {
-    auth.check(&s, &org_id, Resource::Users, Action::Read).await?;
+pub async fn get(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<Json<User>, ApiError> {
+    auth.check(&s, &org_id, Resource::Users, Action::Read)
+        .await?;
     Ok(Json(s.store.get_user(&org_id, &id).await?))
 }
 
@@ -118,13 +135,18 @@ pub async fn update(
     Path((org_id, id)): Path<(String, String)>,
     ApiJson(input): ApiJson<UserInput>,
 ) -> Result<Json<User>, ApiError> {
-    auth.check(&s, &org_id, Resource::Users, Action::Update).await?;
+    auth.check(&s, &org_id, Resource::Users, Action::Update)
+        .await?;
     let mut user = s.store.get_user(&org_id, &id).await?;
     set(&mut user.full_name, input.full_name);
     set(&mut user.email, input.email);
     set(&mut user.role, input.role);
     set(&mut user.tracking_filter, input.tracking_filter);
     set(&mut user.disabled, input.disabled);
-    ApiError::check(validate_owner("full_name", &user.full_name, user.email.as_deref()))?;
+    ApiError::check(validate_owner(
+        "full_name",
+        &user.full_name,
+        user.email.as_deref(),
+    ))?;
     Ok(Json(s.store.update_user(&user).await?))
 }

@@ -52,15 +52,27 @@ impl Answer {
     /// The body, after checking the status.
     #[track_caller]
     pub fn expect(self, status: u16) -> Value {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
         self.body
     }
 
     /// The error's field, after checking status and code.
     #[track_caller]
     pub fn error(self, status: u16, code: &str) -> Value {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
-        assert_eq!(self.body["error"]["code"], code, "unexpected code; body: {}", self.text);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.body["error"]["code"], code,
+            "unexpected code; body: {}",
+            self.text
+        );
         self.body["error"].clone()
     }
 }
@@ -74,23 +86,48 @@ impl TestApp {
         };
         let cipher = Cipher::from_base64(&Cipher::generate_key()).expect("key");
         let store = Store::open(&url, cipher).await.expect("store opens");
-        let admin = store.issue_system_admin_token("test").await.expect("admin token").token;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let admin = store
+            .issue_system_admin_token("test")
+            .await
+            .expect("admin token")
+            .token;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let app = mailbridge_http::app(store.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
-        TestApp { base, client: reqwest::Client::new(), admin, store, _dir: dir }
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            admin,
+            store,
+            _dir: dir,
+        }
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Answer {
-        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        };
         Answer { status, body, text }
     }
 
@@ -112,8 +149,12 @@ impl TestApp {
 
     /// A new organization (with a default tenant ID); returns its id.
     pub async fn org(&self, name: &str) -> String {
-        let body = json!({"name": name, "default_tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47"});
-        let org = self.post("/api/v1/organizations", &self.admin, body).await.expect(201);
+        let body =
+            json!({"name": name, "default_tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47"});
+        let org = self
+            .post("/api/v1/organizations", &self.admin, body)
+            .await
+            .expect(201);
         org["id"].as_str().expect("org id").to_owned()
     }
 
@@ -121,9 +162,16 @@ impl TestApp {
     pub async fn member(&self, org: &str, name: &str, role: &str) -> (Value, String) {
         let email = format!("{}@example.org", name.to_lowercase().replace(' ', "."));
         let body = json!({"full_name": name, "email": email, "role": role});
-        let user = self.post(&format!("/api/v1/orgs/{org}/users"), &self.admin, body).await.expect(201);
+        let user = self
+            .post(&format!("/api/v1/orgs/{org}/users"), &self.admin, body)
+            .await
+            .expect(201);
         let token = self
-            .post(&format!("/api/v1/orgs/{org}/tokens"), &self.admin, json!({"user_id": user["id"]}))
+            .post(
+                &format!("/api/v1/orgs/{org}/tokens"),
+                &self.admin,
+                json!({"user_id": user["id"]}),
+            )
             .await
             .expect(201);
         (user, token["token"].as_str().expect("token").to_owned())
@@ -137,6 +185,12 @@ impl TestApp {
             "incoming_server_location": "imaps://mail.example.org",
             "outgoing_server_location": "smtps://mail.example.org",
         });
-        self.post(&format!("/api/v1/orgs/{org}/email-server-profiles"), &self.admin, body).await.expect(201)
+        self.post(
+            &format!("/api/v1/orgs/{org}/email-server-profiles"),
+            &self.admin,
+            body,
+        )
+        .await
+        .expect(201)
     }
 }

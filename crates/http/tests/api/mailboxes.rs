@@ -26,18 +26,35 @@ async fn every_owner_gets_a_mailbox_with_the_defaults(backend: Backend) {
     .await
     .expect(200);
     let user = app
-        .post(&format!("/api/v1/orgs/{org}/users"), &app.admin, json!({"full_name": "Alice", "email": "alice@example.org"}))
+        .post(
+            &format!("/api/v1/orgs/{org}/users"),
+            &app.admin,
+            json!({"full_name": "Alice", "email": "alice@example.org"}),
+        )
         .await
         .expect(201);
-    assert_eq!(user["tracking_filter"], "replies", "the default tracking filter");
+    assert_eq!(
+        user["tracking_filter"], "replies",
+        "the default tracking filter"
+    );
     assert_eq!(user["role"], "user");
     let queue = app
-        .post(&format!("/api/v1/orgs/{org}/queues"), &app.admin, json!({"name": "Support", "email": "support@example.org"}))
+        .post(
+            &format!("/api/v1/orgs/{org}/queues"),
+            &app.admin,
+            json!({"name": "Support", "email": "support@example.org"}),
+        )
         .await
         .expect(201);
-    for (owner, kind, address) in [(&user, "user", "alice@example.org"), (&queue, "queue", "support@example.org")] {
+    for (owner, kind, address) in [
+        (&user, "user", "alice@example.org"),
+        (&queue, "queue", "support@example.org"),
+    ] {
         let id = owner["mailbox_id"].as_str().expect("mailbox id");
-        let m = app.get(&format!("/api/v1/orgs/{org}/mailboxes/{id}"), &app.admin).await.expect(200);
+        let m = app
+            .get(&format!("/api/v1/orgs/{org}/mailboxes/{id}"), &app.admin)
+            .await
+            .expect(200);
         assert_eq!(m["owner_type"], kind);
         assert_eq!(m["owner_id"], owner["id"]);
         assert_eq!(m["email_address"], address);
@@ -52,18 +69,47 @@ async fn every_owner_gets_a_mailbox_with_the_defaults(backend: Backend) {
         assert_eq!(m["incoming_enabled"], false);
     }
     // Without an address there is nothing to approve yet.
-    let nobody = app.post(&format!("/api/v1/orgs/{org}/users"), &app.admin, json!({"full_name": "No Mail"})).await.expect(201);
+    let nobody = app
+        .post(
+            &format!("/api/v1/orgs/{org}/users"),
+            &app.admin,
+            json!({"full_name": "No Mail"}),
+        )
+        .await
+        .expect(201);
     let m = app
-        .get(&format!("/api/v1/orgs/{org}/mailboxes/{}", nobody["mailbox_id"].as_str().unwrap()), &app.admin)
+        .get(
+            &format!(
+                "/api/v1/orgs/{org}/mailboxes/{}",
+                nobody["mailbox_id"].as_str().unwrap()
+            ),
+            &app.admin,
+        )
         .await
         .expect(200);
     assert_eq!(m["approval_status"], "empty");
     // Mailboxes are created with their owner, not on their own.
-    app.post(&format!("/api/v1/orgs/{org}/mailboxes"), &app.admin, json!({})).await.error(405, "method_not_allowed");
+    app.post(
+        &format!("/api/v1/orgs/{org}/mailboxes"),
+        &app.admin,
+        json!({}),
+    )
+    .await
+    .error(405, "method_not_allowed");
     // Deleting a queue deletes its mailbox.
     let qm = queue["mailbox_id"].as_str().unwrap();
-    app.delete(&format!("/api/v1/orgs/{org}/queues/{}", queue["id"].as_str().unwrap()), &app.admin).await.expect(204);
-    app.get(&format!("/api/v1/orgs/{org}/mailboxes/{qm}"), &app.admin).await.error(404, "not_found");
+    app.delete(
+        &format!(
+            "/api/v1/orgs/{org}/queues/{}",
+            queue["id"].as_str().unwrap()
+        ),
+        &app.admin,
+    )
+    .await
+    .expect(204);
+    app.get(&format!("/api/v1/orgs/{org}/mailboxes/{qm}"), &app.admin)
+        .await
+        .error(404, "not_found");
 }
 
 async fn bulk_edit_changes_all_or_nothing(backend: Backend) {
@@ -74,7 +120,11 @@ async fn bulk_edit_changes_all_or_nothing(backend: Backend) {
     let mut ids = Vec::new();
     for name in ["A", "B", "C"] {
         let u = app
-            .post(&format!("/api/v1/orgs/{org}/users"), &app.admin, json!({"full_name": name, "email": format!("{name}@example.org")}))
+            .post(
+                &format!("/api/v1/orgs/{org}/users"),
+                &app.admin,
+                json!({"full_name": name, "email": format!("{name}@example.org")}),
+            )
             .await
             .expect(201);
         ids.push(u["mailbox_id"].as_str().unwrap().to_owned());
@@ -86,35 +136,85 @@ async fn bulk_edit_changes_all_or_nothing(backend: Backend) {
         .expect(200);
     assert_eq!(changed["items"].as_array().unwrap().len(), 3);
     for id in &ids {
-        let m = app.get(&format!("{path}/{id}"), &app.admin).await.expect(200);
+        let m = app
+            .get(&format!("{path}/{id}"), &app.admin)
+            .await
+            .expect(200);
         assert_eq!(m["profile_id"], p1["id"]);
         assert_eq!(m["outgoing_method"], "router");
     }
     // A list that names a mailbox of nowhere changes nothing.
     let mut bad = ids.clone();
     bad.push("01a216bf-06cf-7442-976f-5f1410e77f48".to_owned());
-    let e = app.patch(&path, &app.admin, json!({"ids": bad, "profile_id": p2["id"]})).await.error(422, "validation_failed");
+    let e = app
+        .patch(
+            &path,
+            &app.admin,
+            json!({"ids": bad, "profile_id": p2["id"]}),
+        )
+        .await
+        .error(422, "validation_failed");
     assert_eq!(e["field"], "ids[3]");
     for id in &ids {
-        let m = app.get(&format!("{path}/{id}"), &app.admin).await.expect(200);
-        assert_eq!(m["profile_id"], p1["id"], "unchanged after the refused bulk edit");
+        let m = app
+            .get(&format!("{path}/{id}"), &app.admin)
+            .await
+            .expect(200);
+        assert_eq!(
+            m["profile_id"], p1["id"],
+            "unchanged after the refused bulk edit"
+        );
     }
     // Filter by profile, then clear it.
-    let listed = app.get(&format!("{path}?profile_id={}", p1["id"].as_str().unwrap()), &app.admin).await.expect(200);
+    let listed = app
+        .get(
+            &format!("{path}?profile_id={}", p1["id"].as_str().unwrap()),
+            &app.admin,
+        )
+        .await
+        .expect(200);
     assert_eq!(listed["items"].as_array().unwrap().len(), 3);
-    app.patch(&path, &app.admin, json!({"ids": ids, "profile_id": null})).await.expect(200);
-    let listed = app.get(&format!("{path}?profile_id={}", p1["id"].as_str().unwrap()), &app.admin).await.expect(200);
+    app.patch(&path, &app.admin, json!({"ids": ids, "profile_id": null}))
+        .await
+        .expect(200);
+    let listed = app
+        .get(
+            &format!("{path}?profile_id={}", p1["id"].as_str().unwrap()),
+            &app.admin,
+        )
+        .await
+        .expect(200);
     assert_eq!(listed["items"].as_array().unwrap().len(), 0);
     // Nothing to set is an error, not a silent no-op.
-    app.patch(&path, &app.admin, json!({"ids": ids})).await.error(422, "missing_field");
+    app.patch(&path, &app.admin, json!({"ids": ids}))
+        .await
+        .error(422, "missing_field");
     // A profile in use cannot be deleted; an unused one can.
-    app.patch(&path, &app.admin, json!({"ids": [ids[0].clone()], "profile_id": p2["id"]})).await.expect(200);
-    app.delete(&format!("/api/v1/orgs/{org}/email-server-profiles/{}", p2["id"].as_str().unwrap()), &app.admin)
-        .await
-        .error(409, "conflict");
-    app.delete(&format!("/api/v1/orgs/{org}/email-server-profiles/{}", p1["id"].as_str().unwrap()), &app.admin)
-        .await
-        .expect(204);
+    app.patch(
+        &path,
+        &app.admin,
+        json!({"ids": [ids[0].clone()], "profile_id": p2["id"]}),
+    )
+    .await
+    .expect(200);
+    app.delete(
+        &format!(
+            "/api/v1/orgs/{org}/email-server-profiles/{}",
+            p2["id"].as_str().unwrap()
+        ),
+        &app.admin,
+    )
+    .await
+    .error(409, "conflict");
+    app.delete(
+        &format!(
+            "/api/v1/orgs/{org}/email-server-profiles/{}",
+            p1["id"].as_str().unwrap()
+        ),
+        &app.admin,
+    )
+    .await
+    .expect(204);
 }
 
 async fn process_email_from_not_before_the_profile(backend: Backend) {
@@ -129,15 +229,26 @@ async fn process_email_from_not_before_the_profile(backend: Backend) {
         .await
         .expect(201);
     let (user, _) = app.member(&org, "Alice", "user").await;
-    let path = format!("/api/v1/orgs/{org}/mailboxes/{}", user["mailbox_id"].as_str().unwrap());
+    let path = format!(
+        "/api/v1/orgs/{org}/mailboxes/{}",
+        user["mailbox_id"].as_str().unwrap()
+    );
     let e = app
-        .patch(&path, &app.admin, json!({"profile_id": profile["id"], "process_email_from": "2025-12-31T23:59:59Z"}))
+        .patch(
+            &path,
+            &app.admin,
+            json!({"profile_id": profile["id"], "process_email_from": "2025-12-31T23:59:59Z"}),
+        )
         .await
         .error(422, "validation_failed");
     assert_eq!(e["field"], "process_email_from");
     assert!(e["message"].as_str().unwrap().contains("2026-01-01"), "{e}");
     let m = app
-        .patch(&path, &app.admin, json!({"profile_id": profile["id"], "process_email_from": "2026-02-01T00:00:00Z"}))
+        .patch(
+            &path,
+            &app.admin,
+            json!({"profile_id": profile["id"], "process_email_from": "2026-02-01T00:00:00Z"}),
+        )
         .await
         .expect(200);
     assert_eq!(m["process_email_from"], "2026-02-01T00:00:00Z");
@@ -149,16 +260,52 @@ async fn owner_changes_follow_to_the_mailbox(backend: Backend) {
     let (user, _) = app.member(&org, "Alice", "user").await;
     let (_, approver) = app.member(&org, "Ann", "approver").await;
     let mailbox = user["mailbox_id"].as_str().unwrap();
-    app.post(&format!("/api/v1/orgs/{org}/mailboxes/approve"), &approver, json!({"ids": [mailbox]})).await.expect(200);
+    app.post(
+        &format!("/api/v1/orgs/{org}/mailboxes/approve"),
+        &approver,
+        json!({"ids": [mailbox]}),
+    )
+    .await
+    .expect(200);
     let uid = user["id"].as_str().unwrap();
-    app.patch(&format!("/api/v1/orgs/{org}/users/{uid}"), &app.admin, json!({"full_name": "Alice Smith"})).await.expect(200);
-    let m = app.get(&format!("/api/v1/orgs/{org}/mailboxes/{mailbox}"), &app.admin).await.expect(200);
+    app.patch(
+        &format!("/api/v1/orgs/{org}/users/{uid}"),
+        &app.admin,
+        json!({"full_name": "Alice Smith"}),
+    )
+    .await
+    .expect(200);
+    let m = app
+        .get(
+            &format!("/api/v1/orgs/{org}/mailboxes/{mailbox}"),
+            &app.admin,
+        )
+        .await
+        .expect(200);
     assert_eq!(m["name"], "Alice Smith");
-    assert_eq!(m["approval_status"], "approved", "same address keeps its approval");
-    app.patch(&format!("/api/v1/orgs/{org}/users/{uid}"), &app.admin, json!({"email": "alice@contoso.com"})).await.expect(200);
-    let m = app.get(&format!("/api/v1/orgs/{org}/mailboxes/{mailbox}"), &app.admin).await.expect(200);
+    assert_eq!(
+        m["approval_status"], "approved",
+        "same address keeps its approval"
+    );
+    app.patch(
+        &format!("/api/v1/orgs/{org}/users/{uid}"),
+        &app.admin,
+        json!({"email": "alice@contoso.com"}),
+    )
+    .await
+    .expect(200);
+    let m = app
+        .get(
+            &format!("/api/v1/orgs/{org}/mailboxes/{mailbox}"),
+            &app.admin,
+        )
+        .await
+        .expect(200);
     assert_eq!(m["email_address"], "alice@contoso.com");
-    assert_eq!(m["approval_status"], "pending", "a new address needs approval again");
+    assert_eq!(
+        m["approval_status"], "pending",
+        "a new address needs approval again"
+    );
 }
 
 async fn users_edit_only_their_own_delivery_settings(backend: Backend) {
@@ -169,13 +316,34 @@ async fn users_edit_only_their_own_delivery_settings(backend: Backend) {
     let (bob, _) = app.member(&org, "Bob", "user").await;
     let mine = alice["mailbox_id"].as_str().unwrap();
     let theirs = bob["mailbox_id"].as_str().unwrap();
-    let list = app.get(&format!("/api/v1/orgs/{org}/mailboxes"), &alice_token).await.expect(200);
-    let ids: Vec<_> = list["items"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(ids, [mine.to_owned()], "a user lists only their own mailbox");
-    app.get(&format!("/api/v1/orgs/{org}/mailboxes/{theirs}"), &alice_token).await.error(404, "not_found");
-    app.patch(&format!("/api/v1/orgs/{org}/mailboxes/{theirs}"), &alice_token, json!({"incoming_method": "none"}))
+    let list = app
+        .get(&format!("/api/v1/orgs/{org}/mailboxes"), &alice_token)
         .await
-        .error(404, "not_found");
+        .expect(200);
+    let ids: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ids,
+        [mine.to_owned()],
+        "a user lists only their own mailbox"
+    );
+    app.get(
+        &format!("/api/v1/orgs/{org}/mailboxes/{theirs}"),
+        &alice_token,
+    )
+    .await
+    .error(404, "not_found");
+    app.patch(
+        &format!("/api/v1/orgs/{org}/mailboxes/{theirs}"),
+        &alice_token,
+        json!({"incoming_method": "none"}),
+    )
+    .await
+    .error(404, "not_found");
     let m = app
         .patch(
             &format!("/api/v1/orgs/{org}/mailboxes/{mine}"),
@@ -187,11 +355,19 @@ async fn users_edit_only_their_own_delivery_settings(backend: Backend) {
     assert_eq!(m["incoming_method"], "none");
     assert_eq!(m["password_set"], true);
     let e = app
-        .patch(&format!("/api/v1/orgs/{org}/mailboxes/{mine}"), &alice_token, json!({"profile_id": profile["id"]}))
+        .patch(
+            &format!("/api/v1/orgs/{org}/mailboxes/{mine}"),
+            &alice_token,
+            json!({"profile_id": profile["id"]}),
+        )
         .await
         .error(403, "forbidden");
     assert_eq!(e["field"], "profile_id");
-    app.patch(&format!("/api/v1/orgs/{org}/mailboxes"), &alice_token, json!({"ids": [mine], "incoming_method": "none"}))
-        .await
-        .error(403, "forbidden");
+    app.patch(
+        &format!("/api/v1/orgs/{org}/mailboxes"),
+        &alice_token,
+        json!({"ids": [mine], "incoming_method": "none"}),
+    )
+    .await
+    .error(403, "forbidden");
 }

@@ -8,7 +8,12 @@ on_both_backends!(document_covers_the_public_paths);
 
 async fn document_covers_the_public_paths(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let resp = app.client.get(format!("{}/api/v1/openapi.json", app.base)).send().await.unwrap();
+    let resp = app
+        .client
+        .get(format!("{}/api/v1/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let doc: Value = resp.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
@@ -27,10 +32,25 @@ async fn document_covers_the_public_paths(backend: Backend) {
     ];
     for (path, methods) in expected {
         for m in methods {
-            assert!(paths.get(path).and_then(|p| p.get(*m)).is_some(), "{m} {path} is documented");
+            assert!(
+                paths.get(path).and_then(|p| p.get(*m)).is_some(),
+                "{m} {path} is documented"
+            );
         }
     }
-    for kind in ["users", "queues", "contacts", "accounts", "leads", "email-server-profiles", "emails", "appointments", "tasks", "alerts", "jobs"] {
+    for kind in [
+        "users",
+        "queues",
+        "contacts",
+        "accounts",
+        "leads",
+        "email-server-profiles",
+        "emails",
+        "appointments",
+        "tasks",
+        "alerts",
+        "jobs",
+    ] {
         let path = format!("/api/v1/orgs/{{org_id}}/{kind}");
         for m in ["get", "post"] {
             assert!(paths[&path].get(m).is_some(), "{m} {path} is documented");
@@ -49,7 +69,14 @@ async fn document_covers_the_public_paths(backend: Backend) {
     assert!(total >= 60, "{total} operations");
     // Secrets appear as write-only password fields.
     let schemas = &doc["components"]["schemas"];
-    assert_eq!(schemas["ProfileInput"]["properties"]["incoming_password"]["format"], "password");
-    assert!(schemas["EmailServerProfile"]["properties"].get("incoming_password").is_none());
+    assert_eq!(
+        schemas["ProfileInput"]["properties"]["incoming_password"]["format"],
+        "password"
+    );
+    assert!(
+        schemas["EmailServerProfile"]["properties"]
+            .get("incoming_password")
+            .is_none()
+    );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }

@@ -7,7 +7,12 @@ use crate::common::{Backend, TestApp};
 
 on_both_backends!(secrets_are_write_only_and_sealed);
 
-const SECRETS: [&str; 4] = ["imap-Pa55word!", "smtp-Pa55word!", "client-5ecret-value", "mailbox-Pa55word!"];
+const SECRETS: [&str; 4] = [
+    "imap-Pa55word!",
+    "smtp-Pa55word!",
+    "client-5ecret-value",
+    "mailbox-Pa55word!",
+];
 
 #[track_caller]
 fn assert_no_secret(text: &str, what: &str) {
@@ -42,7 +47,13 @@ async fn secrets_are_write_only_and_sealed(backend: Backend) {
     let id = profile["id"].as_str().unwrap().to_owned();
     let (user, token) = app.member(&org, "Alice", "user").await;
     let mailbox = user["mailbox_id"].as_str().unwrap().to_owned();
-    let patched = app.patch(&format!("{base}/mailboxes/{mailbox}"), &token, json!({"password": SECRETS[3]})).await;
+    let patched = app
+        .patch(
+            &format!("{base}/mailboxes/{mailbox}"),
+            &token,
+            json!({"password": SECRETS[3]}),
+        )
+        .await;
     assert_no_secret(&patched.text, "mailbox patch");
     assert_eq!(patched.expect(200)["password_set"], true);
     let reads = [
@@ -58,19 +69,45 @@ async fn secrets_are_write_only_and_sealed(backend: Backend) {
         assert_no_secret(&answer.text, path);
     }
     // A PATCH without the secret keeps it; null clears it.
-    let kept = app.patch(&format!("{base}/email-server-profiles/{id}"), &app.admin, json!({"description": "svc"})).await.expect(200);
+    let kept = app
+        .patch(
+            &format!("{base}/email-server-profiles/{id}"),
+            &app.admin,
+            json!({"description": "svc"}),
+        )
+        .await
+        .expect(200);
     assert_eq!(kept["incoming_password_set"], true);
     assert_eq!(
-        app.store.profile_secret(&org, &id, ProfileSecret::IncomingPassword).await.unwrap().unwrap().expose(),
+        app.store
+            .profile_secret(&org, &id, ProfileSecret::IncomingPassword)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
         SECRETS[0],
         "the connector side reads the secret back"
     );
     let e = app
-        .patch(&format!("{base}/email-server-profiles/{id}"), &app.admin, json!({"incoming_password": null}))
+        .patch(
+            &format!("{base}/email-server-profiles/{id}"),
+            &app.admin,
+            json!({"incoming_password": null}),
+        )
         .await
         .error(422, "validation_failed");
-    assert_eq!(e["field"], "incoming_password", "the service account needs its password");
-    let cleared = app.patch(&format!("{base}/email-server-profiles/{id}"), &app.admin, json!({"client_secret": null})).await.expect(200);
+    assert_eq!(
+        e["field"], "incoming_password",
+        "the service account needs its password"
+    );
+    let cleared = app
+        .patch(
+            &format!("{base}/email-server-profiles/{id}"),
+            &app.admin,
+            json!({"client_secret": null}),
+        )
+        .await
+        .expect(200);
     assert_eq!(cleared["client_secret_set"], false);
     // At rest: the columns hold sealed values, never the plaintext.
     let sealed: Vec<Option<String>> = with_db!(app.store.db(), p => {
@@ -85,7 +122,11 @@ async fn secrets_are_write_only_and_sealed(backend: Backend) {
         values
     });
     let present: Vec<&String> = sealed.iter().flatten().collect();
-    assert_eq!(present.len(), 3, "incoming, outgoing and the mailbox's password are stored");
+    assert_eq!(
+        present.len(),
+        3,
+        "incoming, outgoing and the mailbox's password are stored"
+    );
     for v in present {
         assert!(v.starts_with("v1:"), "sealed format: {v}");
         assert_no_secret(v, "a stored column");
