@@ -14,6 +14,16 @@ pub struct List<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> List<T> {
+    /// A complete answer that is not paged (the records a bulk operation changed).
+    pub fn of(items: Vec<T>) -> Self {
+        List {
+            items,
+            next_cursor: None,
+        }
+    }
+}
+
 impl<T> From<Page<T>> for List<T> {
     fn from(p: Page<T>) -> Self {
         List {

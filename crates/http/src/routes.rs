@@ -56,6 +56,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(mailboxes::get, mailboxes::update))
         .routes(routes!(mailboxes::approve))
         .routes(routes!(mailboxes::reject))
+        .routes(routes!(mailboxes::apply_default_settings))
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(emails::list, emails::create))
         .routes(routes!(emails::get, emails::update, emails::delete))

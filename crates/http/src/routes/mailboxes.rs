@@ -263,10 +263,21 @@ pub async fn bulk_update(
         .store
         .bulk_update_mailboxes(&org_id, &input.ids, &change)
         .await?;
-    Ok(Json(List {
-        items,
-        next_cursor: None,
-    }))
+    Ok(Json(List::of(items)))
+}
+
+/// Sets the approval status of the listed mailboxes (the approver privilege).
+async fn decide(
+    s: AppState,
+    auth: Auth,
+    org_id: String,
+    ids: Vec<String>,
+    status: ApprovalStatus,
+) -> Result<Json<List<Mailbox>>, ApiError> {
+    auth.check(&s, &org_id, Resource::Mailboxes, Action::Approve)
+        .await?;
+    let items = s.store.set_approval(&org_id, &ids, status).await?;
+    Ok(Json(List::of(items)))
 }
 
 #[utoipa::path(post, path = "/api/v1/orgs/{org_id}/mailboxes/approve", tag = "mailboxes", request_body = MailboxIds,
@@ -277,16 +288,7 @@ pub async fn approve(
     Path(org_id): Path<String>,
     ApiJson(input): ApiJson<MailboxIds>,
 ) -> Result<Json<List<Mailbox>>, ApiError> {
-    auth.check(&s, &org_id, Resource::Mailboxes, Action::Approve)
-        .await?;
-    let items = s
-        .store
-        .set_approval(&org_id, &input.ids, ApprovalStatus::Approved)
-        .await?;
-    Ok(Json(List {
-        items,
-        next_cursor: None,
-    }))
+    decide(s, auth, org_id, input.ids, ApprovalStatus::Approved).await
 }
 
 #[utoipa::path(post, path = "/api/v1/orgs/{org_id}/mailboxes/reject", tag = "mailboxes", request_body = MailboxIds,
@@ -297,14 +299,37 @@ pub async fn reject(
     Path(org_id): Path<String>,
     ApiJson(input): ApiJson<MailboxIds>,
 ) -> Result<Json<List<Mailbox>>, ApiError> {
-    auth.check(&s, &org_id, Resource::Mailboxes, Action::Approve)
+    decide(s, auth, org_id, input.ids, ApprovalStatus::Rejected).await
+}
+
+/// Apply Default Settings: sets the organization's default profile and delivery
+/// methods on the listed mailboxes (in one transaction).
+#[utoipa::path(post, path = "/api/v1/orgs/{org_id}/mailboxes/apply-default-settings", tag = "mailboxes", request_body = MailboxIds,
+    responses((status = 200, body = List<Mailbox>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn apply_default_settings(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(org_id): Path<String>,
+    ApiJson(input): ApiJson<MailboxIds>,
+) -> Result<Json<List<Mailbox>>, ApiError> {
+    let scope = auth
+        .check(&s, &org_id, Resource::Mailboxes, Action::Update)
         .await?;
-    let items = s
-        .store
-        .set_approval(&org_id, &input.ids, ApprovalStatus::Rejected)
-        .await?;
-    Ok(Json(List {
-        items,
-        next_cursor: None,
-    }))
+    if scope.own_only() {
+        return Err(ApiError::forbidden(
+            "applying the default settings takes the org_admin role",
+        ));
+    }
+    let d = s.store.get_email_settings(&org_id).await?;
+    let change = DeliveryChange {
+        profile_id: Some(d.default_profile_id),
+        incoming_method: Some(d.default_incoming_method),
+        outgoing_method: Some(d.default_outgoing_method),
+        act_method: Some(d.default_act_method),
+    };
+    Ok(Json(List::of(
+        s.store
+            .bulk_update_mailboxes(&org_id, &input.ids, &change)
+            .await?,
+    )))
 }

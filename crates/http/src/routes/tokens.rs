@@ -93,10 +93,7 @@ pub async fn list(
         .into_iter()
         .map(TokenView::from)
         .collect();
-    Ok(Json(List {
-        items,
-        next_cursor: None,
-    }))
+    Ok(Json(List::of(items)))
 }
 
 /// Revokes a token at once.

@@ -185,6 +185,32 @@ async fn bulk_edit_changes_all_or_nothing(backend: Backend) {
         .await
         .expect(200);
     assert_eq!(listed["items"].as_array().unwrap().len(), 0);
+    // Apply Default Settings puts the organization's defaults back.
+    app.patch(
+        &format!("/api/v1/orgs/{org}/email-settings"),
+        &app.admin,
+        json!({"default_profile_id": p2["id"], "default_outgoing_method": "none"}),
+    )
+    .await
+    .expect(200);
+    let applied = app
+        .post(
+            &format!("{path}/apply-default-settings"),
+            &app.admin,
+            json!({"ids": [ids[1].clone()]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(applied["items"][0]["profile_id"], p2["id"]);
+    assert_eq!(applied["items"][0]["outgoing_method"], "none");
+    assert_eq!(applied["items"][0]["incoming_method"], "server_side_sync");
+    app.patch(
+        &format!("/api/v1/orgs/{org}/email-settings"),
+        &app.admin,
+        json!({"default_profile_id": null}),
+    )
+    .await
+    .expect(200);
     // Nothing to set is an error, not a silent no-op.
     app.patch(&path, &app.admin, json!({"ids": ids}))
         .await
