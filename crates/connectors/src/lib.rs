@@ -1,12 +1,24 @@
-//! The small traits every protocol family implements, so that the engine is
-//! written once. Each method returns errors already classified by the domain's
-//! error model (transient or permanent; item, mailbox or profile scope).
+//! The connectors: everything that speaks a mail protocol. Each returns bytes and
+//! errors already classified by the domain's error model (transient or permanent;
+//! item, mailbox or profile scope), so the engine decides retries and alerts without
+//! knowing the protocol.
 //!
-//! This crate holds the contract only; the IMAP/SMTP implementation arrives with
-//! server-side synchronization (issue 3), Microsoft Graph, EWS and DAV after it.
+//! Today: IMAP ([`imap`]) and SMTP ([`smtp`]) over a shared TLS setup ([`tls`]) with
+//! certificate verification always on. Microsoft Graph, EWS and DAV follow.
 
 use chrono::{DateTime, Utc};
-use mailbridge_domain::error_model::SyncError;
+
+mod errors;
+pub mod imap;
+mod net;
+pub mod smtp;
+pub mod tls;
+
+pub use imap::{
+    Auth, Capabilities, FetchedMessage, Folder, FolderState, IdleOutcome, ImapConfig,
+    ImapSession, SpecialUse, imap_test,
+};
+pub use smtp::{SmtpConfig, smtp_send, smtp_test};
 
 /// One message as the server holds it: bytes only; parsing is the ingest
 /// pipeline's job.
@@ -26,13 +38,6 @@ pub struct RawMessage {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checkpoint(pub String);
 
-/// The messages that changed since a checkpoint, and the checkpoint after them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Changes {
-    pub messages: Vec<RawMessage>,
-    pub next: Checkpoint,
-}
-
 /// One step of Test Connection, shown to administrators in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestStep {
@@ -42,36 +47,67 @@ pub struct TestStep {
     pub detail: String,
 }
 
-/// Reading a mailbox.
-pub trait IncomingSource {
-    /// The folders to process: the Inbox, tracked folders, optionally Sent.
-    fn list_folders(&mut self) -> impl Future<Output = Result<Vec<String>, SyncError>> + Send;
-    /// The messages of `folder` that changed since `since`.
-    fn fetch_changes(
-        &mut self,
-        folder: &str,
-        since: &Checkpoint,
-    ) -> impl Future<Output = Result<Changes, SyncError>> + Send;
-    /// Moves a message that cannot be tracked to the Undeliverable folder.
-    fn move_to_undeliverable(
-        &mut self,
-        message: &RawMessage,
-    ) -> impl Future<Output = Result<(), SyncError>> + Send;
-    /// Waits until the server reports a change (IMAP IDLE, a notification) or the
-    /// timeout passes; `Ok(false)` on timeout.
-    fn wait_for_push(
-        &mut self,
-        timeout: std::time::Duration,
-    ) -> impl Future<Output = Result<bool, SyncError>> + Send;
+impl TestStep {
+    pub(crate) fn passed(name: &'static str, detail: impl Into<String>) -> TestStep {
+        TestStep {
+            name,
+            passed: true,
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn failed(name: &'static str, error: &mailbridge_domain::error_model::SyncError) -> TestStep {
+        TestStep {
+            name,
+            passed: false,
+            detail: error.message.clone(),
+        }
+    }
 }
 
-/// Sending as a mailbox.
-pub trait OutgoingSink {
-    /// Sends an RFC 5322 message as the mailbox and saves a copy to its Sent folder.
-    fn send(
+/// Where Test Connection steps go: a list for Test Connection, nowhere for sync.
+pub(crate) struct Trace<'a>(Option<&'a mut Vec<TestStep>>);
+
+impl<'a> Trace<'a> {
+    pub(crate) fn new(steps: &'a mut Vec<TestStep>) -> Trace<'a> {
+        Trace(Some(steps))
+    }
+
+    pub(crate) fn none() -> Trace<'static> {
+        Trace(None)
+    }
+
+    pub(crate) fn pass(&mut self, name: &'static str, detail: impl FnOnce() -> String) {
+        if let Some(steps) = self.0.as_deref_mut() {
+            steps.push(TestStep::passed(name, detail()));
+        }
+    }
+
+    /// Records a failed step and hands the error back, for `map_err`.
+    pub(crate) fn fail(
         &mut self,
-        envelope_from: &str,
-        recipients: &[String],
-        message: &[u8],
-    ) -> impl Future<Output = Result<(), SyncError>> + Send;
+        name: &'static str,
+        error: mailbridge_domain::error_model::SyncError,
+    ) -> mailbridge_domain::error_model::SyncError {
+        if let Some(steps) = self.0.as_deref_mut() {
+            steps.push(TestStep::failed(name, &error));
+        }
+        error
+    }
+
+    /// Records the outcome of one step.
+    pub(crate) fn step<T>(
+        &mut self,
+        name: &'static str,
+        result: Result<T, mailbridge_domain::error_model::SyncError>,
+        detail: impl FnOnce(&T) -> String,
+    ) -> Result<T, mailbridge_domain::error_model::SyncError> {
+        match result {
+            Ok(value) => {
+                self.pass(name, || detail(&value));
+                Ok(value)
+            }
+            Err(error) => Err(self.fail(name, error)),
+        }
+    }
 }

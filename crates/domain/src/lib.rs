@@ -7,12 +7,14 @@ pub mod authz;
 pub mod enums;
 pub mod error_model;
 pub mod ids;
+pub mod ingest;
 pub mod job;
 pub mod location;
 pub mod mailbox;
 pub mod organization;
 pub mod party;
 pub mod profile;
+pub mod schedule;
 pub mod secret;
 pub mod validation;
 

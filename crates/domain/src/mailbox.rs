@@ -34,6 +34,8 @@ pub struct Mailbox {
     /// Only mail received after this is processed; never earlier than the profile's.
     pub process_email_from: Option<DateTime<Utc>>,
     pub sync_with_this_org_only: bool,
+    /// Also track mail in the mailbox's Sent folder.
+    pub track_sent_items: bool,
     /// The mailbox's own sign-in name, when the profile takes credentials from mailboxes.
     pub username: Option<String>,
     pub password_set: bool,
@@ -104,6 +106,7 @@ pub fn new_mailbox(
         act_enabled: false,
         process_email_from: None,
         sync_with_this_org_only: false,
+        track_sent_items: false,
         username: None,
         password_set: false,
         tested_at: None,
@@ -196,6 +199,7 @@ pub const USER_EDITABLE_MAILBOX_FIELDS: &[&str] = &[
     "act_method",
     "process_email_from",
     "sync_with_this_org_only",
+    "track_sent_items",
     "username",
     "password",
 ];

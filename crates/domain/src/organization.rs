@@ -52,6 +52,9 @@ pub struct EmailSettings {
     /// Attachments above this size (KB) are not stored; 0 stores none.
     pub max_attachment_size_kb: i64,
     pub email_between_users: EmailBetweenUsers,
+    /// Also correlate by similarity: the same normalized subject and at least two
+    /// shared addresses (off by default).
+    pub similarity_correlation: bool,
 }
 
 impl Default for EmailSettings {
@@ -70,6 +73,7 @@ impl Default for EmailSettings {
             tracking_token_counter_digits: 4,
             max_attachment_size_kb: 5120,
             email_between_users: EmailBetweenUsers::OneActivity,
+            similarity_correlation: false,
         }
     }
 }

@@ -1,21 +1,70 @@
-//! mailbridge's engine: the per-mailbox workloads (incoming, outgoing, ACT) with
-//! their leases and schedules, background jobs such as Test & Enable, and alerts.
-//! It is written once against the connector traits of `mailbridge-connectors`.
+//! mailbridge's engine: the per-mailbox workloads (incoming and outgoing email;
+//! ACT follows), each run under a lease in the store so that exactly one worker
+//! owns a mailbox at a time; push wake-ups from IMAP IDLE; background jobs such as
+//! Test & Enable; and the error model's consequences (retries, disabling, alerts).
 //!
-//! Today it holds the start-up recovery only; the workloads, the lease loop and
-//! the job runner arrive with server-side synchronization (issue 3).
+//! The decisions are the domain's pure functions; this crate gathers their inputs,
+//! talks to servers through the connectors, and writes through the store.
+
+mod alerts;
+pub mod config;
+mod context;
+mod failures;
+pub mod incoming;
+pub mod outgoing;
+pub mod parse;
+pub mod pipeline;
+mod push;
+mod scheduler;
+pub mod test_enable;
+
+use std::sync::Arc;
 
 use mailbridge_store::{Store, StoreResult};
+use tokio::sync::Notify;
+
+pub use config::EngineConfig;
+pub use context::MailboxContext;
+
+/// The engine of one node.
+pub struct Engine {
+    pub store: Store,
+    pub config: EngineConfig,
+    /// Wakes the scheduler before its next tick (push, a queued email).
+    pub wake: Notify,
+}
+
+impl Engine {
+    pub fn new(store: Store, config: EngineConfig) -> Arc<Engine> {
+        mailbridge_connectors::tls::install_crypto_provider();
+        Arc::new(Engine { store, config, wake: Notify::new() })
+    }
+
+    /// Runs the scheduler, the job runner and the push watchers until `shutdown`
+    /// turns true; then waits for the runs in flight (their leases are released).
+    pub async fn run(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
+        recover_after_restart(&self.store).await.unwrap_or_else(|e| tracing::error!(error = %e, "start-up recovery failed"));
+        tracing::info!(node = %self.config.node_id, push = self.config.push, "engine started");
+        let mut tasks = vec![
+            tokio::spawn(scheduler::run(self.clone(), shutdown.clone())),
+            tokio::spawn(scheduler::run_jobs(self.clone(), shutdown.clone())),
+        ];
+        if self.config.push {
+            tasks.push(tokio::spawn(push::supervise(self.clone(), shutdown.clone())));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        tracing::info!("engine stopped");
+    }
+}
 
 /// Repairs what a stopped process left behind: jobs it was running go back to
 /// the queue so that they run again.
 pub async fn recover_after_restart(store: &Store) -> StoreResult<()> {
     let requeued = store.requeue_interrupted_jobs().await?;
     if requeued > 0 {
-        tracing::warn!(
-            jobs = requeued,
-            "jobs interrupted by the last stop were queued again"
-        );
+        tracing::warn!(jobs = requeued, "jobs interrupted by the last stop were queued again");
     }
     Ok(())
 }

@@ -8,12 +8,15 @@ mod input;
 mod list;
 mod openapi;
 mod routes;
+mod send;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
+use mailbridge_engine::EngineConfig;
 use mailbridge_store::Store;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -24,11 +27,18 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// The engine's settings, for what the API runs itself (Test Connection).
+    pub engine: Arc<EngineConfig>,
+}
+
+/// The whole HTTP application, with the engine's default settings.
+pub fn app(store: Store) -> Router {
+    app_with(store, EngineConfig::default())
 }
 
 /// The whole HTTP application.
-pub fn app(store: Store) -> Router {
-    let state = AppState { store };
+pub fn app_with(store: Store, engine: EngineConfig) -> Router {
+    let state = AppState { store, engine: Arc::new(engine) };
     let (api, mut doc) = routes::api_router().split_for_parts();
     openapi::unique_operation_ids(&mut doc);
     let doc_json = serde_json::to_string(&doc).expect("the OpenAPI document serializes");

@@ -13,6 +13,7 @@ mod parties;
 mod profiles;
 mod queues;
 mod settings;
+mod sync;
 mod tasks;
 mod tokens;
 mod users;
@@ -57,6 +58,12 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(mailboxes::approve))
         .routes(routes!(mailboxes::reject))
         .routes(routes!(mailboxes::apply_default_settings))
+        .routes(routes!(sync::test_and_enable))
+        .routes(routes!(sync::messages))
+        .routes(routes!(sync::list_tracked_folders, sync::add_tracked_folder))
+        .routes(routes!(sync::delete_tracked_folder))
+        .routes(routes!(sync::test_connection))
+        .routes(routes!(emails::send))
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(emails::list, emails::create))
         .routes(routes!(emails::get, emails::update, emails::delete))

@@ -57,6 +57,22 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// A tracing filter such as `info` or `mailbridge=debug,info`.
     pub log: String,
+    /// Run the synchronization engine on this node (false: API only).
+    pub engine: bool,
+    /// The polling interval of an active mailbox (a profile's minimum still applies).
+    pub poll_interval_seconds: u64,
+    /// The longest interval an idle mailbox backs off to.
+    pub max_idle_poll_seconds: u64,
+    /// The wait after a transient failure.
+    pub retry_delay_seconds: u64,
+    /// Transient failures before they count as permanent.
+    pub max_retries: u32,
+    /// How long a mailbox lease lasts without renewal.
+    pub lease_seconds: u64,
+    /// How often the scheduler looks for due work, in milliseconds.
+    pub tick_millis: u64,
+    /// Hold an IMAP IDLE connection per enabled mailbox.
+    pub push: bool,
 }
 
 impl Default for Settings {
@@ -69,6 +85,14 @@ impl Default for Settings {
             secret_key_file: None,
             log_format: LogFormat::Auto,
             log: "info".to_owned(),
+            engine: true,
+            poll_interval_seconds: 60,
+            max_idle_poll_seconds: 900,
+            retry_delay_seconds: 300,
+            max_retries: 10,
+            lease_seconds: 120,
+            tick_millis: 1000,
+            push: true,
         }
     }
 }
@@ -101,6 +125,23 @@ impl Settings {
         figment
             .extract()
             .context("read the settings (file, MAILBRIDGE_* variables, flags)")
+    }
+
+    /// The engine's settings.
+    pub fn engine_config(&self) -> mailbridge_engine::EngineConfig {
+        use std::time::Duration;
+        mailbridge_engine::EngineConfig {
+            tick: Duration::from_millis(self.tick_millis.max(10)),
+            lease: Duration::from_secs(self.lease_seconds.max(1)),
+            push: self.push,
+            timing: mailbridge_domain::schedule::Timing {
+                poll: Duration::from_secs(self.poll_interval_seconds.max(1)),
+                max_idle_poll: Duration::from_secs(self.max_idle_poll_seconds.max(1)),
+                retry_delay: Duration::from_secs(self.retry_delay_seconds),
+                max_retries: self.max_retries,
+            },
+            ..Default::default()
+        }
     }
 
     /// The database to open: the configured URL, or SQLite in the data directory.

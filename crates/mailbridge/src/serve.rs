@@ -18,16 +18,28 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(backend = ?store.backend(), database = %redact_url(&database), "store open, migrations applied");
     bootstrap::check_key(&store, &key).await?;
     bootstrap::admin_token(&store, &settings.data_dir).await?;
-    mailbridge_engine::recover_after_restart(&store).await?;
+    let engine_config = settings.engine_config();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let engine = settings.engine.then(|| {
+        let engine = mailbridge_engine::Engine::new(store.clone(), engine_config.clone());
+        tokio::spawn(engine.run(stopped))
+    });
 
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listen on {}", settings.listen))?;
     tracing::info!(address = %listener.local_addr()?, "HTTP API listening");
-    axum::serve(listener, mailbridge_http::app(store.clone()))
-        .with_graceful_shutdown(shutdown_signal())
+    axum::serve(listener, mailbridge_http::app_with(store.clone(), engine_config))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        })
         .await
         .context("serve HTTP")?;
+    if let Some(engine) = engine {
+        // The engine finishes the runs in flight and releases their leases.
+        let _ = engine.await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -51,6 +51,11 @@ impl Store {
             .await
     }
 
+    /// Checks that a regarding record exists (for callers outside this module).
+    pub async fn check_regarding_exists(&self, org_id: &str, kind: RegardingType, id: &str) -> StoreResult<()> {
+        self.check_regarding(org_id, Some(kind), Some(id)).await
+    }
+
     async fn check_email_references(&self, e: &Email) -> StoreResult<()> {
         self.check_reference(
             "mailbox_id",

@@ -19,6 +19,7 @@ pub mod page;
 mod parties;
 mod profiles;
 mod records;
+mod sync;
 mod tokens;
 
 use std::str::FromStr;
@@ -37,6 +38,7 @@ pub use owners::{NewQueue, NewUser};
 pub use page::{Filter, Page, PageRequest};
 pub use parties::PartyKind;
 pub use profiles::{ProfileSecret, ProfileSecretChanges};
+pub use sync::*;
 pub use tokens::{IssuedToken, TokenInfo, TokenSummary};
 
 /// The database behind the store.

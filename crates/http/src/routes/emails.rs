@@ -10,7 +10,9 @@ use mailbridge_domain::authz::{Action, Resource};
 use mailbridge_domain::ids::new_id;
 use mailbridge_domain::{CorrelationMethod, EmailDirection, EmailStatus, RegardingType};
 use mailbridge_store::Filter;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use mailbridge_store::Decision;
+use mailbridge_domain::PartyRole;
 
 use crate::auth::Auth;
 use crate::error::ErrorBody;
@@ -53,6 +55,27 @@ pub struct EmailInput {
     mailbox_id: Option<Option<String>>,
     /// Replaces all parties when given.
     parties: Option<Vec<EmailParty>>,
+    /// The mailbox an outgoing email is sent as (the same field as `mailbox_id`).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    from_mailbox_id: Option<Option<String>>,
+    /// Recipient addresses; each list replaces the parties of its role.
+    to: Option<Vec<String>>,
+    cc: Option<Vec<String>>,
+    bcc: Option<Vec<String>>,
+    /// The plain-text body (the same field as `body`).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    body_text: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    body_html: Option<Option<String>>,
+    /// The record the email regards, as `{"type", "id"}` (or use regarding_type and regarding_id).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<RegardingRef>)]
+    regarding: Option<Option<RegardingRef>>,
+    /// Queue the email for sending at once (status `pending_send`).
+    send: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     status_reason: Option<Option<String>>,
@@ -64,8 +87,60 @@ pub struct EmailInput {
     received_at: Option<Option<DateTime<Utc>>>,
 }
 
+/// A regarding record.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegardingRef {
+    #[serde(rename = "type")]
+    kind: RegardingType,
+    id: String,
+}
+
+/// An email as the API shows it: the activity, its HTML body, and the decision
+/// the engine recorded for it (absent for emails created through the API).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EmailView {
+    #[serde(flatten)]
+    email: Email,
+    body_html: Option<String>,
+    decision: Option<Decision>,
+}
+
+async fn view(s: &AppState, email: Email) -> Result<EmailView, ApiError> {
+    let body_html = s.store.email_body_html(&email.id).await?;
+    let decision = s.store.decision_for_email(&email.org_id, &email.id).await?;
+    Ok(EmailView { email, body_html, decision })
+}
+
+fn set_recipients(e: &mut Email, role: PartyRole, list: Option<Vec<String>>) {
+    if let Some(list) = list {
+        e.parties.retain(|p| p.role != role);
+        e.parties.extend(list.into_iter().map(|a| EmailParty { role, address: a.trim().to_owned(), party_type: None, party_id: None }));
+    }
+}
+
 impl EmailInput {
-    fn apply(self, e: &mut Email) {
+    fn apply(mut self, e: &mut Email) -> (Option<Option<String>>, bool) {
+        if self.from_mailbox_id.is_some() {
+            self.mailbox_id = self.from_mailbox_id.take();
+        }
+        if self.body_text.is_some() {
+            self.body = self.body_text.take();
+        }
+        if let Some(r) = self.regarding.take() {
+            self.regarding_type = Some(r.as_ref().map(|r| r.kind));
+            self.regarding_id = Some(r.map(|r| r.id));
+        }
+        set_recipients(e, PartyRole::To, self.to.take());
+        set_recipients(e, PartyRole::Cc, self.cc.take());
+        set_recipients(e, PartyRole::Bcc, self.bcc.take());
+        let html = self.body_html.take();
+        let send = self.send.take().unwrap_or(false);
+        self.apply_fields(e);
+        (html, send)
+    }
+
+    fn apply_fields(self, e: &mut Email) {
         set(&mut e.subject, self.subject);
         set(&mut e.body, self.body);
         set(&mut e.direction, self.direction);
@@ -107,14 +182,14 @@ pub struct ListParams {
 }
 
 #[utoipa::path(post, path = "/api/v1/orgs/{org_id}/emails", tag = "emails", request_body = EmailInput,
-    responses((status = 201, body = Email), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = EmailView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(s): State<AppState>,
     auth: Auth,
     Path(org_id): Path<String>,
     ApiJson(input): ApiJson<EmailInput>,
-) -> Result<(StatusCode, Json<Email>), ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Create)
+) -> Result<(StatusCode, Json<EmailView>), ApiError> {
+    let scope = auth.check(&s, &org_id, Resource::Activities, Action::Create)
         .await?;
     let direction = input.direction.unwrap_or(EmailDirection::Outgoing);
     let now = Utc::now();
@@ -142,19 +217,22 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    input.apply(&mut e);
+    let (html, send) = input.apply(&mut e);
     ApiError::check(validate_email(&e))?;
-    Ok((StatusCode::CREATED, Json(s.store.create_email(&e).await?)))
+    let created = s.store.create_email(&e).await?;
+    s.store.set_email_body_html(&created.id, html.flatten().as_deref()).await?;
+    let email = if send { crate::send::queue(&s, &scope, created).await? } else { created };
+    Ok((StatusCode::CREATED, Json(view(&s, email).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/emails", tag = "emails", params(ListParams),
-    responses((status = 200, body = List<Email>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = List<EmailView>), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
     auth: Auth,
     Path(org_id): Path<String>,
     ApiQuery(q): ApiQuery<ListParams>,
-) -> Result<Json<List<Email>>, ApiError> {
+) -> Result<Json<List<EmailView>>, ApiError> {
     auth.check(&s, &org_id, Resource::Activities, Action::Read)
         .await?;
     let page = page_request(q.cursor, q.limit)?;
@@ -176,38 +254,45 @@ pub async fn list(
         .into_iter()
         .filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v)))
         .collect();
-    Ok(Json(
-        s.store.list_emails(&org_id, &filters, &page).await?.into(),
-    ))
+    let page = s.store.list_emails(&org_id, &filters, &page).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for e in page.items {
+        items.push(view(&s, e).await?);
+    }
+    Ok(Json(List { items, next_cursor: page.next_cursor }))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/emails/{id}", tag = "emails",
-    responses((status = 200, body = Email), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = EmailView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(s): State<AppState>,
     auth: Auth,
     Path((org_id, id)): Path<(String, String)>,
-) -> Result<Json<Email>, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Read)
-        .await?;
-    Ok(Json(s.store.get_email(&org_id, &id).await?))
+) -> Result<Json<EmailView>, ApiError> {
+    auth.check(&s, &org_id, Resource::Activities, Action::Read).await?;
+    let email = s.store.get_email(&org_id, &id).await?;
+    Ok(Json(view(&s, email).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/orgs/{org_id}/emails/{id}", tag = "emails", request_body = EmailInput,
-    responses((status = 200, body = Email), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 200, body = EmailView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(s): State<AppState>,
     auth: Auth,
     Path((org_id, id)): Path<(String, String)>,
     ApiJson(input): ApiJson<EmailInput>,
-) -> Result<Json<Email>, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Update)
-        .await?;
+) -> Result<Json<EmailView>, ApiError> {
+    let scope = auth.check(&s, &org_id, Resource::Activities, Action::Update).await?;
     let mut e = s.store.get_email(&org_id, &id).await?;
-    input.apply(&mut e);
+    let (html, send) = input.apply(&mut e);
     ApiError::check(validate_email(&e))?;
-    Ok(Json(s.store.update_email(&e).await?))
+    let updated = s.store.update_email(&e).await?;
+    if let Some(html) = html {
+        s.store.set_email_body_html(&updated.id, html.as_deref()).await?;
+    }
+    let email = if send { crate::send::queue(&s, &scope, updated).await? } else { updated };
+    Ok(Json(view(&s, email).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/orgs/{org_id}/emails/{id}", tag = "emails",
@@ -221,4 +306,15 @@ pub async fn delete(
         .await?;
     s.store.delete_email(&org_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Queues a draft (or a failed email) for sending as its mailbox.
+#[utoipa::path(post, path = "/api/v1/orgs/{org_id}/emails/{id}/send", tag = "emails",
+    responses((status = 200, body = EmailView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn send(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<Json<EmailView>, ApiError> {
+    let scope = auth.check(&s, &org_id, Resource::Activities, Action::Update).await?;
+    let email = s.store.get_email(&org_id, &id).await?;
+    let queued = crate::send::queue(&s, &scope, email).await?;
+    Ok(Json(view(&s, queued).await?))
 }

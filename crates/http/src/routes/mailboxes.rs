@@ -34,6 +34,8 @@ pub struct MailboxInput {
     #[schema(value_type = Option<DateTime<Utc>>)]
     process_email_from: Option<Option<DateTime<Utc>>>,
     sync_with_this_org_only: Option<bool>,
+    /// Also track mail in the Sent folder.
+    track_sent_items: Option<bool>,
     /// The mailbox's own sign-in name, for profiles that take credentials from mailboxes.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -57,6 +59,7 @@ impl MailboxInput {
                 "sync_with_this_org_only",
                 self.sync_with_this_org_only.is_some(),
             ),
+            ("track_sent_items", self.track_sent_items.is_some()),
             ("username", self.username.is_some()),
             ("password", self.password.is_some()),
         ];
@@ -117,7 +120,7 @@ fn own_filters(scope: &Scope) -> Vec<Filter> {
 }
 
 /// Reads a mailbox the caller may see; another user's is a 404.
-async fn visible_mailbox(s: &AppState, scope: &Scope, id: &str) -> Result<Mailbox, ApiError> {
+pub(crate) async fn visible(s: &AppState, scope: &Scope, id: &str) -> Result<Mailbox, ApiError> {
     let m = s.store.get_mailbox(&scope.org_id, id).await?;
     if scope.own_only()
         && !(m.owner_type == OwnerType::User && Some(m.owner_id.as_str()) == scope.user_id())
@@ -185,7 +188,7 @@ pub async fn get(
     let scope = auth
         .check(&s, &org_id, Resource::Mailboxes, Action::Read)
         .await?;
-    Ok(Json(visible_mailbox(&s, &scope, &id).await?))
+    Ok(Json(visible(&s, &scope, &id).await?))
 }
 
 /// Changing the profile or a delivery method returns that workload to `not_run`
@@ -202,7 +205,7 @@ pub async fn update(
     let scope = auth
         .check(&s, &org_id, Resource::Mailboxes, Action::Update)
         .await?;
-    let mut m = visible_mailbox(&s, &scope, &id).await?;
+    let mut m = visible(&s, &scope, &id).await?;
     if scope.own_only()
         && let Some(field) = input
             .present()
@@ -226,6 +229,7 @@ pub async fn update(
         &mut m.sync_with_this_org_only,
         input.sync_with_this_org_only,
     );
+    set(&mut m.track_sent_items, input.track_sent_items);
     set(&mut m.username, input.username);
     Ok(Json(s.store.update_mailbox(&m, input.password).await?))
 }

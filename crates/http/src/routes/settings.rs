@@ -31,6 +31,7 @@ pub struct EmailSettingsInput {
     tracking_token_counter_digits: Option<i64>,
     max_attachment_size_kb: Option<i64>,
     email_between_users: Option<EmailBetweenUsers>,
+    similarity_correlation: Option<bool>,
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/email-settings", tag = "email-settings",
@@ -85,6 +86,7 @@ pub async fn update(
     );
     set(&mut e.max_attachment_size_kb, i.max_attachment_size_kb);
     set(&mut e.email_between_users, i.email_between_users);
+    set(&mut e.similarity_correlation, i.similarity_correlation);
     ApiError::check(validate_email_settings(&e))?;
     Ok(Json(s.store.update_email_settings(&org_id, &e).await?))
 }

@@ -1,0 +1,51 @@
+//! The engine's settings.
+
+use std::time::Duration;
+
+use mailbridge_domain::schedule::Timing;
+
+/// How the engine runs; every duration can be shortened for tests.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This process's name in leases; unique per running node.
+    pub node_id: String,
+    /// How often the scheduler looks for due work.
+    pub tick: Duration,
+    /// How long a lease lasts without renewal; a dead node's mailboxes are taken
+    /// over after this.
+    pub lease: Duration,
+    pub timing: Timing,
+    /// Hold an IMAP IDLE connection per enabled mailbox, to learn of new mail at once.
+    pub push: bool,
+    /// How long one IDLE lasts before it is renewed (RFC 2177: under 29 minutes).
+    pub idle_timeout: Duration,
+    /// Messages fetched per round trip.
+    pub fetch_batch: usize,
+    /// Attempts at a message that cannot be created before it is given up
+    /// (and moved to the Undeliverable folder when the profile says so).
+    pub max_item_attempts: i64,
+    /// Timeout of every network operation.
+    pub network_timeout: Duration,
+    /// Extra trusted CA certificates (DER) for lab servers.
+    pub extra_roots: Vec<Vec<u8>>,
+    /// Mailboxes claimed per scheduler tick.
+    pub claim_batch: i64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            node_id: format!("node-{}", uuid::Uuid::now_v7().simple()),
+            tick: Duration::from_secs(1),
+            lease: Duration::from_secs(120),
+            timing: Timing::default(),
+            push: true,
+            idle_timeout: Duration::from_secs(25 * 60),
+            fetch_batch: 200,
+            max_item_attempts: 3,
+            network_timeout: Duration::from_secs(60),
+            extra_roots: Vec::new(),
+            claim_batch: 100,
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The outgoing workload: each queued email is sent as its mailbox through the
+//! mailbox's SMTP server, a copy is saved to Sent, and the email becomes Sent or
+//! Failed. An email is marked `sending` while in flight.
+
+use chrono::{Duration as ChronoDuration, Utc};
+use mail_builder::MessageBuilder;
+use mailbridge_connectors::{ImapSession, SpecialUse, smtp_send};
+use mailbridge_domain::PartyRole;
+use mailbridge_domain::error_model::{ErrorClass, ErrorScope, SyncError};
+use mailbridge_domain::schedule::retry_after_failure;
+use mailbridge_store::OutgoingEmail;
+
+use crate::Engine;
+use crate::context::{MailboxContext, store_error};
+
+/// Builds the RFC 5322 message of an email; returns it with its envelope recipients.
+pub fn build(from_name: &str, from: &str, out: &OutgoingEmail) -> (Vec<u8>, Vec<String>) {
+    let e = &out.email;
+    let list = |role: PartyRole| -> Vec<String> { e.parties.iter().filter(|p| p.role == role).map(|p| p.address.clone()).collect() };
+    let (to, cc, bcc) = (list(PartyRole::To), list(PartyRole::Cc), list(PartyRole::Bcc));
+    let mut b = MessageBuilder::new()
+        .from((from_name.to_owned(), from.to_owned()))
+        .subject(e.subject.clone())
+        .message_id(e.message_id.clone().unwrap_or_default())
+        .date(Utc::now().timestamp());
+    if !to.is_empty() {
+        b = b.to(to.clone());
+    }
+    if !cc.is_empty() {
+        b = b.cc(cc.clone());
+    }
+    if let Some(r) = &e.in_reply_to {
+        b = b.in_reply_to(r.clone()).references(r.clone());
+    }
+    b = b.text_body(e.body.clone().unwrap_or_default());
+    if let Some(html) = &out.body_html {
+        b = b.html_body(html.clone());
+    }
+    // Bcc recipients are in the envelope only, never in the header.
+    let recipients = to.into_iter().chain(cc).chain(bcc).collect();
+    (b.write_to_vec().unwrap_or_default(), recipients)
+}
+
+/// Sends every due email of the mailbox; returns how many were sent.
+pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<usize, SyncError> {
+    let store = &engine.store;
+    // A stop during a send leaves an email in `sending`: it goes back to the
+    // queue. FIXME: the SMTP server may have accepted it already; checking the
+    // Sent folder for its Message-ID would avoid that rare duplicate.
+    for (_, id) in store.in_flight(&ctx.mailbox.id).await.map_err(store_error)? {
+        store.transition_email(&id, "sending", "pending_send").await.map_err(store_error)?;
+    }
+    let smtp = ctx.smtp(store, &engine.config).await?;
+    let from = ctx.address()?;
+    let mut sent = 0;
+    while let Some(out) = store.next_outgoing(&ctx.mailbox.id, Utc::now()).await.map_err(store_error)? {
+        if !store.transition_email(&out.email.id, "pending_send", "sending").await.map_err(store_error)? {
+            continue;
+        }
+        let (bytes, recipients) = build(&ctx.mailbox.name, &from, &out);
+        match smtp_send(&smtp, &from, &recipients, &bytes).await {
+            Ok(()) => {
+                store.mark_sent(&out.email.id, Utc::now()).await.map_err(store_error)?;
+                sent += 1;
+                save_to_sent(engine, ctx, &bytes).await;
+            }
+            Err(e) => {
+                let reason = e.message.clone();
+                match (e.class, e.scope) {
+                    (ErrorClass::Permanent, ErrorScope::Item) => {
+                        store.mark_send_failed(&out.email.id, &reason).await.map_err(store_error)?;
+                    }
+                    (ErrorClass::Transient { retry_after }, _) => {
+                        let attempts = u32::try_from(out.send_attempts).unwrap_or(u32::MAX);
+                        match retry_after_failure(&engine.config.timing, attempts, retry_after) {
+                            Some(wait) => {
+                                let at = Utc::now() + ChronoDuration::from_std(wait).unwrap_or(ChronoDuration::minutes(5));
+                                store.mark_send_retry(&out.email.id, at, &reason).await.map_err(store_error)?;
+                            }
+                            None => store.mark_send_failed(&out.email.id, &reason).await.map_err(store_error)?,
+                        }
+                        return Err(e);
+                    }
+                    _ => {
+                        // The mailbox or profile is at fault, not this email: it
+                        // waits in the queue for the workload to be fixed.
+                        store.transition_email(&out.email.id, "sending", "pending_send").await.map_err(store_error)?;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// Saves a copy to the mailbox's Sent folder. A failure here does not unsend the
+/// email: it is logged and the email stays Sent.
+async fn save_to_sent(engine: &Engine, ctx: &MailboxContext, bytes: &[u8]) {
+    let result: Result<(), SyncError> = async {
+        let cfg = ctx.imap(&engine.store, &engine.config).await?;
+        let mut session = ImapSession::connect(&cfg).await?;
+        let folder = session.find_special_use(SpecialUse::Sent).await?.unwrap_or_else(|| "Sent".to_owned());
+        let r = session.append(&folder, &["\\Seen"], bytes).await;
+        session.logout().await;
+        r
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(mailbox = %ctx.mailbox.id, error = %e.message, "sent, but the copy to Sent failed");
+    }
+}

@@ -1,0 +1,144 @@
+//! Reading a raw message into the facts the decisions need, the bodies and the
+//! attachments. mail-parser is lenient: a malformed message still yields what
+//! can be read, so a bad header never stops the pipeline.
+
+use chrono::{DateTime, TimeZone, Utc};
+use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
+use mailbridge_domain::ingest::{Address, MessageFacts};
+use sha2::{Digest, Sha256};
+
+/// An attachment as found in the message.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub file_name: Option<String>,
+    pub content_type: String,
+    pub content: Vec<u8>,
+}
+
+/// A parsed message.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub facts: MessageFacts,
+    pub body_text: Option<String>,
+    pub body_html: Option<String>,
+    pub attachments: Vec<Attachment>,
+    /// SHA-256 of the raw bytes, for fingerprints of messages without a Message-ID.
+    pub digest: String,
+}
+
+fn ids(value: &HeaderValue<'_>) -> Vec<String> {
+    value
+        .as_text_list()
+        .map(|l| l.iter().map(|s| mailbridge_domain::activity::normalize_message_id(s)).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+fn addresses(a: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
+    a.map(|a| a.iter().filter_map(|x| x.address()).filter(|s| s.contains('@')).map(Address::new).collect())
+        .unwrap_or_default()
+}
+
+/// The conversation part of an Outlook Thread-Index: its first 22 bytes, in hex.
+fn conversation_key(thread_index: Option<&str>) -> Option<String> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD.decode(thread_index?.trim()).ok()?;
+    (raw.len() >= 22).then(|| raw[..22].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Parses a raw RFC 5322 message; never fails (an unreadable message yields
+/// empty facts and is still recorded).
+pub fn parse(raw: &[u8], keywords: Vec<String>) -> Parsed {
+    let digest: String = Sha256::digest(raw).iter().map(|b| format!("{b:02x}")).collect();
+    let Some(m) = MessageParser::default().parse(raw) else {
+        return Parsed {
+            facts: MessageFacts { keywords, ..Default::default() },
+            body_text: None,
+            body_html: None,
+            attachments: Vec::new(),
+            digest,
+        };
+    };
+    let date: Option<DateTime<Utc>> = m.date().and_then(|d| Utc.timestamp_opt(d.to_timestamp(), 0).single());
+    let facts = MessageFacts {
+        message_id: m.message_id().map(mailbridge_domain::activity::normalize_message_id).filter(|s| !s.is_empty()),
+        in_reply_to: ids(m.in_reply_to()),
+        references: ids(m.references()),
+        subject: m.subject().unwrap_or_default().to_owned(),
+        from: addresses(m.from()).into_iter().next(),
+        to: addresses(m.to()),
+        cc: addresses(m.cc()),
+        bcc: addresses(m.bcc()),
+        date,
+        conversation_key: conversation_key(m.header_raw("Thread-Index")),
+        keywords,
+    };
+    let attachments = m
+        .attachments()
+        .map(|part| Attachment {
+            file_name: part.attachment_name().map(str::to_owned),
+            content_type: part
+                .content_type()
+                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")))
+                .unwrap_or_else(|| "application/octet-stream".to_owned()),
+            content: part.contents().to_vec(),
+        })
+        .collect();
+    Parsed {
+        facts,
+        body_text: m.body_text(0).map(|b| b.into_owned()),
+        body_html: m.body_html(0).map(|b| b.into_owned()),
+        attachments,
+        digest,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_become_facts() {
+        let raw = b"From: Carl <Carl@Fabrikam.com>\r\nTo: alice@example.org, Bob <bob@example.org>\r\nCc: x@y.org\r\n\
+Subject: Re: Quote CRM:00010042\r\nMessage-ID: <m1@fabrikam.com>\r\nIn-Reply-To: <o1@example.org>\r\n\
+References: <r0@x.org> <o1@example.org>\r\nDate: Thu, 26 Nov 2026 08:00:00 +0000\r\n\r\nHello\r\n";
+        let p = parse(raw, vec!["$Tracked".into()]);
+        let f = &p.facts;
+        assert_eq!(f.message_id.as_deref(), Some("m1@fabrikam.com"));
+        assert_eq!(f.in_reply_to, ["o1@example.org"]);
+        assert_eq!(f.references, ["r0@x.org", "o1@example.org"]);
+        assert_eq!(f.from, Some(Address::new("carl@fabrikam.com")));
+        assert_eq!(f.to.len(), 2);
+        assert_eq!(f.cc, [Address::new("x@y.org")]);
+        assert_eq!(f.date.unwrap().to_rfc3339(), "2026-11-26T08:00:00+00:00");
+        assert_eq!(p.body_text.as_deref().map(str::trim), Some("Hello"));
+        assert_eq!(f.keywords, ["$Tracked"]);
+    }
+
+    #[test]
+    fn garbage_still_parses_to_something() {
+        let p = parse(b"\x00\xff not a message", Vec::new());
+        assert!(p.facts.message_id.is_none());
+        assert_eq!(p.digest.len(), 64);
+    }
+
+    #[test]
+    fn attachments_are_found() {
+        let raw = b"From: a@x.org\r\nTo: b@x.org\r\nSubject: file\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+--b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"q.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n";
+        let p = parse(raw, Vec::new());
+        assert_eq!(p.attachments.len(), 1);
+        assert_eq!(p.attachments[0].file_name.as_deref(), Some("q.pdf"));
+        assert_eq!(p.attachments[0].content_type, "application/pdf");
+        assert_eq!(p.attachments[0].content, b"%PDF-1.4\n");
+    }
+
+    #[test]
+    fn thread_index_conversation() {
+        // 22 bytes of conversation + 5 bytes of child block, base64.
+        let ti = "AQHZ3m4rAAECAwQFBgcICQoLDA0ODxAREhMUFRYX";
+        assert_eq!(conversation_key(Some(ti)).map(|k| k.len()), Some(44));
+        assert_eq!(conversation_key(Some("short")), None);
+    }
+}

@@ -1,0 +1,241 @@
+//! The ingest pipeline for one message: parse, look up, resolve addresses,
+//! correlate, decide (pure), then write the email or the link with the decision
+//! and the checkpoint in one transaction.
+
+use chrono::{DateTime, Utc};
+use mailbridge_connectors::FetchedMessage;
+use mailbridge_domain::activity::{Email, EmailParty};
+use mailbridge_domain::error_model::SyncError;
+use mailbridge_domain::ids::new_id;
+use mailbridge_domain::ingest::{
+    Address, CorrelationLookup, FolderKind, Outcome, TrackingContext, TrackingTokenFormat, correlate, decide, fingerprint,
+    normalize_subject, resolve_address,
+};
+use mailbridge_domain::{CorrelationMethod, EmailDirection, EmailStatus, PartyRole, PartyType, RegardingType};
+use mailbridge_store::{AttachmentWrite, IngestWrite, Lookups, NewIncomingEmail, StoreError};
+
+use crate::Engine;
+use crate::context::{MailboxContext, store_error};
+use crate::parse::{Parsed, parse};
+
+/// IMAP keywords that track a message whatever the owner's filter (matched
+/// without regard to case; an IMAP keyword cannot hold spaces).
+pub const TRACKING_KEYWORDS: &[&str] = &["$MailbridgeTracked", "Tracked"];
+
+/// Why a message was not written.
+#[derive(Debug)]
+pub enum ItemError {
+    /// The whole run must stop (connection, store).
+    Sync(SyncError),
+    /// This message cannot be created; others can.
+    Item(String),
+}
+
+fn resolved(lookups: &Lookups, address: &Address) -> (Option<PartyType>, Option<String>) {
+    lookups
+        .candidates
+        .get(&address.0)
+        .and_then(|c| resolve_address(c))
+        .map_or((None, None), |c| (Some(c.party_type), Some(c.id.clone())))
+}
+
+fn parties(parsed: &Parsed, lookups: &Lookups) -> Vec<EmailParty> {
+    let f = &parsed.facts;
+    let roles = f
+        .from
+        .iter()
+        .map(|a| (PartyRole::From, a))
+        .chain(f.to.iter().map(|a| (PartyRole::To, a)))
+        .chain(f.cc.iter().map(|a| (PartyRole::Cc, a)))
+        .chain(f.bcc.iter().map(|a| (PartyRole::Bcc, a)));
+    roles
+        .map(|(role, a)| {
+            let (party_type, party_id) = resolved(lookups, a);
+            EmailParty { role, address: a.0.clone(), party_type, party_id }
+        })
+        .collect()
+}
+
+/// The best-resolved other side: the sender of an incoming message, the best
+/// recipient of a sent one.
+fn counterpart(parsed: &Parsed, lookups: &Lookups, sent: bool) -> Option<PartyType> {
+    let f = &parsed.facts;
+    if !sent {
+        return f.from.as_ref().and_then(|a| resolved(lookups, a).0);
+    }
+    let rank = |t: &PartyType| match t {
+        PartyType::Contact | PartyType::Account | PartyType::Lead => 0,
+        _ => 1,
+    };
+    f.to.iter().chain(&f.cc).filter_map(|a| resolved(lookups, a).0).min_by_key(rank)
+}
+
+/// Processes one fetched message; `Ok(true)` when a new email was created.
+pub async fn process(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    folder: &str,
+    kind: &FolderKind,
+    uidvalidity: u32,
+    msg: &FetchedMessage,
+    checkpoint: Option<u32>,
+) -> Result<bool, ItemError> {
+    let store = &engine.store;
+    let org = ctx.mailbox.org_id.as_str();
+    let keywords: Vec<String> = msg.flags.iter().filter(|f| !f.starts_with('\\')).cloned().collect();
+    let parsed = parse(&msg.bytes, keywords);
+    let f = &parsed.facts;
+    let format = TrackingTokenFormat::from_settings(&ctx.settings);
+    let token = format.as_ref().and_then(|t| t.find(&f.subject));
+    let normalized = normalize_subject(&f.subject, format.as_ref().map_or("", |t| t.prefix.as_str()));
+    let print = f.message_id.is_none().then(|| fingerprint(f, &parsed.digest));
+    let referenced: Vec<String> = f.in_reply_to.iter().chain(&f.references).cloned().collect();
+    let addresses: Vec<String> = f.all_addresses().map(|a| a.0.clone()).collect();
+    let lookups = store
+        .ingest_lookups(
+            org,
+            &referenced,
+            (&f.message_id, &print),
+            token.as_deref(),
+            f.conversation_key.as_deref(),
+            ctx.settings.similarity_correlation.then_some(normalized.as_str()),
+            &addresses,
+        )
+        .await
+        .map_err(|e| ItemError::Sync(store_error(e)))?;
+    let correlation = correlate(
+        f,
+        format.as_ref(),
+        &CorrelationLookup {
+            by_message_id: lookups.by_message_id.clone(),
+            by_token: lookups.by_token.clone(),
+            by_conversation: lookups.by_conversation.clone(),
+            similar: lookups.similar.clone(),
+            similarity_enabled: ctx.settings.similarity_correlation,
+        },
+    );
+    let sent = *kind == FolderKind::Sent;
+    let start = later(ctx.profile.settings.process_email_from, ctx.mailbox.process_email_from);
+    let received_at = msg.internal_date.or(f.date);
+    let has_keyword = f.keywords.iter().any(|k| TRACKING_KEYWORDS.iter().any(|t| t.eq_ignore_ascii_case(k)));
+    let decision = decide(&TrackingContext {
+        filter: ctx.filter,
+        folder: kind,
+        start,
+        received_at,
+        has_tracking_keyword: has_keyword,
+        already_tracked: lookups.existing.as_deref(),
+        correlation: &correlation,
+        counterpart: counterpart(&parsed, &lookups, sent),
+    });
+    let mut write = IngestWrite {
+        org_id: org.to_owned(),
+        mailbox_id: ctx.mailbox.id.clone(),
+        folder: folder.to_owned(),
+        uidvalidity,
+        uid: msg.uid,
+        message_id: f.message_id.clone(),
+        subject: Some(f.subject.clone()),
+        from_address: f.from.as_ref().map(|a| a.0.clone()),
+        received_at,
+        outcome: decision.outcome.as_str(),
+        rule: decision.rule.as_str(),
+        reason: decision.reason.clone(),
+        correlation_method: (correlation.method != CorrelationMethod::None).then(|| correlation.method.as_str()),
+        correlated_email_id: correlation.email_id.clone(),
+        email: None,
+        link_to: None,
+        checkpoint,
+    };
+    match decision.outcome {
+        Outcome::Skip => {}
+        Outcome::Link => write.link_to = lookups.existing.clone(),
+        Outcome::Track => {
+            let (regarding_type, regarding_id) = regarding(engine, ctx, kind, correlation.email_id.as_deref()).await?;
+            let email = Email {
+                id: new_id(),
+                org_id: org.to_owned(),
+                subject: f.subject.clone(),
+                body: parsed.body_text.clone(),
+                direction: if sent { EmailDirection::Outgoing } else { EmailDirection::Incoming },
+                status: if sent { EmailStatus::Sent } else { EmailStatus::Received },
+                message_id: f.message_id.clone(),
+                in_reply_to: f.in_reply_to.first().cloned(),
+                tracking_token: token.clone(),
+                correlation_method: Some(correlation.method),
+                regarding_type,
+                regarding_id,
+                mailbox_id: Some(ctx.mailbox.id.clone()),
+                parties: parties(&parsed, &lookups),
+                status_reason: None,
+                sent_at: if sent { received_at } else { f.date },
+                received_at,
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+            };
+            let limit = ctx.settings.max_attachment_size_kb * 1024;
+            let attachments = parsed
+                .attachments
+                .iter()
+                .map(|a| {
+                    let size = a.content.len() as i64;
+                    AttachmentWrite {
+                        file_name: a.file_name.clone(),
+                        content_type: a.content_type.clone(),
+                        size,
+                        content: (size <= limit).then(|| a.content.clone()),
+                    }
+                })
+                .collect();
+            write.email = Some(NewIncomingEmail {
+                email,
+                references_header: (!f.references.is_empty()).then(|| f.references.join(" ")),
+                conversation_key: f.conversation_key.clone(),
+                normalized_subject: normalized,
+                body_html: parsed.body_html.clone(),
+                fingerprint: print,
+                correlated_email_id: correlation.email_id.clone(),
+                attachments,
+            });
+        }
+    }
+    let email_id = store.ingest(&write).await.map_err(|e| match e {
+        StoreError::Database(_) | StoreError::Migrate(_) => ItemError::Sync(store_error(e)),
+        other => ItemError::Item(other.to_string()),
+    })?;
+    Ok(decision.outcome == Outcome::Track && email_id.as_deref() == write.email.as_ref().map(|n| n.email.id.as_str()))
+}
+
+fn later(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The regarding record: the tracked folder's (which must still exist), else the
+/// correlated email's.
+async fn regarding(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    kind: &FolderKind,
+    correlated: Option<&str>,
+) -> Result<(Option<RegardingType>, Option<String>), ItemError> {
+    let org = &ctx.mailbox.org_id;
+    if let FolderKind::Tracked { regarding_type, regarding_id } = kind {
+        return match engine.store.check_regarding_exists(org, *regarding_type, regarding_id).await {
+            Ok(()) => Ok((Some(*regarding_type), Some(regarding_id.clone()))),
+            Err(StoreError::Invalid(errors)) => Err(ItemError::Item(format!(
+                "the folder is tracked to {regarding_type} {regarding_id}, which no longer exists ({})",
+                errors.first().map(|e| e.message.as_str()).unwrap_or_default()
+            ))),
+            Err(e) => Err(ItemError::Sync(store_error(e))),
+        };
+    }
+    if let Some(id) = correlated {
+        if let Ok(e) = engine.store.get_email(org, id).await {
+            return Ok((e.regarding_type, e.regarding_id));
+        }
+    }
+    Ok((None, None))
+}

@@ -1,0 +1,92 @@
+//! Push: one IMAP IDLE connection per enabled mailbox's Inbox. When the server
+//! reports a change, the mailbox's incoming work becomes due at once and the
+//! scheduler is woken, so new mail is processed without waiting for a poll.
+//! These connections are outside the profile's connection cap, which applies to
+//! sync runs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use mailbridge_connectors::{IdleOutcome, ImapSession};
+use mailbridge_domain::error_model::ErrorClass;
+use tokio::task::JoinHandle;
+
+use crate::Engine;
+use crate::context::MailboxContext;
+
+/// Keeps one watcher per enabled mailbox, starting and stopping them as
+/// mailboxes are enabled and disabled.
+pub async fn supervise(engine: Arc<Engine>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut watchers: HashMap<String, JoinHandle<()>> = HashMap::new();
+    loop {
+        match engine.store.incoming_enabled_mailboxes().await {
+            Ok(enabled) => {
+                watchers.retain(|id, h| {
+                    let keep = enabled.contains(id) && !h.is_finished();
+                    if !keep {
+                        h.abort();
+                    }
+                    keep
+                });
+                for id in enabled {
+                    if !watchers.contains_key(&id) {
+                        let e = engine.clone();
+                        let mid = id.clone();
+                        watchers.insert(id, tokio::spawn(async move { watch(e, mid).await }));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "push: could not list enabled mailboxes"),
+        }
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+    for (_, h) in watchers {
+        h.abort();
+    }
+}
+
+/// Watches one mailbox until it is disabled or its error is permanent.
+async fn watch(engine: Arc<Engine>, mailbox_id: String) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match watch_once(&engine, &mailbox_id).await {
+            Ok(()) => backoff = Duration::from_secs(1),
+            Err(e) if e.class == ErrorClass::Permanent => {
+                tracing::info!(mailbox = %mailbox_id, error = %e.message, "push stopped: permanent error (the incoming workload reports it)");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(mailbox = %mailbox_id, error = %e.message, "push: reconnecting");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}
+
+async fn watch_once(engine: &Engine, mailbox_id: &str) -> Result<(), mailbridge_domain::error_model::SyncError> {
+    let org = engine.store.mailbox_org(mailbox_id).await.map_err(crate::context::store_error)?;
+    let ctx = MailboxContext::load(&engine.store, &org, mailbox_id).await?;
+    let cfg = ctx.imap(&engine.store, &engine.config).await?;
+    let mut session = ImapSession::connect(&cfg).await?;
+    if !session.capabilities().idle {
+        session.logout().await;
+        // No IDLE: polling alone serves this mailbox.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        return Ok(());
+    }
+    session.select("INBOX").await?;
+    loop {
+        let (s, outcome) = session.idle(engine.config.idle_timeout).await?;
+        session = s;
+        if outcome == IdleOutcome::Changed {
+            engine.store.wake_incoming(mailbox_id, Utc::now()).await.map_err(crate::context::store_error)?;
+            engine.wake.notify_one();
+        }
+    }
+}

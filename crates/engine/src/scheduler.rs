@@ -1,0 +1,174 @@
+//! The scheduler: every tick (or when woken), claim the mailboxes with due work
+//! by lease, run their workloads within each profile's connection cap, record
+//! the outcome and the next run time, and give the lease back.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{Duration as ChronoDuration, Utc};
+use mailbridge_domain::schedule::next_poll;
+use mailbridge_store::{DueWork, Workload};
+use tokio::sync::{Semaphore, watch};
+
+use crate::context::MailboxContext;
+use crate::{Engine, failures, incoming, outgoing};
+
+/// Per-profile connection caps, created on first sight and resized when the
+/// profile's setting changes.
+#[derive(Default)]
+struct Caps {
+    by_profile: Mutex<HashMap<String, (usize, Arc<Semaphore>)>>,
+}
+
+impl Caps {
+    fn get(&self, profile: &str, max: usize) -> Arc<Semaphore> {
+        let mut map = self.by_profile.lock().expect("caps lock");
+        let entry = map.entry(profile.to_owned()).or_insert_with(|| (max, Arc::new(Semaphore::new(max))));
+        if entry.0 != max {
+            *entry = (max, Arc::new(Semaphore::new(max)));
+        }
+        entry.1.clone()
+    }
+}
+
+fn chrono(d: Duration) -> ChronoDuration {
+    ChronoDuration::from_std(d).unwrap_or(ChronoDuration::minutes(1))
+}
+
+pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    let caps = Arc::new(Caps::default());
+    let running: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let now = Utc::now();
+        match engine.store.due_mailboxes(now, engine.config.claim_batch).await {
+            Ok(due) => {
+                for work in due {
+                    if running.lock().expect("running lock").contains(&work.mailbox_id) {
+                        continue;
+                    }
+                    let until = now + chrono(engine.config.lease);
+                    match engine.store.acquire_lease(&work.mailbox_id, &engine.config.node_id, now, until).await {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not take a lease");
+                            continue;
+                        }
+                    }
+                    running.lock().expect("running lock").insert(work.mailbox_id.clone());
+                    let (e, c, r) = (engine.clone(), caps.clone(), running.clone());
+                    tasks.spawn(async move {
+                        let id = work.mailbox_id.clone();
+                        run_mailbox(&e, &c, work).await;
+                        if let Err(err) = e.store.release_lease(&id, &e.config.node_id).await {
+                            tracing::warn!(mailbox = %id, error = %err, "could not release a lease; it will expire");
+                        }
+                        r.lock().expect("running lock").remove(&id);
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "scheduler: could not read due work; retrying"),
+        }
+        while tasks.try_join_next().is_some() {}
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = engine.wake.notified() => {}
+            _ = tokio::time::sleep(engine.config.tick) => {}
+        }
+    }
+    // Let the runs in flight finish (each is bounded by network timeouts).
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Runs the due workloads of one leased mailbox, renewing the lease meanwhile.
+async fn run_mailbox(engine: &Engine, caps: &Caps, work: DueWork) {
+    let ctx = match MailboxContext::load(&engine.store, &work.org_id, &work.mailbox_id).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(mailbox = %work.mailbox_id, error = %e.message, "could not load the mailbox");
+            return;
+        }
+    };
+    let max = usize::try_from(ctx.profile.settings.max_concurrent_connections).unwrap_or(1).max(1);
+    let cap = caps.get(&ctx.profile.id, max);
+    let renew = async {
+        let every = engine.config.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            let until = Utc::now() + chrono(engine.config.lease);
+            match engine.store.renew_lease(&work.mailbox_id, &engine.config.node_id, until).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(mailbox = %work.mailbox_id, "lease lost; stopping this run");
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not renew a lease"),
+            }
+        }
+    };
+    let body = async {
+        let Ok(_permit) = cap.acquire().await else { return };
+        if work.incoming_due {
+            run_incoming(engine, &ctx).await;
+        }
+        if work.outgoing_due {
+            run_outgoing(engine, &ctx).await;
+        }
+    };
+    tokio::select! {
+        _ = body => {}
+        _ = renew => {}
+    }
+}
+
+async fn run_incoming(engine: &Engine, ctx: &MailboxContext) {
+    let started = std::time::Instant::now();
+    match incoming::run(engine, ctx).await {
+        Ok(report) => {
+            let idle_runs = engine.store.idle_runs(&ctx.mailbox.id).await.unwrap_or(0);
+            let idle = report.processed == 0;
+            let runs = if idle { idle_runs + 1 } else { 0 };
+            let wait = next_poll(&engine.config.timing, ctx.profile.settings.min_polling_interval_minutes, u32::try_from(runs).unwrap_or(16));
+            let next = Utc::now() + chrono(wait);
+            if let Err(e) = engine.store.workload_succeeded(&ctx.mailbox.id, Workload::Incoming, next, idle).await {
+                tracing::warn!(error = %e, "could not record a successful run");
+            }
+            tracing::debug!(mailbox = %ctx.mailbox.id, processed = report.processed, tracked = report.tracked,
+                ms = started.elapsed().as_millis() as u64, "incoming run");
+        }
+        Err(e) => failures::workload_failed(engine, ctx, Workload::Incoming, &e).await,
+    }
+}
+
+async fn run_outgoing(engine: &Engine, ctx: &MailboxContext) {
+    match outgoing::run(engine, ctx).await {
+        Ok(sent) => {
+            let next = Utc::now();
+            if let Err(e) = engine.store.workload_succeeded(&ctx.mailbox.id, Workload::Outgoing, next, sent == 0).await {
+                tracing::warn!(error = %e, "could not record a successful run");
+            }
+        }
+        Err(e) => failures::workload_failed(engine, ctx, Workload::Outgoing, &e).await,
+    }
+}
+
+/// Claims and runs queued jobs, one at a time per node.
+pub async fn run_jobs(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match engine.store.claim_job(&engine.config.node_id).await {
+            Ok(Some(job)) => {
+                tracing::info!(job = %job.id, kind = %job.kind, items = job.items.len(), "job started");
+                crate::test_enable::run_job(&engine, job).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not claim a job"),
+        }
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = tokio::time::sleep(engine.config.tick) => {}
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The engine's side of the store: leases on mailboxes, per-folder sync state, the
+//! ingest transaction with its decision trail, the outgoing queue, job claims and
+//! workload health.
+
+mod decisions;
+mod folders;
+mod ingest;
+mod jobs;
+mod leases;
+mod outbox;
+mod workloads;
+
+pub use decisions::{Decision, alerts_since};
+pub use folders::{FolderState, TrackedFolder};
+pub use ingest::{AttachmentWrite, IngestWrite, Lookups, NewIncomingEmail};
+pub use leases::DueWork;
+pub use outbox::OutgoingEmail;
+pub use workloads::Workload;

@@ -1,0 +1,67 @@
+//! The decision trail: what the engine decided for every message it looked at,
+//! readable per mailbox and per email.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::{Filter, Page, PageRequest, Store, StoreResult, with_db};
+
+/// One message the engine looked at, and what it decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Decision {
+    pub id: String,
+    pub org_id: String,
+    pub mailbox_id: String,
+    pub folder: String,
+    pub uidvalidity: i64,
+    pub uid: i64,
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    pub from_address: Option<String>,
+    pub received_at: Option<DateTime<Utc>>,
+    /// `tracked`, `linked`, `skipped`, `retrying` or `failed`.
+    pub outcome: String,
+    /// The rule that decided, e.g. `reply_to_tracked_email` or `not_a_reply`.
+    pub rule: String,
+    /// Why, in a sentence.
+    pub reason: String,
+    pub correlation_method: Option<String>,
+    pub correlated_email_id: Option<String>,
+    pub email_id: Option<String>,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const SELECT: &str = "SELECT t.id, t.org_id, t.mailbox_id, t.folder, t.uidvalidity, t.uid, t.message_id, t.subject,
+        t.from_address, t.received_at, t.outcome, t.rule, t.reason, t.correlation_method,
+        t.correlated_email_id, t.email_id, t.attempts, t.error, t.created_at, t.updated_at
+    FROM message_decisions t";
+
+impl crate::records::Record for Decision {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Alerts of a scope raised since a time, to avoid raising the same twice.
+pub async fn alerts_since(store: &Store, org_id: &str, profile_id: &str, since: DateTime<Utc>) -> StoreResult<i64> {
+    Ok(with_db!(&store.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM alerts WHERE org_id = $1 AND scope = 'profile' AND profile_id = $2 AND created_at >= $3",
+    ).bind(org_id).bind(profile_id).bind(since).fetch_one(p).await?))
+}
+
+impl Store {
+    pub async fn list_decisions(&self, org_id: &str, filters: &[Filter], page: &PageRequest) -> StoreResult<Page<Decision>> {
+        self.list_records(SELECT, Some(org_id), filters, page).await
+    }
+
+    /// The latest decision that produced or linked an email.
+    pub async fn decision_for_email(&self, org_id: &str, email_id: &str) -> StoreResult<Option<Decision>> {
+        let page: Page<Decision> = self
+            .list_records(SELECT, Some(org_id), &[Filter::Eq("t.email_id", email_id.to_owned())], &PageRequest { after: None, limit: Some(1) })
+            .await?;
+        Ok(page.items.into_iter().next())
+    }
+}

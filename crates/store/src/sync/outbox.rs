@@ -1,0 +1,113 @@
+//! The outgoing queue: emails in `pending_send` are sent by the engine as their
+//! mailbox; `sending` marks one in flight, so a crash leaves a trace to check.
+
+use chrono::{DateTime, Utc};
+use mailbridge_domain::activity::Email;
+
+use crate::{Store, StoreError, StoreResult, now, with_db};
+
+/// An email to send, with what the API does not show.
+#[derive(Debug, Clone)]
+pub struct OutgoingEmail {
+    pub email: Email,
+    pub body_html: Option<String>,
+    pub send_attempts: i64,
+}
+
+impl Store {
+    /// The next `(number, counter)` for a mailbox's tracking tokens: the mailbox's
+    /// number in its organization (assigned on first use) and its next counter.
+    pub async fn take_token_numbers(&self, org_id: &str, mailbox_id: &str) -> StoreResult<(i64, i64)> {
+        with_db!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE mailboxes SET token_number = (SELECT COALESCE(MAX(token_number), 0) + 1 FROM mailboxes WHERE org_id = $1)
+                 WHERE org_id = $1 AND id = $2 AND token_number IS NULL",
+            ).bind(org_id).bind(mailbox_id).execute(&mut *tx).await?;
+            let row: Option<(i64, i64)> = sqlx::query_as(
+                "UPDATE mailboxes SET token_counter = token_counter + 1 WHERE org_id = $1 AND id = $2
+                 RETURNING token_number, token_counter",
+            ).bind(org_id).bind(mailbox_id).fetch_optional(&mut *tx).await?;
+            tx.commit().await?;
+            row.ok_or(StoreError::NotFound)
+        })
+    }
+
+    /// Puts a draft in the queue with its generated Message-ID and final subject.
+    pub async fn queue_for_sending(&self, org_id: &str, email_id: &str, message_id: &str, subject: &str, token: Option<&str>) -> StoreResult<()> {
+        let t = now();
+        let n = with_db!(&self.db, p => sqlx::query(
+            "UPDATE emails SET status = 'pending_send', message_id = $3, subject = $4, tracking_token = $5,
+                send_attempts = 0, next_attempt_at = NULL, status_reason = NULL, updated_at = $6
+             WHERE org_id = $1 AND id = $2 AND status IN ('draft', 'failed')",
+        ).bind(org_id).bind(email_id).bind(message_id).bind(subject).bind(token).bind(t).execute(p).await?.rows_affected());
+        if n == 0 {
+            return Err(StoreError::conflict(Some("status"), "only a draft or a failed email can be sent"));
+        }
+        Ok(())
+    }
+
+    /// The oldest email of a mailbox that is due to be sent.
+    pub async fn next_outgoing(&self, mailbox_id: &str, at: DateTime<Utc>) -> StoreResult<Option<OutgoingEmail>> {
+        let row: Option<(String, String, Option<String>, i64)> = with_db!(&self.db, p => sqlx::query_as(
+            "SELECT org_id, id, body_html, send_attempts FROM emails
+             WHERE mailbox_id = $1 AND status = 'pending_send' AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
+             ORDER BY id LIMIT 1",
+        ).bind(mailbox_id).bind(at).fetch_optional(p).await?);
+        let Some((org_id, id, body_html, send_attempts)) = row else { return Ok(None) };
+        let email = self.get_email(&org_id, &id).await?;
+        Ok(Some(OutgoingEmail { email, body_html, send_attempts }))
+    }
+
+    /// Emails of a mailbox left in `sending` (a stop during the send).
+    pub async fn in_flight(&self, mailbox_id: &str) -> StoreResult<Vec<(String, String)>> {
+        Ok(with_db!(&self.db, p => sqlx::query_as(
+            "SELECT org_id, id FROM emails WHERE mailbox_id = $1 AND status = 'sending' ORDER BY id",
+        ).bind(mailbox_id).fetch_all(p).await?))
+    }
+
+    /// Moves an email from `from` to `to` status; false when it was not in `from`.
+    pub async fn transition_email(&self, email_id: &str, from: &str, to: &str) -> StoreResult<bool> {
+        let n = with_db!(&self.db, p => sqlx::query(
+            "UPDATE emails SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
+        ).bind(email_id).bind(from).bind(to).bind(now()).execute(p).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    pub async fn mark_sent(&self, email_id: &str, sent_at: DateTime<Utc>) -> StoreResult<()> {
+        with_db!(&self.db, p => sqlx::query(
+            "UPDATE emails SET status = 'sent', sent_at = $2, status_reason = NULL, updated_at = $2 WHERE id = $1",
+        ).bind(email_id).bind(sent_at).execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    /// A transient failure: back to the queue until `next_attempt_at`.
+    pub async fn mark_send_retry(&self, email_id: &str, next_attempt_at: DateTime<Utc>, reason: &str) -> StoreResult<()> {
+        with_db!(&self.db, p => sqlx::query(
+            "UPDATE emails SET status = 'pending_send', send_attempts = send_attempts + 1, next_attempt_at = $2,
+                status_reason = $3, updated_at = $4 WHERE id = $1",
+        ).bind(email_id).bind(next_attempt_at).bind(reason).bind(now()).execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    pub async fn mark_send_failed(&self, email_id: &str, reason: &str) -> StoreResult<()> {
+        with_db!(&self.db, p => sqlx::query(
+            "UPDATE emails SET status = 'failed', send_attempts = send_attempts + 1, status_reason = $2, updated_at = $3
+             WHERE id = $1",
+        ).bind(email_id).bind(reason).bind(now()).execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    /// The HTML body of an email (not part of the list model).
+    pub async fn email_body_html(&self, email_id: &str) -> StoreResult<Option<String>> {
+        let v: Option<Option<String>> = with_db!(&self.db, p => sqlx::query_scalar("SELECT body_html FROM emails WHERE id = $1")
+            .bind(email_id).fetch_optional(p).await?);
+        Ok(v.flatten())
+    }
+
+    pub async fn set_email_body_html(&self, email_id: &str, html: Option<&str>) -> StoreResult<()> {
+        with_db!(&self.db, p => sqlx::query("UPDATE emails SET body_html = $2 WHERE id = $1")
+            .bind(email_id).bind(html).execute(p).await?.rows_affected());
+        Ok(())
+    }
+}
