@@ -65,7 +65,10 @@ impl Endpoint {
         error(
             TRANSIENT,
             ErrorScope::Profile,
-            format!("could not connect to the {} server {self}: {detail}", self.protocol),
+            format!(
+                "could not connect to the {} server {self}: {detail}",
+                self.protocol
+            ),
             format!(
                 "Check that {self} is the right {} server and that it accepts connections from this host",
                 self.protocol
@@ -188,7 +191,9 @@ impl Endpoint {
             | io::ErrorKind::NetworkUnreachable
             | io::ErrorKind::AddrNotAvailable => self.unreachable(&e.to_string()),
             io::ErrorKind::TimedOut => self.connection_lost("the connection timed out"),
-            io::ErrorKind::UnexpectedEof => self.connection_lost("the server closed the connection"),
+            io::ErrorKind::UnexpectedEof => {
+                self.connection_lost("the server closed the connection")
+            }
             _ => self.connection_lost(&e.to_string()),
         }
     }
@@ -209,7 +214,10 @@ pub(crate) fn bad_extra_root(index: usize, detail: &str) -> SyncError {
     error(
         ErrorClass::Permanent,
         ErrorScope::Profile,
-        format!("trusted certificate {} of the profile cannot be used: {detail}", index + 1),
+        format!(
+            "trusted certificate {} of the profile cannot be used: {detail}",
+            index + 1
+        ),
         "Give the profile's trusted CA certificates in DER (or PEM converted to DER) form",
     )
 }
@@ -229,7 +237,11 @@ fn certificate_reason(reason: &rustls::CertificateError) -> String {
             "it is not valid for this host name".to_owned()
         }
         C::Revoked => "it has been revoked".to_owned(),
-        other => format!("{other:?}"),
+        // A trusted authority with the issuer's name exists but did not sign it.
+        C::BadSignature => {
+            "it is not signed by a trusted certificate authority (the signature does not match the trusted one of that name)".to_owned()
+        }
+        other => format!("it was refused ({other:?})"),
     }
 }
 
@@ -256,8 +268,16 @@ mod tests {
     #[test]
     fn io_errors_are_classified_by_kind() {
         let cases = [
-            (io::ErrorKind::ConnectionRefused, TRANSIENT, ErrorScope::Profile),
-            (io::ErrorKind::ConnectionReset, TRANSIENT, ErrorScope::Mailbox),
+            (
+                io::ErrorKind::ConnectionRefused,
+                TRANSIENT,
+                ErrorScope::Profile,
+            ),
+            (
+                io::ErrorKind::ConnectionReset,
+                TRANSIENT,
+                ErrorScope::Mailbox,
+            ),
             (io::ErrorKind::UnexpectedEof, TRANSIENT, ErrorScope::Mailbox),
             (io::ErrorKind::TimedOut, TRANSIENT, ErrorScope::Mailbox),
         ];
@@ -270,9 +290,15 @@ mod tests {
     #[test]
     fn certificate_errors_are_permanent_for_the_profile() {
         let cases = [
-            (rustls::CertificateError::UnknownIssuer, "trusted certificate authority"),
+            (
+                rustls::CertificateError::UnknownIssuer,
+                "trusted certificate authority",
+            ),
             (rustls::CertificateError::Expired, "expired"),
-            (rustls::CertificateError::NotValidForName, "not valid for this host name"),
+            (
+                rustls::CertificateError::NotValidForName,
+                "not valid for this host name",
+            ),
         ];
         for (reason, words) in cases {
             let wrapped = io::Error::new(
@@ -280,9 +306,16 @@ mod tests {
                 rustls::Error::InvalidCertificate(reason),
             );
             let e = endpoint().io(&wrapped);
-            assert_eq!((e.class, e.scope), (ErrorClass::Permanent, ErrorScope::Profile));
+            assert_eq!(
+                (e.class, e.scope),
+                (ErrorClass::Permanent, ErrorScope::Profile)
+            );
             assert!(e.message.contains(words), "{}", e.message);
-            assert!(e.fix.as_deref().unwrap_or("").contains("install a certificate for mail.example.org from a trusted authority"));
+            assert!(
+                e.fix.as_deref().unwrap_or("").contains(
+                    "install a certificate for mail.example.org from a trusted authority"
+                )
+            );
         }
     }
 

@@ -56,7 +56,10 @@ pub enum Auth {
     /// AUTHENTICATE PLAIN when offered, else LOGIN.
     Password { username: String, password: Secret },
     /// XOAUTH2 (or OAUTHBEARER when only that is offered).
-    OAuth2 { username: String, access_token: Secret },
+    OAuth2 {
+        username: String,
+        access_token: Secret,
+    },
 }
 
 impl Auth {

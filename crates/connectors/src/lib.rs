@@ -15,8 +15,8 @@ pub mod smtp;
 pub mod tls;
 
 pub use imap::{
-    Auth, Capabilities, FetchedMessage, Folder, FolderState, IdleOutcome, ImapConfig,
-    ImapSession, SpecialUse, imap_test,
+    Auth, Capabilities, FetchedMessage, Folder, FolderState, IdleOutcome, ImapConfig, ImapSession,
+    SpecialUse, imap_test,
 };
 pub use smtp::{SmtpConfig, smtp_send, smtp_test};
 
@@ -56,7 +56,10 @@ impl TestStep {
         }
     }
 
-    pub(crate) fn failed(name: &'static str, error: &mailbridge_domain::error_model::SyncError) -> TestStep {
+    pub(crate) fn failed(
+        name: &'static str,
+        error: &mailbridge_domain::error_model::SyncError,
+    ) -> TestStep {
         TestStep {
             name,
             passed: false,

@@ -20,12 +20,14 @@ pub(crate) async fn connect_tcp(
         let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
         format!("{} resolved to {}", endpoint.host, list.join(", "))
     })?;
-    let tcp = trace.step("connect", connect_any(endpoint, &addrs, timeout).await, |tcp| {
-        match tcp.peer_addr() {
+    let tcp = trace.step(
+        "connect",
+        connect_any(endpoint, &addrs, timeout).await,
+        |tcp| match tcp.peer_addr() {
             Ok(peer) => format!("connected to {peer}"),
             Err(_) => format!("connected to {endpoint}"),
-        }
-    })?;
+        },
+    )?;
     // Commands are small and latency matters more than packet count.
     let _ = tcp.set_nodelay(true);
     Ok(tcp)
@@ -34,10 +36,9 @@ pub(crate) async fn connect_tcp(
 async fn resolve(endpoint: &Endpoint, timeout: Duration) -> Result<Vec<SocketAddr>, SyncError> {
     let lookup = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port));
     match tokio::time::timeout(timeout, lookup).await {
-        Err(_) => Err(endpoint.dns_failed(&format!(
-            "no answer within {} s",
-            timeout.as_secs_f32()
-        ))),
+        Err(_) => {
+            Err(endpoint.dns_failed(&format!("no answer within {} s", timeout.as_secs_f32())))
+        }
         Ok(Err(e)) => Err(endpoint.dns_failed(&e.to_string())),
         Ok(Ok(addrs)) => {
             let addrs: Vec<SocketAddr> = addrs.collect();

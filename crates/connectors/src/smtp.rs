@@ -100,7 +100,11 @@ impl Smtp {
             host: cfg.host.clone(),
             port: cfg.port,
         };
-        let secret = cfg.auth.as_ref().map(|a| a.secret().to_owned()).unwrap_or_default();
+        let secret = cfg
+            .auth
+            .as_ref()
+            .map(|a| a.secret().to_owned())
+            .unwrap_or_default();
         let tcp = crate::net::connect_tcp(&endpoint, cfg.timeout, trace).await?;
         let secured = secure(cfg, &endpoint, tcp).await;
         let (conn, _) = trace.step("tls", secured, |(_, detail)| detail.clone())?;
@@ -133,12 +137,20 @@ impl Smtp {
             ),
         };
         let Some(mechanism) = self.conn.server_info().get_auth_mechanism(mechanisms) else {
-            return Err(errors::no_mechanism(&self.endpoint, auth, self.conn.is_encrypted()));
+            return Err(errors::no_mechanism(
+                &self.endpoint,
+                auth,
+                self.conn.is_encrypted(),
+            ));
         };
         let stage = Stage::Auth(auth.username());
-        let result = tokio::time::timeout(self.timeout, self.conn.auth(&[mechanism], &credentials)).await;
+        let result =
+            tokio::time::timeout(self.timeout, self.conn.auth(&[mechanism], &credentials)).await;
         self.check(stage, result)?;
-        Ok(format!("logged in as {} with AUTH {mechanism}", auth.username()))
+        Ok(format!(
+            "logged in as {} with AUTH {mechanism}",
+            auth.username()
+        ))
     }
 
     async fn transaction(
@@ -153,14 +165,25 @@ impl Smtp {
         if !original.is_ascii() && info.supports_feature(Extension::EightBitMime) {
             parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
-        let utf8 = sender.iter().chain(&recipients).any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+        let utf8 = sender
+            .iter()
+            .chain(&recipients)
+            .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
         if utf8 && info.supports_feature(Extension::SmtpUtfEight) {
             parameters.push(MailParameter::SmtpUtfEight);
         }
-        let result = tokio::time::timeout(self.timeout, self.conn.command(Mail::new(sender, parameters))).await;
+        let result = tokio::time::timeout(
+            self.timeout,
+            self.conn.command(Mail::new(sender, parameters)),
+        )
+        .await;
         self.check(Stage::MailFrom, result)?;
         for rcpt in recipients {
-            let result = tokio::time::timeout(self.timeout, self.conn.command(Rcpt::new(rcpt.clone(), vec![]))).await;
+            let result = tokio::time::timeout(
+                self.timeout,
+                self.conn.command(Rcpt::new(rcpt.clone(), vec![])),
+            )
+            .await;
             if let Err(e) = self.check(Stage::Rcpt(AsRef::<str>::as_ref(&rcpt)), result) {
                 // Leave the session clean; the connection is closed right after.
                 let _ = tokio::time::timeout(self.timeout, self.conn.command(Rset)).await;
@@ -170,7 +193,8 @@ impl Smtp {
         let result = tokio::time::timeout(self.timeout, self.conn.command(Data)).await;
         self.check(Stage::Data, result)?;
         // The whole message is bounded by one timeout per started megabyte, at least one.
-        let budget = self.timeout * (1 + u32::try_from(body.len() / 1_000_000).unwrap_or(u32::MAX - 1));
+        let budget =
+            self.timeout * (1 + u32::try_from(body.len() / 1_000_000).unwrap_or(u32::MAX - 1));
         let result = tokio::time::timeout(budget, self.conn.message(body)).await;
         self.check(Stage::Message, result)?;
         Ok(())
@@ -247,8 +271,8 @@ async fn secure(
 /// profile's extra roots, verification on.
 fn tls_parameters(cfg: &SmtpConfig, endpoint: &Endpoint) -> Result<TlsParameters, SyncError> {
     tls::install_crypto_provider();
-    let mut builder = TlsParameters::builder(cfg.host.clone())
-        .certificate_store(CertificateStore::WebpkiRoots);
+    let mut builder =
+        TlsParameters::builder(cfg.host.clone()).certificate_store(CertificateStore::WebpkiRoots);
     for (i, der) in cfg.extra_roots.iter().enumerate() {
         let cert = lettre::transport::smtp::client::Certificate::from_der(der.clone())
             .map_err(|e| crate::errors::bad_extra_root(i, &e.to_string()))?;

@@ -51,8 +51,9 @@ pub(crate) async fn handshake(
     timeout: std::time::Duration,
 ) -> Result<Stream, SyncError> {
     let config = client_config(extra_roots)?;
-    let name = ServerName::try_from(endpoint.host.clone())
-        .map_err(|_| endpoint.tls_failed(&format!("`{}` is not a valid server name", endpoint.host)))?;
+    let name = ServerName::try_from(endpoint.host.clone()).map_err(|_| {
+        endpoint.tls_failed(&format!("`{}` is not a valid server name", endpoint.host))
+    })?;
     let connector = tokio_rustls::TlsConnector::from(config);
     match tokio::time::timeout(timeout, connector.connect(name, tcp)).await {
         Err(_) => Err(endpoint.timed_out("the TLS handshake", timeout)),

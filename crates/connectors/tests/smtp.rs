@@ -24,9 +24,14 @@ async fn smtp_send_with_auth_delivers_to_the_recipients_inbox() {
     let bob = fresh_user(&servers, "bob").await;
     let (id, raw) = message(&alice.address, &bob.address, "sent by mailbridge");
     let cfg = smtp_for(&servers, Some(password(&alice)));
-    smtp_send(&cfg, &alice.address, std::slice::from_ref(&bob.address), &raw)
-        .await
-        .expect("sent");
+    smtp_send(
+        &cfg,
+        &alice.address,
+        std::slice::from_ref(&bob.address),
+        &raw,
+    )
+    .await
+    .expect("sent");
 
     let received = servers
         .wait_smtp_message(Duration::from_secs(10), |m| {
@@ -34,12 +39,14 @@ async fn smtp_send_with_auth_delivers_to_the_recipients_inbox() {
         })
         .await;
     assert_eq!(received.mail_from, alice.address);
-    assert_eq!(received.rcpt_tos, [bob.address.clone()]);
+    assert_eq!(received.rcpt_tos, std::slice::from_ref(&bob.address));
     assert_eq!(received.auth_user.as_deref(), Some("alice"));
     assert_eq!(received.raw, raw, "the message arrives byte for byte");
-    assert_eq!(received.lmtp_delivered, [bob.address.clone()]);
+    assert_eq!(received.lmtp_delivered, std::slice::from_ref(&bob.address));
 
-    let mut imap = ImapSession::connect(&imap_for(&servers, &bob)).await.expect("login");
+    let mut imap = ImapSession::connect(&imap_for(&servers, &bob))
+        .await
+        .expect("login");
     imap.select("INBOX").await.expect("selected");
     let inbox = imap.fetch_after(0, 10).await.expect("fetched");
     assert_eq!(inbox.len(), 1);
@@ -59,10 +66,19 @@ async fn a_wrong_smtp_password_is_permanent_for_the_mailbox() {
         }),
     );
     let (_, raw) = message("alice@example.org", "bob@example.org", "never sent");
-    let e = smtp_send(&cfg, "alice@example.org", &["bob@example.org".to_owned()], &raw)
-        .await
-        .expect_err("refused");
-    assert_eq!((e.class, e.scope), (ErrorClass::Permanent, ErrorScope::Mailbox), "{e:?}");
+    let e = smtp_send(
+        &cfg,
+        "alice@example.org",
+        &["bob@example.org".to_owned()],
+        &raw,
+    )
+    .await
+    .expect_err("refused");
+    assert_eq!(
+        (e.class, e.scope),
+        (ErrorClass::Permanent, ErrorScope::Mailbox),
+        "{e:?}"
+    );
     assert!(
         e.message
             .starts_with("the SMTP server rejected the user name or password for alice"),
@@ -77,7 +93,12 @@ async fn a_wrong_smtp_password_is_permanent_for_the_mailbox() {
     assert_eq!(e2.message, e.message);
     assert_eq!(
         steps.iter().map(|s| (s.name, s.passed)).collect::<Vec<_>>(),
-        [("resolve", true), ("connect", true), ("tls", true), ("authenticate", false)]
+        [
+            ("resolve", true),
+            ("connect", true),
+            ("tls", true),
+            ("authenticate", false)
+        ]
     );
 }
 
@@ -92,8 +113,14 @@ async fn smtp_test_records_each_step() {
     let names: Vec<&str> = steps.iter().map(|s| s.name).collect();
     assert_eq!(names, ["resolve", "connect", "tls", "authenticate"]);
     assert!(steps.iter().all(|s| s.passed), "{steps:#?}");
-    assert!(steps[2].detail.contains("does not offer STARTTLS"), "{steps:#?}");
-    assert!(steps[3].detail.starts_with("logged in as alice with AUTH"), "{steps:#?}");
+    assert!(
+        steps[2].detail.contains("does not offer STARTTLS"),
+        "{steps:#?}"
+    );
+    assert!(
+        steps[3].detail.starts_with("logged in as alice with AUTH"),
+        "{steps:#?}"
+    );
 }
 
 #[tokio::test]
@@ -104,14 +131,30 @@ async fn smtp_connection_failures_are_classified() {
     cfg.port = closed_port();
     let mut steps = Vec::new();
     let e = smtp_test(&cfg, &mut steps).await.expect_err("refused");
-    assert_eq!((e.class, e.scope), (TRANSIENT, ErrorScope::Profile), "{e:?}");
-    assert_eq!(steps.last().map(|s| (s.name, s.passed)), Some(("connect", false)));
+    assert_eq!(
+        (e.class, e.scope),
+        (TRANSIENT, ErrorScope::Profile),
+        "{e:?}"
+    );
+    assert_eq!(
+        steps.last().map(|s| (s.name, s.passed)),
+        Some(("connect", false))
+    );
 
     let mut cfg = smtp_for(&servers, Some(password(&alice)));
     cfg.tls = TlsPolicy::StartTlsRequired;
-    let e = smtp_test(&cfg, &mut Vec::new()).await.expect_err("no STARTTLS");
-    assert_eq!((e.class, e.scope), (ErrorClass::Permanent, ErrorScope::Profile), "{e:?}");
-    assert!(e.fix.as_deref().unwrap_or("").contains("allow_plaintext"), "{e:?}");
+    let e = smtp_test(&cfg, &mut Vec::new())
+        .await
+        .expect_err("no STARTTLS");
+    assert_eq!(
+        (e.class, e.scope),
+        (ErrorClass::Permanent, ErrorScope::Profile),
+        "{e:?}"
+    );
+    assert!(
+        e.fix.as_deref().unwrap_or("").contains("allow_plaintext"),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -126,7 +169,11 @@ async fn sending_without_auth_is_refused_for_the_mailbox() {
     )
     .await
     .expect_err("530");
-    assert_eq!((e.class, e.scope), (ErrorClass::Permanent, ErrorScope::Mailbox), "{e:?}");
+    assert_eq!(
+        (e.class, e.scope),
+        (ErrorClass::Permanent, ErrorScope::Mailbox),
+        "{e:?}"
+    );
     assert!(e.message.contains("530"), "{}", e.message);
 }
 
@@ -146,32 +193,59 @@ async fn a_refused_recipient_is_permanent_for_the_item_and_a_delay_transient() {
         hello_name: "mailbridge.test".to_owned(),
     };
     let raw = b"Subject: x\r\n\r\nx\r\n";
-    smtp_send(&cfg, "alice@example.org", &["ok@example.org".to_owned()], raw)
-        .await
-        .expect("accepted");
+    smtp_send(
+        &cfg,
+        "alice@example.org",
+        &["ok@example.org".to_owned()],
+        raw,
+    )
+    .await
+    .expect("accepted");
 
     let e = smtp_send(
         &cfg,
         "alice@example.org",
-        &["ok@example.org".to_owned(), "refused@example.org".to_owned()],
+        &[
+            "ok@example.org".to_owned(),
+            "refused@example.org".to_owned(),
+        ],
         raw,
     )
     .await
     .expect_err("550");
-    assert_eq!((e.class, e.scope), (ErrorClass::Permanent, ErrorScope::Item), "{e:?}");
+    assert_eq!(
+        (e.class, e.scope),
+        (ErrorClass::Permanent, ErrorScope::Item),
+        "{e:?}"
+    );
     assert!(
-        e.message.contains("refused the recipient refused@example.org: 550"),
+        e.message
+            .contains("refused the recipient refused@example.org: 550"),
         "{}",
         e.message
     );
 
-    let e = smtp_send(&cfg, "alice@example.org", &["later@example.org".to_owned()], raw)
-        .await
-        .expect_err("451");
+    let e = smtp_send(
+        &cfg,
+        "alice@example.org",
+        &["later@example.org".to_owned()],
+        raw,
+    )
+    .await
+    .expect_err("451");
     assert_eq!((e.class, e.scope), (TRANSIENT, ErrorScope::Item), "{e:?}");
 
-    let e = smtp_send(&cfg, "alice@example.org", &["not an address".to_owned()], raw)
-        .await
-        .expect_err("invalid");
-    assert_eq!((e.class, e.scope), (ErrorClass::Permanent, ErrorScope::Item), "{e:?}");
+    let e = smtp_send(
+        &cfg,
+        "alice@example.org",
+        &["not an address".to_owned()],
+        raw,
+    )
+    .await
+    .expect_err("invalid");
+    assert_eq!(
+        (e.class, e.scope),
+        (ErrorClass::Permanent, ErrorScope::Item),
+        "{e:?}"
+    );
 }

@@ -12,7 +12,9 @@ use std::net::SocketAddr;
 
 use common::TIMEOUT;
 use fake::{FakeImap, FakeSmtp, TestCa, serve};
-use mailbridge_connectors::{Auth, ImapConfig, ImapSession, SmtpConfig, imap_test, smtp_send, smtp_test};
+use mailbridge_connectors::{
+    Auth, ImapConfig, ImapSession, SmtpConfig, imap_test, smtp_send, smtp_test,
+};
 use mailbridge_domain::error_model::{ErrorClass, ErrorScope, SyncError};
 use mailbridge_domain::location::TlsPolicy;
 use mailbridge_domain::secret::Secret;
@@ -48,7 +50,11 @@ fn smtps(addr: SocketAddr, extra_roots: Vec<Vec<u8>>) -> SmtpConfig {
 }
 
 fn assert_untrusted(e: &SyncError, words: &str) {
-    assert_eq!((e.class, e.scope), (ErrorClass::Permanent, ErrorScope::Profile), "{e:?}");
+    assert_eq!(
+        (e.class, e.scope),
+        (ErrorClass::Permanent, ErrorScope::Profile),
+        "{e:?}"
+    );
     assert!(e.message.contains(words), "{}", e.message);
     assert!(
         e.fix
@@ -73,7 +79,11 @@ async fn implicit_tls_is_accepted_with_the_ca_in_extra_roots() {
     result.expect("passed");
     let tls = steps.iter().find(|s| s.name == "tls").expect("a tls step");
     assert!(tls.passed);
-    assert!(tls.detail.starts_with("TLS 1.3 established"), "{}", tls.detail);
+    assert!(
+        tls.detail.starts_with("TLS 1.3 established"),
+        "{}",
+        tls.detail
+    );
 }
 
 #[tokio::test]
@@ -103,7 +113,11 @@ async fn an_untrusted_certificate_is_refused_for_the_profile() {
 #[tokio::test]
 async fn a_certificate_for_another_name_or_expired_is_refused() {
     let ca = TestCa::new();
-    let wrong_name = serve(Some(ca.server_cert("mail.example.org", false)), FakeImap::default).await;
+    let wrong_name = serve(
+        Some(ca.server_cert("mail.example.org", false)),
+        FakeImap::default,
+    )
+    .await;
     let e = ImapSession::connect(&imaps(wrong_name, vec![ca.der()]))
         .await
         .expect_err("wrong name");

@@ -82,7 +82,9 @@ pub(super) fn folder_missing(endpoint: &Endpoint, user: &str, folder: &str) -> S
         ErrorClass::Permanent,
         ErrorScope::Mailbox,
         format!("the folder {folder} does not exist in the mailbox of {user} on {endpoint}"),
-        format!("Create the folder {folder} in the mailbox, or choose another folder, then run Test & Enable"),
+        format!(
+            "Create the folder {folder} in the mailbox, or choose another folder, then run Test & Enable"
+        ),
     )
 }
 

@@ -100,7 +100,8 @@ impl ImapSession {
         let mut fetched = BTreeMap::new();
         let mut failure = None;
         {
-            let started = tokio::time::timeout(timeout, self.session.uid_fetch(&set, FETCH_ITEMS)).await;
+            let started =
+                tokio::time::timeout(timeout, self.session.uid_fetch(&set, FETCH_ITEMS)).await;
             match started {
                 Err(elapsed) => failure = Some(Err(elapsed)),
                 Ok(Err(e)) => failure = Some(Ok(Err(e))),
@@ -177,7 +178,11 @@ mod tests {
             (&[], 0, &[]),
         ];
         for (uids, after, expected) in cases {
-            assert_eq!(uids_above(uids.iter().copied(), after), expected, "{uids:?} > {after}");
+            assert_eq!(
+                uids_above(uids.iter().copied(), after),
+                expected,
+                "{uids:?} > {after}"
+            );
         }
     }
 }

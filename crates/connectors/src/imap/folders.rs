@@ -224,12 +224,20 @@ mod tests {
             folder("Sent Items", None),
             folder("Gesendet", Some(SpecialUse::Sent)),
         ];
-        let named = [folder("INBOX", None), folder("INBOX.Sent", None), folder("sent items", None)];
+        let named = [
+            folder("INBOX", None),
+            folder("INBOX.Sent", None),
+            folder("sent items", None),
+        ];
         let cases: [(&[Folder], SpecialUse, Option<&str>); 5] = [
             (&marked, SpecialUse::Sent, Some("Gesendet")),
             (&named, SpecialUse::Sent, Some("sent items")),
             (&named, SpecialUse::Trash, None),
-            (&[folder("Deleted Items", None)], SpecialUse::Trash, Some("Deleted Items")),
+            (
+                &[folder("Deleted Items", None)],
+                SpecialUse::Trash,
+                Some("Deleted Items"),
+            ),
             (&[folder("Spam", None)], SpecialUse::Junk, Some("Spam")),
         ];
         for (folders, use_, expected) in cases {

@@ -23,9 +23,9 @@ enum Seen {
 
 fn seen(response: &Response<'_>) -> Seen {
     match response {
-        Response::MailboxData(MailboxDatum::Exists(_)) | Response::Fetch(..) | Response::Expunge(_) => {
-            Seen::Change
-        }
+        Response::MailboxData(MailboxDatum::Exists(_))
+        | Response::Fetch(..)
+        | Response::Expunge(_) => Seen::Change,
         Response::MailboxData(MailboxDatum::Recent(n)) if *n > 0 => Seen::Change,
         Response::Data {
             status: Status::Bye,
@@ -43,7 +43,10 @@ impl ImapSession {
     ///
     /// # Errors
     /// A classified [`SyncError`]; the session is gone then: connect again.
-    pub async fn idle(mut self, timeout: Duration) -> Result<(ImapSession, IdleOutcome), SyncError> {
+    pub async fn idle(
+        mut self,
+        timeout: Duration,
+    ) -> Result<(ImapSession, IdleOutcome), SyncError> {
         self.drain_unsolicited();
         if std::mem::take(&mut self.changed) {
             return Ok((self, IdleOutcome::Changed));
@@ -97,7 +100,9 @@ impl ImapSession {
             match wait.await {
                 Ok(IdleResponse::Timeout) => outcome = Some(IdleOutcome::Timeout),
                 Ok(IdleResponse::ManualInterrupt) => {
-                    return Err(endpoint.connection_lost("the server closed the connection during IDLE"));
+                    return Err(
+                        endpoint.connection_lost("the server closed the connection during IDLE")
+                    );
                 }
                 Ok(IdleResponse::NewData(data)) => match seen(data.parsed()) {
                     Seen::Change => {
@@ -109,7 +114,9 @@ impl ImapSession {
                         outcome = Some(IdleOutcome::Changed);
                     }
                     Seen::Bye(text) => {
-                        return Err(endpoint.connection_lost(&format!("the server said BYE: {text}")));
+                        return Err(
+                            endpoint.connection_lost(&format!("the server said BYE: {text}"))
+                        );
                     }
                     Seen::Nothing => {}
                 },
@@ -174,7 +181,10 @@ mod tests {
             ("* 2 EXPUNGE\r\n", Seen::Change),
             ("* 3 FETCH (FLAGS (\\Seen))\r\n", Seen::Change),
             ("* OK Still here\r\n", Seen::Nothing),
-            ("* BYE shutting down\r\n", Seen::Bye("shutting down".to_owned())),
+            (
+                "* BYE shutting down\r\n",
+                Seen::Bye("shutting down".to_owned()),
+            ),
         ];
         for (line, expected) in cases {
             assert_eq!(seen(&parse(line)), expected, "{line}");

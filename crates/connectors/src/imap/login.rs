@@ -22,7 +22,8 @@ pub(super) async fn connect(
     };
     let tcp = crate::net::connect_tcp(&endpoint, cfg.timeout, trace).await?;
     let secured = secure(cfg, &endpoint, tcp).await;
-    let (pre, capabilities) = trace.step("tls", secured, |(_, _, detail)| detail.clone())
+    let (pre, capabilities) = trace
+        .step("tls", secured, |(_, _, detail)| detail.clone())
         .map(|(pre, caps, _)| (pre, caps))?;
     let logged_in = authenticate(cfg, &endpoint, pre, &capabilities).await;
     let (session, _) = trace.step("authenticate", logged_in, |(_, mechanism)| {
@@ -132,7 +133,10 @@ async fn authenticate(
             if caps.has("AUTH=PLAIN") {
                 let plain = Plain(format!("\0{username}\0{}", password.expose()));
                 let fut = client.authenticate("PLAIN", plain);
-                ("AUTHENTICATE PLAIN", tokio::time::timeout(cfg.timeout, fut).await)
+                (
+                    "AUTHENTICATE PLAIN",
+                    tokio::time::timeout(cfg.timeout, fut).await,
+                )
             } else if caps.has("LOGINDISABLED") {
                 return Err(no_mechanism(endpoint, "password login", plaintext));
             } else {
@@ -148,7 +152,10 @@ async fn authenticate(
                 (
                     "AUTHENTICATE XOAUTH2",
                     "XOAUTH2",
-                    format!("user={username}\x01auth=Bearer {}\x01\x01", access_token.expose()),
+                    format!(
+                        "user={username}\x01auth=Bearer {}\x01\x01",
+                        access_token.expose()
+                    ),
                     "",
                 )
             } else if caps.has("AUTH=OAUTHBEARER") {
@@ -163,13 +170,20 @@ async fn authenticate(
                     "\x01",
                 )
             } else {
-                return Err(no_mechanism(endpoint, "OAuth2 (XOAUTH2 or OAUTHBEARER)", false));
+                return Err(no_mechanism(
+                    endpoint,
+                    "OAuth2 (XOAUTH2 or OAUTHBEARER)",
+                    false,
+                ));
             };
-            let fut = client.authenticate(mechanism, Bearer {
-                initial,
-                after_error,
-                sent: false,
-            });
+            let fut = client.authenticate(
+                mechanism,
+                Bearer {
+                    initial,
+                    after_error,
+                    sent: false,
+                },
+            );
             (name, tokio::time::timeout(cfg.timeout, fut).await)
         }
     };
@@ -180,7 +194,12 @@ async fn authenticate(
     }
 }
 
-fn login_failed(endpoint: &Endpoint, user: &str, secret: &str, e: &async_imap::error::Error) -> SyncError {
+fn login_failed(
+    endpoint: &Endpoint,
+    user: &str,
+    secret: &str,
+    e: &async_imap::error::Error,
+) -> SyncError {
     use async_imap::error::Error;
     match e {
         Error::No(text) => {
@@ -199,7 +218,9 @@ fn login_failed(endpoint: &Endpoint, user: &str, secret: &str, e: &async_imap::e
         Error::Validate(_) => error(
             ErrorClass::Permanent,
             ErrorScope::Mailbox,
-            format!("the user name or password for {user} holds a line break, which IMAP cannot send"),
+            format!(
+                "the user name or password for {user} holds a line break, which IMAP cannot send"
+            ),
             "Check the mailbox's user name and password, then run Test & Enable",
         ),
         other => {

@@ -115,7 +115,9 @@ impl<'a> PreAuth<'a> {
             })
             .await?;
         if !ok {
-            return Err(self.endpoint.protocol(&format!("CAPABILITY failed: {text}")));
+            return Err(self
+                .endpoint
+                .protocol(&format!("CAPABILITY failed: {text}")));
         }
         Ok(capabilities)
     }
@@ -226,8 +228,14 @@ mod tests {
         let cases: [(&str, Result<bool, &str>); 4] = [
             ("* OK IMAP4rev1 ready\r\n", Ok(false)),
             ("* PREAUTH welcome\r\n", Ok(true)),
-            ("* BYE too many connections\r\n", Err("refused the connection: too many")),
-            ("220 smtp.example.org ESMTP\r\n", Err("is not an IMAP greeting")),
+            (
+                "* BYE too many connections\r\n",
+                Err("refused the connection: too many"),
+            ),
+            (
+                "220 smtp.example.org ESMTP\r\n",
+                Err("is not an IMAP greeting"),
+            ),
         ];
         for (line, expected) in cases {
             match (parse_greeting(line), expected) {
@@ -250,8 +258,16 @@ mod tests {
         );
         assert_eq!(parse_capability_line("* OK still here"), None);
         let cases = [
-            ("p1 OK Begin TLS negotiation now.\r\n", "p1", Some((true, "Begin TLS negotiation now."))),
-            ("p2 BAD unknown command\r\n", "p2", Some((false, "unknown command"))),
+            (
+                "p1 OK Begin TLS negotiation now.\r\n",
+                "p1",
+                Some((true, "Begin TLS negotiation now.")),
+            ),
+            (
+                "p2 BAD unknown command\r\n",
+                "p2",
+                Some((false, "unknown command")),
+            ),
             ("p1 OK done", "p2", None),
             ("p10 OK done", "p1", None),
             ("* CAPABILITY IMAP4rev1", "p1", None),

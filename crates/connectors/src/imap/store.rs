@@ -12,7 +12,8 @@ pub(super) fn valid_flag(flag: &str) -> bool {
     let atom = flag.strip_prefix('\\').unwrap_or(flag);
     !atom.is_empty()
         && atom.bytes().all(|b| {
-            b.is_ascii_graphic() && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
+            b.is_ascii_graphic()
+                && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
         })
 }
 

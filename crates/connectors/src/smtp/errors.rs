@@ -56,7 +56,7 @@ pub(super) fn classify(
         };
     }
     if e.is_timeout() {
-        return endpoint.timed_out(&stage.what(), std::time::Duration::ZERO);
+        return endpoint.connection_lost(&format!("{} timed out", stage.what()));
     }
     // The cause: a TLS failure or an I/O error somewhere down the chain.
     let mut cause: Option<&(dyn std::error::Error + 'static)> = e.source();
@@ -108,7 +108,10 @@ fn refused(endpoint: &Endpoint, stage: Stage<'_>, text: &str) -> SyncError {
             ErrorClass::Permanent,
             ErrorScope::Profile,
             format!("the SMTP server {endpoint} refuses connections from this host: {text}"),
-            format!("Ask the administrator of {} to accept submissions from this host", endpoint.host),
+            format!(
+                "Ask the administrator of {} to accept submissions from this host",
+                endpoint.host
+            ),
         ),
         Stage::StartTls => endpoint.tls_failed(&format!("the server refused STARTTLS: {text}")),
         Stage::MailFrom => error(
@@ -148,7 +151,9 @@ pub(super) fn no_mechanism(endpoint: &Endpoint, auth: &Auth, encrypted: bool) ->
     error(
         ErrorClass::Permanent,
         ErrorScope::Profile,
-        format!("the SMTP server {endpoint} offers no way to log in with {kind} on this connection"),
+        format!(
+            "the SMTP server {endpoint} offers no way to log in with {kind} on this connection"
+        ),
         fix,
     )
 }

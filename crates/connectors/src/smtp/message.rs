@@ -6,7 +6,11 @@ use crate::errors::error;
 
 /// An envelope address; `""` or `<>` is the null sender (`None`).
 pub(super) fn address(text: &str, role: &str) -> Result<Option<lettre::Address>, SyncError> {
-    let bare = text.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let bare = text
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
     if bare.is_empty() {
         return Ok(None);
     }
@@ -70,7 +74,12 @@ mod tests {
             (b"", b""),
         ];
         for (input, expected) in cases {
-            assert_eq!(for_data(input), expected, "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                for_data(input),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -78,9 +87,14 @@ mod tests {
     fn envelope_addresses() {
         assert_eq!(address("", "sender").expect("null sender"), None);
         assert_eq!(address("<>", "sender").expect("null sender"), None);
-        let a = address("<bob@example.org>", "recipient").expect("valid").expect("some");
+        let a = address("<bob@example.org>", "recipient")
+            .expect("valid")
+            .expect("some");
         assert_eq!(a.to_string(), "bob@example.org");
         let e = address("not an address", "recipient").expect_err("invalid");
-        assert_eq!((e.class, e.scope), (ErrorClass::Permanent, ErrorScope::Item));
+        assert_eq!(
+            (e.class, e.scope),
+            (ErrorClass::Permanent, ErrorScope::Item)
+        );
     }
 }

@@ -96,7 +96,8 @@ impl RawImap {
         };
         let greeting = raw.line().await;
         assert!(greeting.starts_with("* OK"), "{greeting}");
-        raw.ok(&format!("LOGIN {} {}", user.login, user.password)).await;
+        raw.ok(&format!("LOGIN {} {}", user.login, user.password))
+            .await;
         raw
     }
 

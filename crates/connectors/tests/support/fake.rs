@@ -117,7 +117,12 @@ pub async fn serve<S: Script>(
 async fn converse<T: AsyncRead + AsyncWrite + Unpin>(stream: T, mut script: impl Script) {
     let mut reader = BufReader::new(stream);
     let greeting = format!("{}\r\n", script.greeting());
-    if reader.get_mut().write_all(greeting.as_bytes()).await.is_err() {
+    if reader
+        .get_mut()
+        .write_all(greeting.as_bytes())
+        .await
+        .is_err()
+    {
         return;
     }
     loop {

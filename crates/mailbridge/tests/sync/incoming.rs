@@ -1,0 +1,272 @@
+//! Incoming email: tracking, parties, push, one email per Message-ID, start dates,
+//! \Seen, Undeliverable, UIDVALIDITY and the decision trail.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::{Backend, World, fast_engine, message, wait};
+
+/// One email by Message-ID, once it exists.
+async fn email_by_message_id(w: &World, id: &str, timeout: Duration) -> serde_json::Value {
+    wait(&format!("the email <{id}>"), timeout, || async {
+        w.emails(&format!("&message_id={id}")).await.into_iter().next()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn delivered_mail_is_tracked_with_parties_at_once_by_idle() {
+    // A long poll: only IMAP IDLE can make the email appear quickly.
+    let mut engine = fast_engine();
+    engine.timing.poll = Duration::from_secs(600);
+    engine.timing.max_idle_poll = Duration::from_secs(600);
+    let w = World::start(Backend::Sqlite, engine).await;
+    let contact = w.post("/contacts", json!({"name": "Carl", "email": "carl@fabrikam.com"})).await;
+    let (user, mailbox, login) = w.member("all").await;
+    let job = w.test_and_enable(&[&mailbox]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    // Let the first run and the IDLE connection settle.
+    wait("the first incoming run", Duration::from_secs(10), || async {
+        let m = w.get(&format!("/mailboxes/{mailbox}")).await;
+        (m["incoming_status"] == "success").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (raw, id) = message("Carl <carl@fabrikam.com>", &[&login.address, "dana@elsewhere.org"], "Order 1", "");
+    let started = Instant::now();
+    // Delivered by SMTP: the relay accepts it and hands it to Dovecot.
+    let smtp = mailbridge_connectors::SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: w.servers.smtp_addr().port(),
+        tls: mailbridge_domain::location::TlsPolicy::StartTlsIfOffered,
+        auth: Some(mailbridge_connectors::Auth::Password {
+            username: login.login.clone(),
+            password: mailbridge_domain::secret::Secret::new(login.password.clone()),
+        }),
+        timeout: Duration::from_secs(10),
+        extra_roots: Vec::new(),
+        hello_name: "test.localhost".into(),
+    };
+    mailbridge_connectors::smtp_send(&smtp, "carl@fabrikam.com", std::slice::from_ref(&login.address), &raw).await.unwrap();
+    let email = email_by_message_id(&w, &id, Duration::from_secs(5)).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(2), "tracked {elapsed:?} after delivery; IDLE should make it under 2 s");
+    assert_eq!(email["direction"], "incoming");
+    assert_eq!(email["status"], "received");
+    assert_eq!(email["correlation_method"], "none");
+    let parties = email["parties"].as_array().unwrap();
+    let find = |addr: &str| parties.iter().find(|p| p["address"] == addr).cloned().unwrap();
+    assert_eq!(find("carl@fabrikam.com")["party_type"], "contact");
+    assert_eq!(find("carl@fabrikam.com")["party_id"], contact["id"]);
+    assert_eq!(find("carl@fabrikam.com")["role"], "from");
+    assert_eq!(find(&login.address)["party_type"], "user");
+    assert_eq!(find(&login.address)["party_id"], user["id"]);
+    assert_eq!(find("dana@elsewhere.org")["party_type"], serde_json::Value::Null);
+    assert_eq!(email["decision"]["rule"], "filter_all");
+    assert_eq!(email["decision"]["outcome"], "tracked");
+}
+
+#[tokio::test]
+async fn one_message_to_two_mailboxes_is_one_email() {
+    let w = World::start(Backend::Postgres, fast_engine()).await;
+    let (_, m1, alice) = w.member("all").await;
+    let (_, m2, bob) = w.member("all").await;
+    w.test_and_enable(&[&m1, &m2]).await;
+    let (raw, id) = message("carl@fabrikam.com", &[&alice.address, &bob.address], "For both", "");
+    w.servers.deliver(&alice.address, &raw).await.unwrap();
+    w.servers.deliver(&bob.address, &raw).await.unwrap();
+    let email = email_by_message_id(&w, &id, Duration::from_secs(10)).await;
+    // Both mailboxes looked at it: one tracked it, the other linked to it.
+    for m in [&m1, &m2] {
+        wait("both decisions", Duration::from_secs(10), || async {
+            let d = w.decisions(m, &format!("&message_id={id}")).await;
+            d.first().filter(|d| d["email_id"] == email["id"]).cloned()
+        })
+        .await;
+    }
+    let all = w.emails(&format!("&message_id={id}")).await;
+    assert_eq!(all.len(), 1, "one Message-ID, one email");
+    let to: Vec<_> = email["parties"].as_array().unwrap().iter().filter(|p| p["role"] == "to").map(|p| p["address"].clone()).collect();
+    assert_eq!(to.len(), 2, "both recipients on the one email: {email}");
+    let mut outcomes = Vec::new();
+    for m in [&m1, &m2] {
+        outcomes.push(w.decisions(m, &format!("&message_id={id}")).await[0]["outcome"].as_str().unwrap().to_owned());
+    }
+    outcomes.sort();
+    assert_eq!(outcomes, ["linked", "tracked"]);
+}
+
+/// Writes a message straight into a Maildir folder: `seen` as if another client
+/// had read it, `age` back-dates its arrival (Dovecot's INTERNALDATE for Maildir
+/// is the file's modification time).
+fn write_maildir(w: &World, login: &mailbridge_testkit::TestUser, raw: &[u8], seen: bool, age: Option<Duration>) {
+    let path = w.servers.write_to_inbox(&login.login, raw);
+    if let Some(age) = age {
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(std::time::SystemTime::now() - age).unwrap();
+    }
+    if seen {
+        let dir = path.parent().unwrap().parent().unwrap().join("cur");
+        let name = format!("{}:2,S", path.file_name().unwrap().to_string_lossy());
+        std::fs::rename(&path, dir.join(name)).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn start_dates_apply_and_seen_mail_is_still_processed() {
+    let w = World::start(Backend::Sqlite, fast_engine()).await;
+    let (_, mailbox, login) = w.member("all").await;
+    let start = chrono::Utc::now() - chrono::Duration::hours(1);
+    w.patch(&format!("/mailboxes/{mailbox}"), json!({"process_email_from": start.to_rfc3339()})).await;
+    let (old, old_id) = message("carl@fabrikam.com", &[&login.address], "Old news", "");
+    write_maildir(&w, &login, &old, false, Some(Duration::from_secs(3 * 3600)));
+    let (seen, seen_id) = message("carl@fabrikam.com", &[&login.address], "Already read elsewhere", "");
+    write_maildir(&w, &login, &seen, true, None);
+    w.test_and_enable(&[&mailbox]).await;
+    let email = email_by_message_id(&w, &seen_id, Duration::from_secs(10)).await;
+    assert_eq!(email["decision"]["outcome"], "tracked", "\\Seen does not stop tracking");
+    let d = wait("the decision on the old message", Duration::from_secs(10), || async {
+        w.decisions(&mailbox, &format!("&message_id={old_id}")).await.into_iter().next()
+    })
+    .await;
+    assert_eq!(d["outcome"], "skipped");
+    assert_eq!(d["rule"], "before_start_date");
+    assert!(w.emails(&format!("&message_id={old_id}")).await.is_empty(), "not processed into an email");
+}
+
+#[tokio::test]
+async fn the_trail_answers_why_for_each_skip_rule() {
+    let w = World::start(Backend::Postgres, fast_engine()).await;
+    w.post("/accounts", json!({"name": "Fabrikam", "email": "info@fabrikam.com"})).await;
+    let cases = [
+        ("replies", "not_a_reply", "tracks replies to tracked email only"),
+        ("known_parties", "not_from_known_party", "contacts, accounts and leads only"),
+        ("email_enabled_records", "not_from_email_enabled_record", "email-enabled records only"),
+        ("none", "filter_none", "tracking filter is none"),
+    ];
+    let mut ids = Vec::new();
+    for (filter, _, _) in &cases {
+        let (_, mailbox, login) = w.member(filter).await;
+        let (raw, id) = message("stranger@nowhere.org", &[&login.address], "Hello", "");
+        w.servers.deliver(&login.address, &raw).await.unwrap();
+        // From a known account: tracked under known_parties, skipped under none.
+        let (raw2, id2) = message("info@fabrikam.com", &[&login.address], "From a known party", "");
+        w.servers.deliver(&login.address, &raw2).await.unwrap();
+        ids.push((mailbox, id, id2));
+    }
+    let all: Vec<&str> = ids.iter().map(|(m, _, _)| m.as_str()).collect();
+    w.test_and_enable(&all).await;
+    for ((filter, rule, words), (mailbox, id, id2)) in cases.iter().zip(&ids) {
+        let d = wait("the decision", Duration::from_secs(10), || async {
+            w.decisions(mailbox, &format!("&message_id={id}")).await.into_iter().next()
+        })
+        .await;
+        assert_eq!((d["outcome"].as_str(), d["rule"].as_str()), (Some("skipped"), Some(*rule)), "{filter}: {d}");
+        assert!(d["reason"].as_str().unwrap().contains(words), "{filter}: {}", d["reason"]);
+        let d2 = wait("the second decision", Duration::from_secs(10), || async {
+            w.decisions(mailbox, &format!("&message_id={id2}")).await.into_iter().next()
+        })
+        .await;
+        let expected = match *filter {
+            "known_parties" => "from_known_party",
+            "email_enabled_records" => "from_email_enabled_record",
+            "replies" => "not_a_reply",
+            _ => "filter_none",
+        };
+        assert_eq!(d2["rule"], expected, "{filter}: {d2}");
+    }
+    // Skipped messages are listed by outcome too.
+    let skipped = w.decisions(&ids[3].0, "&outcome=skipped").await;
+    assert_eq!(skipped.len(), 2);
+}
+
+#[tokio::test]
+async fn a_message_that_cannot_be_created_ends_in_undeliverable() {
+    let w = World::start(Backend::Sqlite, fast_engine()).await;
+    let (_, mailbox, login) = w.member("all").await;
+    let contact = w.post("/contacts", json!({"name": "Gone Soon", "email": "gone@fabrikam.com"})).await;
+    // The Customers folder is tracked to a contact that is then deleted.
+    let cfg = mailbridge_connectors::ImapConfig {
+        host: "127.0.0.1".into(),
+        port: w.servers.imap_addr().port(),
+        tls: mailbridge_domain::location::TlsPolicy::StartTlsIfOffered,
+        auth: mailbridge_connectors::Auth::Password {
+            username: login.login.clone(),
+            password: mailbridge_domain::secret::Secret::new(login.password.clone()),
+        },
+        timeout: Duration::from_secs(10),
+        extra_roots: Vec::new(),
+    };
+    let mut session = mailbridge_connectors::ImapSession::connect(&cfg).await.unwrap();
+    let (raw, id) = message("gone@fabrikam.com", &[&login.address], "Filed by hand", "");
+    // Filed by hand: into the Inbox, then moved to Customers (created by the move).
+    session.append("INBOX", &[], &raw).await.unwrap();
+    session.select("INBOX").await.unwrap();
+    let uid = session.fetch_after(0, 10).await.unwrap()[0].uid;
+    session.move_to(uid, "Customers").await.unwrap();
+    session.logout().await;
+    w.post(
+        &format!("/mailboxes/{mailbox}/tracked-folders"),
+        json!({"folder": "Customers", "regarding_type": "contact", "regarding_id": contact["id"]}),
+    )
+    .await;
+    w.call(reqwest::Method::DELETE, &format!("/api/v1/orgs/{}/contacts/{}", w.org, contact["id"].as_str().unwrap()), serde_json::Value::Null)
+        .await;
+    w.test_and_enable(&[&mailbox]).await;
+    let d = wait("the item failure", Duration::from_secs(20), || async {
+        w.decisions(&mailbox, &format!("&message_id={id}&outcome=failed")).await.into_iter().next()
+    })
+    .await;
+    assert_eq!(d["attempts"], 3, "{d}");
+    assert!(d["error"].as_str().unwrap().contains("moved to the Undeliverable folder"), "{d}");
+    // It is in Undeliverable now, and no longer in Customers.
+    let mut session = mailbridge_connectors::ImapSession::connect(&cfg).await.unwrap();
+    let und = session.select("Undeliverable").await.unwrap();
+    assert_eq!(und.exists, 1);
+    let moved = session.fetch_after(0, 10).await.unwrap();
+    assert!(String::from_utf8_lossy(&moved[0].bytes).contains(&id));
+    assert_eq!(session.select("Customers").await.unwrap().exists, 0);
+    session.logout().await;
+    let alerts = w.get(&format!("/alerts?scope=item&mailbox_id={mailbox}")).await;
+    assert_eq!(alerts["items"].as_array().unwrap().len(), 1, "an item failure alert");
+    assert!(w.emails(&format!("&message_id={id}")).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_new_uidvalidity_duplicates_nothing() {
+    let w = World::start(Backend::Sqlite, fast_engine()).await;
+    let (_, mailbox, login) = w.member("all").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (raw, id) = message("carl@fabrikam.com", &[&login.address], &format!("Before {i}"), "");
+        w.servers.deliver(&login.address, &raw).await.unwrap();
+        ids.push(id);
+    }
+    w.test_and_enable(&[&mailbox]).await;
+    for id in &ids {
+        email_by_message_id(&w, id, Duration::from_secs(10)).await;
+    }
+    // Dovecot renumbers the Inbox when its UID list is gone: a new UIDVALIDITY.
+    let root = w.maildir(&login, "");
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("dovecot-uidlist") || name.starts_with("dovecot-uidvalidity") || name.starts_with("dovecot.index") {
+            std::fs::remove_file(&p).unwrap();
+        }
+    }
+    let (raw, after) = message("carl@fabrikam.com", &[&login.address], "After", "");
+    w.servers.deliver(&login.address, &raw).await.unwrap();
+    email_by_message_id(&w, &after, Duration::from_secs(15)).await;
+    // The old messages were looked at again under the new UIDVALIDITY and linked.
+    wait("the re-read", Duration::from_secs(15), || async {
+        let linked = w.decisions(&mailbox, "&outcome=linked").await;
+        (linked.len() >= 5).then_some(())
+    })
+    .await;
+    for id in ids.iter().chain([&after]) {
+        assert_eq!(w.emails(&format!("&message_id={id}")).await.len(), 1, "{id} once");
+    }
+    assert_eq!(w.emails(&format!("&mailbox_id={mailbox}")).await.len(), 6);
+}

@@ -1,0 +1,7 @@
+//! Server-side synchronization of email end to end: the engine and the API in
+//! this process, against the real Dovecot and SMTP servers of the test harness.
+
+mod common;
+mod incoming;
+mod outgoing;
+mod test_enable;
