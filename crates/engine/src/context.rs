@@ -28,7 +28,12 @@ pub struct MailboxContext {
 
 /// A permanent, mailbox-scoped error about configuration.
 pub fn config_error(message: impl Into<String>, fix: impl Into<String>) -> SyncError {
-    SyncError { class: ErrorClass::Permanent, scope: ErrorScope::Mailbox, message: message.into(), fix: Some(fix.into()) }
+    SyncError {
+        class: ErrorClass::Permanent,
+        scope: ErrorScope::Mailbox,
+        message: message.into(),
+        fix: Some(fix.into()),
+    }
 }
 
 /// A store failure during a run: transient (the database may come back).
@@ -42,24 +47,57 @@ pub fn store_error(e: StoreError) -> SyncError {
 }
 
 impl MailboxContext {
-    pub async fn load(store: &Store, org_id: &str, mailbox_id: &str) -> Result<MailboxContext, SyncError> {
-        let mailbox = store.get_mailbox(org_id, mailbox_id).await.map_err(store_error)?;
-        let profile_id = mailbox
-            .profile_id
-            .clone()
-            .ok_or_else(|| config_error("the mailbox has no email server profile", "choose a profile for the mailbox"))?;
-        let profile = store.get_profile(org_id, &profile_id).await.map_err(store_error)?;
-        let settings = store.get_email_settings(org_id).await.map_err(store_error)?;
+    pub async fn load(
+        store: &Store,
+        org_id: &str,
+        mailbox_id: &str,
+    ) -> Result<MailboxContext, SyncError> {
+        let mailbox = store
+            .get_mailbox(org_id, mailbox_id)
+            .await
+            .map_err(store_error)?;
+        let profile_id = mailbox.profile_id.clone().ok_or_else(|| {
+            config_error(
+                "the mailbox has no email server profile",
+                "choose a profile for the mailbox",
+            )
+        })?;
+        let profile = store
+            .get_profile(org_id, &profile_id)
+            .await
+            .map_err(store_error)?;
+        let settings = store
+            .get_email_settings(org_id)
+            .await
+            .map_err(store_error)?;
         let (filter, owner_user) = match mailbox.owner_type {
             OwnerType::User => {
-                let u = store.get_user(org_id, &mailbox.owner_id).await.map_err(store_error)?;
+                let u = store
+                    .get_user(org_id, &mailbox.owner_id)
+                    .await
+                    .map_err(store_error)?;
                 (u.tracking_filter, Some(u.id))
             }
-            OwnerType::Queue => (store.get_queue(org_id, &mailbox.owner_id).await.map_err(store_error)?.tracking_filter, None),
+            OwnerType::Queue => (
+                store
+                    .get_queue(org_id, &mailbox.owner_id)
+                    .await
+                    .map_err(store_error)?
+                    .tracking_filter,
+                None,
+            ),
         };
         let track_sent_items = mailbox.track_sent_items;
         let profile_owner = profile.settings.owner_id.clone();
-        Ok(MailboxContext { mailbox, profile, settings, filter, owner_user, profile_owner, track_sent_items })
+        Ok(MailboxContext {
+            mailbox,
+            profile,
+            settings,
+            filter,
+            owner_user,
+            profile_owner,
+            track_sent_items,
+        })
     }
 
     /// The people to alert about this mailbox.
@@ -73,11 +111,17 @@ impl MailboxContext {
         r
     }
 
-    fn location(&self, direction: Direction) -> Result<mailbridge_domain::location::ServerLocation, SyncError> {
+    fn location(
+        &self,
+        direction: Direction,
+    ) -> Result<mailbridge_domain::location::ServerLocation, SyncError> {
         let s = &self.profile.settings;
         if s.server_type != ServerType::ImapSmtp {
             return Err(config_error(
-                format!("{} profiles are not synchronized by this version", s.server_type),
+                format!(
+                    "{} profiles are not synchronized by this version",
+                    s.server_type
+                ),
                 "use an imap_smtp profile",
             ));
         }
@@ -87,7 +131,9 @@ impl MailboxContext {
         };
         let text = text.as_deref().ok_or_else(|| {
             config_error(
-                format!("the profile has no {field} and autodiscover is not available for IMAP/SMTP"),
+                format!(
+                    "the profile has no {field} and autodiscover is not available for IMAP/SMTP"
+                ),
                 format!("set {field} on the profile and turn auto_discover off"),
             )
         })?;
@@ -100,9 +146,17 @@ impl MailboxContext {
         let org = &self.mailbox.org_id;
         match s.authentication_type {
             AuthenticationType::CredentialsSpecifiedByUserOrQueue => {
-                let username = self.mailbox.username.clone().or_else(|| self.mailbox.email_address.clone()).ok_or_else(|| {
-                    config_error("the mailbox has no user name or address to sign in with", "set the mailbox's username")
-                })?;
+                let username = self
+                    .mailbox
+                    .username
+                    .clone()
+                    .or_else(|| self.mailbox.email_address.clone())
+                    .ok_or_else(|| {
+                        config_error(
+                            "the mailbox has no user name or address to sign in with",
+                            "set the mailbox's username",
+                        )
+                    })?;
                 let password = store.mailbox_password(org, &self.mailbox.id).await.map_err(store_error)?.ok_or_else(|| {
                     config_error(
                         "the mailbox has no password, and its profile takes credentials from each mailbox",
@@ -112,18 +166,23 @@ impl MailboxContext {
                 Ok(Auth::Password { username, password })
             }
             AuthenticationType::CredentialsSpecifiedInProfile => {
-                let outgoing = direction == Direction::Outgoing && !s.use_same_settings_for_outgoing;
+                let outgoing =
+                    direction == Direction::Outgoing && !s.use_same_settings_for_outgoing;
                 let (user, which) = if outgoing {
                     (&s.outgoing_username, ProfileSecret::OutgoingPassword)
                 } else {
                     (&s.incoming_username, ProfileSecret::IncomingPassword)
                 };
-                let username = user.clone().ok_or_else(|| config_error("the profile has no user name", "set it on the profile"))?;
+                let username = user.clone().ok_or_else(|| {
+                    config_error("the profile has no user name", "set it on the profile")
+                })?;
                 let password = store
                     .profile_secret(org, &self.profile.id, which)
                     .await
                     .map_err(store_error)?
-                    .ok_or_else(|| config_error("the profile has no password", "set it on the profile"))?;
+                    .ok_or_else(|| {
+                        config_error("the profile has no password", "set it on the profile")
+                    })?;
                 Ok(Auth::Password { username, password })
             }
             other => Err(config_error(
@@ -160,9 +219,11 @@ impl MailboxContext {
 
     /// The address the mailbox sends as.
     pub fn address(&self) -> Result<String, SyncError> {
-        self.mailbox
-            .email_address
-            .clone()
-            .ok_or_else(|| config_error("the mailbox has no email address", "set the owner's email address"))
+        self.mailbox.email_address.clone().ok_or_else(|| {
+            config_error(
+                "the mailbox has no email address",
+                "set the owner's email address",
+            )
+        })
     }
 }

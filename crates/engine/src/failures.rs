@@ -29,15 +29,25 @@ pub async fn workload_failed(engine: &Engine, ctx: &MailboxContext, w: Workload,
     };
     if let ErrorClass::Transient { retry_after } = err.class {
         let delay = engine.config.timing.retry_delay;
-        let next = now + ChronoDuration::from_std(retry_after.unwrap_or(delay).max(delay)).unwrap_or(ChronoDuration::minutes(5));
-        match store.workload_failed_transiently(mailbox, w, next, &text).await {
+        let next = now
+            + ChronoDuration::from_std(retry_after.unwrap_or(delay).max(delay))
+                .unwrap_or(ChronoDuration::minutes(5));
+        match store
+            .workload_failed_transiently(mailbox, w, next, &text)
+            .await
+        {
             Ok(failures) => {
                 let so_far = u32::try_from(failures - 1).unwrap_or(u32::MAX);
                 if retry_after_failure(&engine.config.timing, so_far, retry_after).is_some() {
                     tracing::warn!(mailbox, workload = name(w), failures, error = %err.message, "transient failure; will retry");
                     return;
                 }
-                tracing::warn!(mailbox, workload = name(w), failures, "transient failures exhausted the retries; now permanent");
+                tracing::warn!(
+                    mailbox,
+                    workload = name(w),
+                    failures,
+                    "transient failures exhausted the retries; now permanent"
+                );
             }
             Err(e) => {
                 tracing::error!(mailbox, error = %e, "could not record a failure");
@@ -56,8 +66,15 @@ pub async fn workload_failed(engine: &Engine, ctx: &MailboxContext, w: Workload,
         AlertScope::Mailbox,
         AlertSeverity::Error,
         None,
-        format!("The {} of mailbox {} stopped: {}", name(w), ctx.mailbox.name, err.message),
-        err.fix.as_deref().unwrap_or("Fix the cause, then run Test & Enable for the mailbox"),
+        format!(
+            "The {} of mailbox {} stopped: {}",
+            name(w),
+            ctx.mailbox.name,
+            err.message
+        ),
+        err.fix
+            .as_deref()
+            .unwrap_or("Fix the cause, then run Test & Enable for the mailbox"),
         to_profile_owner,
     )
     .await;
@@ -70,11 +87,17 @@ async fn profile_threshold(engine: &Engine, ctx: &MailboxContext) {
     let store = &engine.store;
     let since = Utc::now() - ChronoDuration::hours(1);
     let org = &ctx.mailbox.org_id;
-    let Ok((failed, total)) = store.profile_failures(org, &ctx.profile.id, since).await else { return };
+    let Ok((failed, total)) = store.profile_failures(org, &ctx.profile.id, since).await else {
+        return;
+    };
     if total == 0 || failed * 2 <= total {
         return;
     }
-    if alerts_since(store, org, &ctx.profile.id, since).await.unwrap_or(1) > 0 {
+    if alerts_since(store, org, &ctx.profile.id, since)
+        .await
+        .unwrap_or(1)
+        > 0
+    {
         return;
     }
     crate::alerts::raise(

@@ -23,10 +23,24 @@ pub struct IncomingReport {
 }
 
 /// The folders to process: the Inbox, tracked folders, and Sent when asked.
-async fn folders(store: &Store, ctx: &MailboxContext, session: &mut ImapSession) -> Result<Vec<(String, FolderKind)>, SyncError> {
+async fn folders(
+    store: &Store,
+    ctx: &MailboxContext,
+    session: &mut ImapSession,
+) -> Result<Vec<(String, FolderKind)>, SyncError> {
     let mut out = vec![("INBOX".to_owned(), FolderKind::Inbox)];
-    for f in store.tracked_folders(&ctx.mailbox.org_id, &ctx.mailbox.id).await.map_err(store_error)? {
-        out.push((f.folder, FolderKind::Tracked { regarding_type: f.regarding_type, regarding_id: f.regarding_id }));
+    for f in store
+        .tracked_folders(&ctx.mailbox.org_id, &ctx.mailbox.id)
+        .await
+        .map_err(store_error)?
+    {
+        out.push((
+            f.folder,
+            FolderKind::Tracked {
+                regarding_type: f.regarding_type,
+                regarding_id: f.regarding_id,
+            },
+        ));
     }
     if ctx.track_sent_items {
         if let Some(sent) = session.find_special_use(SpecialUse::Sent).await? {
@@ -45,7 +59,11 @@ pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<IncomingReport
     result
 }
 
-async fn sync_folders(engine: &Engine, ctx: &MailboxContext, session: &mut ImapSession) -> Result<IncomingReport, SyncError> {
+async fn sync_folders(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    session: &mut ImapSession,
+) -> Result<IncomingReport, SyncError> {
     let mut report = IncomingReport::default();
     for (folder, kind) in folders(&engine.store, ctx, session).await? {
         let r = sync_folder(engine, ctx, session, &folder, &kind).await?;
@@ -65,17 +83,31 @@ async fn sync_folder(
     let store = &engine.store;
     let mailbox = &ctx.mailbox.id;
     let state = session.select(folder).await?;
-    let known = store.folder_state(mailbox, folder).await.map_err(store_error)?;
+    let known = store
+        .folder_state(mailbox, folder)
+        .await
+        .map_err(store_error)?;
     let mut last_uid = match known {
         Some(k) if k.uidvalidity == state.uidvalidity => k.last_uid,
         Some(k) => {
-            tracing::warn!(mailbox, folder, old = k.uidvalidity, new = state.uidvalidity,
-                "UIDVALIDITY changed: the folder is read again; tracked messages are linked, not duplicated");
-            store.reset_folder(mailbox, folder, state.uidvalidity).await.map_err(store_error)?;
+            tracing::warn!(
+                mailbox,
+                folder,
+                old = k.uidvalidity,
+                new = state.uidvalidity,
+                "UIDVALIDITY changed: the folder is read again; tracked messages are linked, not duplicated"
+            );
+            store
+                .reset_folder(mailbox, folder, state.uidvalidity)
+                .await
+                .map_err(store_error)?;
             0
         }
         None => {
-            store.reset_folder(mailbox, folder, state.uidvalidity).await.map_err(store_error)?;
+            store
+                .reset_folder(mailbox, folder, state.uidvalidity)
+                .await
+                .map_err(store_error)?;
             0
         }
     };
@@ -87,27 +119,58 @@ async fn sync_folder(
     // later messages are still processed, and skipped on the retry by their decision.
     let mut blocked = false;
     loop {
-        let batch = session.fetch_after(last_uid, engine.config.fetch_batch).await?;
+        let batch = session
+            .fetch_after(last_uid, engine.config.fetch_batch)
+            .await?;
         let Some(first) = batch.first() else { break };
-        let decided = store.decided_uids(mailbox, folder, state.uidvalidity, first.uid).await.map_err(store_error)?;
+        let decided = store
+            .decided_uids(mailbox, folder, state.uidvalidity, first.uid)
+            .await
+            .map_err(store_error)?;
         for msg in &batch {
             last_uid = last_uid.max(msg.uid);
             if decided.contains(&msg.uid) {
                 if !blocked {
-                    store.advance_folder(mailbox, folder, state.uidvalidity, msg.uid).await.map_err(store_error)?;
+                    store
+                        .advance_folder(mailbox, folder, state.uidvalidity, msg.uid)
+                        .await
+                        .map_err(store_error)?;
                 }
                 continue;
             }
             report.processed += 1;
             let checkpoint = (!blocked).then_some(msg.uid);
-            match pipeline::process(engine, ctx, folder, kind, state.uidvalidity, msg, checkpoint).await {
+            match pipeline::process(
+                engine,
+                ctx,
+                folder,
+                kind,
+                state.uidvalidity,
+                msg,
+                checkpoint,
+            )
+            .await
+            {
                 Ok(tracked) => report.tracked += usize::from(tracked),
                 Err(ItemError::Sync(e)) => return Err(e),
                 Err(ItemError::Item(reason)) => {
-                    if !give_up_or_retry(engine, ctx, session, folder, state.uidvalidity, msg, &reason).await? {
+                    if !give_up_or_retry(
+                        engine,
+                        ctx,
+                        session,
+                        folder,
+                        state.uidvalidity,
+                        msg,
+                        &reason,
+                    )
+                    .await?
+                    {
                         blocked = true;
                     } else if !blocked {
-                        store.advance_folder(mailbox, folder, state.uidvalidity, msg.uid).await.map_err(store_error)?;
+                        store
+                            .advance_folder(mailbox, folder, state.uidvalidity, msg.uid)
+                            .await
+                            .map_err(store_error)?;
                     }
                 }
             }
@@ -133,10 +196,24 @@ async fn give_up_or_retry(
 ) -> Result<bool, SyncError> {
     let store = &engine.store;
     let parsed = crate::parse::parse(&msg.bytes, Vec::new());
-    let (mid, subject) = (parsed.facts.message_id.as_deref(), Some(parsed.facts.subject.as_str()));
+    let (mid, subject) = (
+        parsed.facts.message_id.as_deref(),
+        Some(parsed.facts.subject.as_str()),
+    );
     let org = &ctx.mailbox.org_id;
     let attempts = store
-        .record_item_failure(org, &ctx.mailbox.id, folder, uidvalidity, msg.uid, mid, subject, "retrying", reason)
+        .record_item_failure(
+            org,
+            &ctx.mailbox.id,
+            folder,
+            uidvalidity,
+            msg.uid,
+            mid,
+            subject,
+            "retrying",
+            reason,
+            true,
+        )
         .await
         .map_err(store_error)?;
     if attempts < engine.config.max_item_attempts {
@@ -151,7 +228,18 @@ async fn give_up_or_retry(
         format!("{reason}; given up after {attempts} attempts")
     };
     store
-        .record_item_failure(org, &ctx.mailbox.id, folder, uidvalidity, msg.uid, mid, subject, "failed", &final_reason)
+        .record_item_failure(
+            org,
+            &ctx.mailbox.id,
+            folder,
+            uidvalidity,
+            msg.uid,
+            mid,
+            subject,
+            "failed",
+            &final_reason,
+            false,
+        )
         .await
         .map_err(store_error)?;
     crate::alerts::raise(

@@ -32,25 +32,55 @@ pub struct Engine {
     pub config: EngineConfig,
     /// Wakes the scheduler before its next tick (push, a queued email).
     pub wake: Notify,
+    /// The mailboxes whose Inbox this node holds an IDLE on right now.
+    watching: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Engine {
     pub fn new(store: Store, config: EngineConfig) -> Arc<Engine> {
         mailbridge_connectors::tls::install_crypto_provider();
-        Arc::new(Engine { store, config, wake: Notify::new() })
+        Arc::new(Engine {
+            store,
+            config,
+            wake: Notify::new(),
+            watching: Default::default(),
+        })
+    }
+
+    /// Whether this node holds an IDLE on the mailbox's Inbox now (push is live).
+    pub fn is_watching(&self, mailbox_id: &str) -> bool {
+        self.watching
+            .lock()
+            .expect("watching lock")
+            .contains(mailbox_id)
+    }
+
+    pub(crate) fn set_watching(&self, mailbox_id: &str, on: bool) {
+        let mut w = self.watching.lock().expect("watching lock");
+        if on {
+            w.insert(mailbox_id.to_owned());
+        } else {
+            w.remove(mailbox_id);
+        }
     }
 
     /// Runs the scheduler, the job runner and the push watchers until `shutdown`
     /// turns true; then waits for the runs in flight (their leases are released).
     pub async fn run(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
-        recover_after_restart(&self.store).await.unwrap_or_else(|e| tracing::error!(error = %e, "start-up recovery failed"));
-        tracing::info!(node = %self.config.node_id, push = self.config.push, "engine started");
+        recover_after_restart(&self.store)
+            .await
+            .unwrap_or_else(|e| tracing::error!(error = %e, "start-up recovery failed"));
+        tracing::info!(node = %self.config.node_id, push = self.config.push, lease_s = self.config.lease.as_secs(),
+            poll_s = self.config.timing.poll.as_secs(), tick_ms = self.config.tick.as_millis() as u64, "engine started");
         let mut tasks = vec![
             tokio::spawn(scheduler::run(self.clone(), shutdown.clone())),
             tokio::spawn(scheduler::run_jobs(self.clone(), shutdown.clone())),
         ];
         if self.config.push {
-            tasks.push(tokio::spawn(push::supervise(self.clone(), shutdown.clone())));
+            tasks.push(tokio::spawn(push::supervise(
+                self.clone(),
+                shutdown.clone(),
+            )));
         }
         for t in tasks {
             let _ = t.await;
@@ -64,7 +94,10 @@ impl Engine {
 pub async fn recover_after_restart(store: &Store) -> StoreResult<()> {
     let requeued = store.requeue_interrupted_jobs().await?;
     if requeued > 0 {
-        tracing::warn!(jobs = requeued, "jobs interrupted by the last stop were queued again");
+        tracing::warn!(
+            jobs = requeued,
+            "jobs interrupted by the last stop were queued again"
+        );
     }
     Ok(())
 }

@@ -16,8 +16,18 @@ use crate::context::{MailboxContext, store_error};
 /// Builds the RFC 5322 message of an email; returns it with its envelope recipients.
 pub fn build(from_name: &str, from: &str, out: &OutgoingEmail) -> (Vec<u8>, Vec<String>) {
     let e = &out.email;
-    let list = |role: PartyRole| -> Vec<String> { e.parties.iter().filter(|p| p.role == role).map(|p| p.address.clone()).collect() };
-    let (to, cc, bcc) = (list(PartyRole::To), list(PartyRole::Cc), list(PartyRole::Bcc));
+    let list = |role: PartyRole| -> Vec<String> {
+        e.parties
+            .iter()
+            .filter(|p| p.role == role)
+            .map(|p| p.address.clone())
+            .collect()
+    };
+    let (to, cc, bcc) = (
+        list(PartyRole::To),
+        list(PartyRole::Cc),
+        list(PartyRole::Bcc),
+    );
     let mut b = MessageBuilder::new()
         .from((from_name.to_owned(), from.to_owned()))
         .subject(e.subject.clone())
@@ -47,20 +57,38 @@ pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<usize, SyncErr
     // A stop during a send leaves an email in `sending`: it goes back to the
     // queue. FIXME: the SMTP server may have accepted it already; checking the
     // Sent folder for its Message-ID would avoid that rare duplicate.
-    for (_, id) in store.in_flight(&ctx.mailbox.id).await.map_err(store_error)? {
-        store.transition_email(&id, "sending", "pending_send").await.map_err(store_error)?;
+    for (_, id) in store
+        .in_flight(&ctx.mailbox.id)
+        .await
+        .map_err(store_error)?
+    {
+        store
+            .transition_email(&id, "sending", "pending_send")
+            .await
+            .map_err(store_error)?;
     }
     let smtp = ctx.smtp(store, &engine.config).await?;
     let from = ctx.address()?;
     let mut sent = 0;
-    while let Some(out) = store.next_outgoing(&ctx.mailbox.id, Utc::now()).await.map_err(store_error)? {
-        if !store.transition_email(&out.email.id, "pending_send", "sending").await.map_err(store_error)? {
+    while let Some(out) = store
+        .next_outgoing(&ctx.mailbox.id, Utc::now())
+        .await
+        .map_err(store_error)?
+    {
+        if !store
+            .transition_email(&out.email.id, "pending_send", "sending")
+            .await
+            .map_err(store_error)?
+        {
             continue;
         }
         let (bytes, recipients) = build(&ctx.mailbox.name, &from, &out);
         match smtp_send(&smtp, &from, &recipients, &bytes).await {
             Ok(()) => {
-                store.mark_sent(&out.email.id, Utc::now()).await.map_err(store_error)?;
+                store
+                    .mark_sent(&out.email.id, Utc::now())
+                    .await
+                    .map_err(store_error)?;
                 sent += 1;
                 save_to_sent(engine, ctx, &bytes).await;
             }
@@ -68,23 +96,37 @@ pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<usize, SyncErr
                 let reason = e.message.clone();
                 match (e.class, e.scope) {
                     (ErrorClass::Permanent, ErrorScope::Item) => {
-                        store.mark_send_failed(&out.email.id, &reason).await.map_err(store_error)?;
+                        store
+                            .mark_send_failed(&out.email.id, &reason)
+                            .await
+                            .map_err(store_error)?;
                     }
                     (ErrorClass::Transient { retry_after }, _) => {
                         let attempts = u32::try_from(out.send_attempts).unwrap_or(u32::MAX);
                         match retry_after_failure(&engine.config.timing, attempts, retry_after) {
                             Some(wait) => {
-                                let at = Utc::now() + ChronoDuration::from_std(wait).unwrap_or(ChronoDuration::minutes(5));
-                                store.mark_send_retry(&out.email.id, at, &reason).await.map_err(store_error)?;
+                                let at = Utc::now()
+                                    + ChronoDuration::from_std(wait)
+                                        .unwrap_or(ChronoDuration::minutes(5));
+                                store
+                                    .mark_send_retry(&out.email.id, at, &reason)
+                                    .await
+                                    .map_err(store_error)?;
                             }
-                            None => store.mark_send_failed(&out.email.id, &reason).await.map_err(store_error)?,
+                            None => store
+                                .mark_send_failed(&out.email.id, &reason)
+                                .await
+                                .map_err(store_error)?,
                         }
                         return Err(e);
                     }
                     _ => {
                         // The mailbox or profile is at fault, not this email: it
                         // waits in the queue for the workload to be fixed.
-                        store.transition_email(&out.email.id, "sending", "pending_send").await.map_err(store_error)?;
+                        store
+                            .transition_email(&out.email.id, "sending", "pending_send")
+                            .await
+                            .map_err(store_error)?;
                         return Err(e);
                     }
                 }
@@ -100,7 +142,10 @@ async fn save_to_sent(engine: &Engine, ctx: &MailboxContext, bytes: &[u8]) {
     let result: Result<(), SyncError> = async {
         let cfg = ctx.imap(&engine.store, &engine.config).await?;
         let mut session = ImapSession::connect(&cfg).await?;
-        let folder = session.find_special_use(SpecialUse::Sent).await?.unwrap_or_else(|| "Sent".to_owned());
+        let folder = session
+            .find_special_use(SpecialUse::Sent)
+            .await?
+            .unwrap_or_else(|| "Sent".to_owned());
         let r = session.append(&folder, &["\\Seen"], bytes).await;
         session.logout().await;
         r

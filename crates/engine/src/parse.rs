@@ -29,38 +29,62 @@ pub struct Parsed {
 fn ids(value: &HeaderValue<'_>) -> Vec<String> {
     value
         .as_text_list()
-        .map(|l| l.iter().map(|s| mailbridge_domain::activity::normalize_message_id(s)).filter(|s| !s.is_empty()).collect())
+        .map(|l| {
+            l.iter()
+                .map(|s| mailbridge_domain::activity::normalize_message_id(s))
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn addresses(a: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
-    a.map(|a| a.iter().filter_map(|x| x.address()).filter(|s| s.contains('@')).map(Address::new).collect())
-        .unwrap_or_default()
+    a.map(|a| {
+        a.iter()
+            .filter_map(|x| x.address())
+            .filter(|s| s.contains('@'))
+            .map(Address::new)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// The conversation part of an Outlook Thread-Index: its first 22 bytes, in hex.
 fn conversation_key(thread_index: Option<&str>) -> Option<String> {
     use base64::Engine;
-    let raw = base64::engine::general_purpose::STANDARD.decode(thread_index?.trim()).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(thread_index?.trim())
+        .ok()?;
     (raw.len() >= 22).then(|| raw[..22].iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Parses a raw RFC 5322 message; never fails (an unreadable message yields
 /// empty facts and is still recorded).
 pub fn parse(raw: &[u8], keywords: Vec<String>) -> Parsed {
-    let digest: String = Sha256::digest(raw).iter().map(|b| format!("{b:02x}")).collect();
+    let digest: String = Sha256::digest(raw)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let Some(m) = MessageParser::default().parse(raw) else {
         return Parsed {
-            facts: MessageFacts { keywords, ..Default::default() },
+            facts: MessageFacts {
+                keywords,
+                ..Default::default()
+            },
             body_text: None,
             body_html: None,
             attachments: Vec::new(),
             digest,
         };
     };
-    let date: Option<DateTime<Utc>> = m.date().and_then(|d| Utc.timestamp_opt(d.to_timestamp(), 0).single());
+    let date: Option<DateTime<Utc>> = m
+        .date()
+        .and_then(|d| Utc.timestamp_opt(d.to_timestamp(), 0).single());
     let facts = MessageFacts {
-        message_id: m.message_id().map(mailbridge_domain::activity::normalize_message_id).filter(|s| !s.is_empty()),
+        message_id: m
+            .message_id()
+            .map(mailbridge_domain::activity::normalize_message_id)
+            .filter(|s| !s.is_empty()),
         in_reply_to: ids(m.in_reply_to()),
         references: ids(m.references()),
         subject: m.subject().unwrap_or_default().to_owned(),

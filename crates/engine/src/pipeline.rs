@@ -8,10 +8,12 @@ use mailbridge_domain::activity::{Email, EmailParty};
 use mailbridge_domain::error_model::SyncError;
 use mailbridge_domain::ids::new_id;
 use mailbridge_domain::ingest::{
-    Address, CorrelationLookup, FolderKind, Outcome, TrackingContext, TrackingTokenFormat, correlate, decide, fingerprint,
-    normalize_subject, resolve_address,
+    Address, CorrelationLookup, FolderKind, Outcome, TrackingContext, TrackingTokenFormat,
+    correlate, decide, fingerprint, normalize_subject, resolve_address,
 };
-use mailbridge_domain::{CorrelationMethod, EmailDirection, EmailStatus, PartyRole, PartyType, RegardingType};
+use mailbridge_domain::{
+    CorrelationMethod, EmailDirection, EmailStatus, PartyRole, PartyType, RegardingType,
+};
 use mailbridge_store::{AttachmentWrite, IngestWrite, Lookups, NewIncomingEmail, StoreError};
 
 use crate::Engine;
@@ -51,7 +53,12 @@ fn parties(parsed: &Parsed, lookups: &Lookups) -> Vec<EmailParty> {
     roles
         .map(|(role, a)| {
             let (party_type, party_id) = resolved(lookups, a);
-            EmailParty { role, address: a.0.clone(), party_type, party_id }
+            EmailParty {
+                role,
+                address: a.0.clone(),
+                party_type,
+                party_id,
+            }
         })
         .collect()
 }
@@ -67,7 +74,10 @@ fn counterpart(parsed: &Parsed, lookups: &Lookups, sent: bool) -> Option<PartyTy
         PartyType::Contact | PartyType::Account | PartyType::Lead => 0,
         _ => 1,
     };
-    f.to.iter().chain(&f.cc).filter_map(|a| resolved(lookups, a).0).min_by_key(rank)
+    f.to.iter()
+        .chain(&f.cc)
+        .filter_map(|a| resolved(lookups, a).0)
+        .min_by_key(rank)
 }
 
 /// Processes one fetched message; `Ok(true)` when a new email was created.
@@ -82,13 +92,24 @@ pub async fn process(
 ) -> Result<bool, ItemError> {
     let store = &engine.store;
     let org = ctx.mailbox.org_id.as_str();
-    let keywords: Vec<String> = msg.flags.iter().filter(|f| !f.starts_with('\\')).cloned().collect();
+    let keywords: Vec<String> = msg
+        .flags
+        .iter()
+        .filter(|f| !f.starts_with('\\'))
+        .cloned()
+        .collect();
     let parsed = parse(&msg.bytes, keywords);
     let f = &parsed.facts;
     let format = TrackingTokenFormat::from_settings(&ctx.settings);
     let token = format.as_ref().and_then(|t| t.find(&f.subject));
-    let normalized = normalize_subject(&f.subject, format.as_ref().map_or("", |t| t.prefix.as_str()));
-    let print = f.message_id.is_none().then(|| fingerprint(f, &parsed.digest));
+    let normalized = normalize_subject(
+        &f.subject,
+        format.as_ref().map_or("", |t| t.prefix.as_str()),
+    );
+    let print = f
+        .message_id
+        .is_none()
+        .then(|| fingerprint(f, &parsed.digest));
     let referenced: Vec<String> = f.in_reply_to.iter().chain(&f.references).cloned().collect();
     let addresses: Vec<String> = f.all_addresses().map(|a| a.0.clone()).collect();
     let lookups = store
@@ -98,7 +119,9 @@ pub async fn process(
             (&f.message_id, &print),
             token.as_deref(),
             f.conversation_key.as_deref(),
-            ctx.settings.similarity_correlation.then_some(normalized.as_str()),
+            ctx.settings
+                .similarity_correlation
+                .then_some(normalized.as_str()),
             &addresses,
         )
         .await
@@ -115,9 +138,15 @@ pub async fn process(
         },
     );
     let sent = *kind == FolderKind::Sent;
-    let start = later(ctx.profile.settings.process_email_from, ctx.mailbox.process_email_from);
+    let start = later(
+        ctx.profile.settings.process_email_from,
+        ctx.mailbox.process_email_from,
+    );
     let received_at = msg.internal_date.or(f.date);
-    let has_keyword = f.keywords.iter().any(|k| TRACKING_KEYWORDS.iter().any(|t| t.eq_ignore_ascii_case(k)));
+    let has_keyword = f
+        .keywords
+        .iter()
+        .any(|k| TRACKING_KEYWORDS.iter().any(|t| t.eq_ignore_ascii_case(k)));
     let decision = decide(&TrackingContext {
         filter: ctx.filter,
         folder: kind,
@@ -141,7 +170,8 @@ pub async fn process(
         outcome: decision.outcome.as_str(),
         rule: decision.rule.as_str(),
         reason: decision.reason.clone(),
-        correlation_method: (correlation.method != CorrelationMethod::None).then(|| correlation.method.as_str()),
+        correlation_method: (correlation.method != CorrelationMethod::None)
+            .then(|| correlation.method.as_str()),
         correlated_email_id: correlation.email_id.clone(),
         email: None,
         link_to: None,
@@ -151,14 +181,23 @@ pub async fn process(
         Outcome::Skip => {}
         Outcome::Link => write.link_to = lookups.existing.clone(),
         Outcome::Track => {
-            let (regarding_type, regarding_id) = regarding(engine, ctx, kind, correlation.email_id.as_deref()).await?;
+            let (regarding_type, regarding_id) =
+                regarding(engine, ctx, kind, correlation.email_id.as_deref()).await?;
             let email = Email {
                 id: new_id(),
                 org_id: org.to_owned(),
                 subject: f.subject.clone(),
                 body: parsed.body_text.clone(),
-                direction: if sent { EmailDirection::Outgoing } else { EmailDirection::Incoming },
-                status: if sent { EmailStatus::Sent } else { EmailStatus::Received },
+                direction: if sent {
+                    EmailDirection::Outgoing
+                } else {
+                    EmailDirection::Incoming
+                },
+                status: if sent {
+                    EmailStatus::Sent
+                } else {
+                    EmailStatus::Received
+                },
                 message_id: f.message_id.clone(),
                 in_reply_to: f.in_reply_to.first().cloned(),
                 tracking_token: token.clone(),
@@ -203,7 +242,8 @@ pub async fn process(
         StoreError::Database(_) | StoreError::Migrate(_) => ItemError::Sync(store_error(e)),
         other => ItemError::Item(other.to_string()),
     })?;
-    Ok(decision.outcome == Outcome::Track && email_id.as_deref() == write.email.as_ref().map(|n| n.email.id.as_str()))
+    Ok(decision.outcome == Outcome::Track
+        && email_id.as_deref() == write.email.as_ref().map(|n| n.email.id.as_str()))
 }
 
 fn later(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
@@ -222,12 +262,23 @@ async fn regarding(
     correlated: Option<&str>,
 ) -> Result<(Option<RegardingType>, Option<String>), ItemError> {
     let org = &ctx.mailbox.org_id;
-    if let FolderKind::Tracked { regarding_type, regarding_id } = kind {
-        return match engine.store.check_regarding_exists(org, *regarding_type, regarding_id).await {
+    if let FolderKind::Tracked {
+        regarding_type,
+        regarding_id,
+    } = kind
+    {
+        return match engine
+            .store
+            .check_regarding_exists(org, *regarding_type, regarding_id)
+            .await
+        {
             Ok(()) => Ok((Some(*regarding_type), Some(regarding_id.clone()))),
             Err(StoreError::Invalid(errors)) => Err(ItemError::Item(format!(
                 "the folder is tracked to {regarding_type} {regarding_id}, which no longer exists ({})",
-                errors.first().map(|e| e.message.as_str()).unwrap_or_default()
+                errors
+                    .first()
+                    .map(|e| e.message.as_str())
+                    .unwrap_or_default()
             ))),
             Err(e) => Err(ItemError::Sync(store_error(e))),
         };

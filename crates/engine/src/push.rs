@@ -42,7 +42,7 @@ pub async fn supervise(engine: Arc<Engine>, mut shutdown: tokio::sync::watch::Re
         }
         tokio::select! {
             _ = shutdown.changed() => break,
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
     for (_, h) in watchers {
@@ -69,8 +69,15 @@ async fn watch(engine: Arc<Engine>, mailbox_id: String) {
     }
 }
 
-async fn watch_once(engine: &Engine, mailbox_id: &str) -> Result<(), mailbridge_domain::error_model::SyncError> {
-    let org = engine.store.mailbox_org(mailbox_id).await.map_err(crate::context::store_error)?;
+async fn watch_once(
+    engine: &Engine,
+    mailbox_id: &str,
+) -> Result<(), mailbridge_domain::error_model::SyncError> {
+    let org = engine
+        .store
+        .mailbox_org(mailbox_id)
+        .await
+        .map_err(crate::context::store_error)?;
     let ctx = MailboxContext::load(&engine.store, &org, mailbox_id).await?;
     let cfg = ctx.imap(&engine.store, &engine.config).await?;
     let mut session = ImapSession::connect(&cfg).await?;
@@ -81,12 +88,27 @@ async fn watch_once(engine: &Engine, mailbox_id: &str) -> Result<(), mailbridge_
         return Ok(());
     }
     session.select("INBOX").await?;
+    engine.set_watching(mailbox_id, true);
+    let _unset = Unset(engine, mailbox_id);
     loop {
         let (s, outcome) = session.idle(engine.config.idle_timeout).await?;
         session = s;
         if outcome == IdleOutcome::Changed {
-            engine.store.wake_incoming(mailbox_id, Utc::now()).await.map_err(crate::context::store_error)?;
+            engine
+                .store
+                .wake_incoming(mailbox_id, Utc::now())
+                .await
+                .map_err(crate::context::store_error)?;
             engine.wake.notify_one();
         }
+    }
+}
+
+/// Clears a mailbox's watching mark when its IDLE loop ends, however it ends.
+struct Unset<'a>(&'a Engine, &'a str);
+
+impl Drop for Unset<'_> {
+    fn drop(&mut self) {
+        self.0.set_watching(self.1, false);
     }
 }

@@ -24,7 +24,9 @@ struct Caps {
 impl Caps {
     fn get(&self, profile: &str, max: usize) -> Arc<Semaphore> {
         let mut map = self.by_profile.lock().expect("caps lock");
-        let entry = map.entry(profile.to_owned()).or_insert_with(|| (max, Arc::new(Semaphore::new(max))));
+        let entry = map
+            .entry(profile.to_owned())
+            .or_insert_with(|| (max, Arc::new(Semaphore::new(max))));
         if entry.0 != max {
             *entry = (max, Arc::new(Semaphore::new(max)));
         }
@@ -42,14 +44,26 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         let now = Utc::now();
-        match engine.store.due_mailboxes(now, engine.config.claim_batch).await {
+        match engine
+            .store
+            .due_mailboxes(now, engine.config.claim_batch)
+            .await
+        {
             Ok(due) => {
                 for work in due {
-                    if running.lock().expect("running lock").contains(&work.mailbox_id) {
+                    if running
+                        .lock()
+                        .expect("running lock")
+                        .contains(&work.mailbox_id)
+                    {
                         continue;
                     }
                     let until = now + chrono(engine.config.lease);
-                    match engine.store.acquire_lease(&work.mailbox_id, &engine.config.node_id, now, until).await {
+                    match engine
+                        .store
+                        .acquire_lease(&work.mailbox_id, &engine.config.node_id, now, until)
+                        .await
+                    {
                         Ok(true) => {}
                         Ok(false) => continue,
                         Err(e) => {
@@ -57,7 +71,10 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
                             continue;
                         }
                     }
-                    running.lock().expect("running lock").insert(work.mailbox_id.clone());
+                    running
+                        .lock()
+                        .expect("running lock")
+                        .insert(work.mailbox_id.clone());
                     let (e, c, r) = (engine.clone(), caps.clone(), running.clone());
                     tasks.spawn(async move {
                         let id = work.mailbox_id.clone();
@@ -91,14 +108,20 @@ async fn run_mailbox(engine: &Engine, caps: &Caps, work: DueWork) {
             return;
         }
     };
-    let max = usize::try_from(ctx.profile.settings.max_concurrent_connections).unwrap_or(1).max(1);
+    let max = usize::try_from(ctx.profile.settings.max_concurrent_connections)
+        .unwrap_or(1)
+        .max(1);
     let cap = caps.get(&ctx.profile.id, max);
     let renew = async {
         let every = engine.config.lease / 3;
         loop {
             tokio::time::sleep(every).await;
             let until = Utc::now() + chrono(engine.config.lease);
-            match engine.store.renew_lease(&work.mailbox_id, &engine.config.node_id, until).await {
+            match engine
+                .store
+                .renew_lease(&work.mailbox_id, &engine.config.node_id, until)
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::warn!(mailbox = %work.mailbox_id, "lease lost; stopping this run");
@@ -109,7 +132,9 @@ async fn run_mailbox(engine: &Engine, caps: &Caps, work: DueWork) {
         }
     };
     let body = async {
-        let Ok(_permit) = cap.acquire().await else { return };
+        let Ok(_permit) = cap.acquire().await else {
+            return;
+        };
         if work.incoming_due {
             run_incoming(engine, &ctx).await;
         }
@@ -130,9 +155,17 @@ async fn run_incoming(engine: &Engine, ctx: &MailboxContext) {
             let idle_runs = engine.store.idle_runs(&ctx.mailbox.id).await.unwrap_or(0);
             let idle = report.processed == 0;
             let runs = if idle { idle_runs + 1 } else { 0 };
-            let wait = next_poll(&engine.config.timing, ctx.profile.settings.min_polling_interval_minutes, u32::try_from(runs).unwrap_or(16));
+            let wait = next_poll(
+                &engine.config.timing,
+                ctx.profile.settings.min_polling_interval_minutes,
+                u32::try_from(runs).unwrap_or(16),
+            );
             let next = Utc::now() + chrono(wait);
-            if let Err(e) = engine.store.workload_succeeded(&ctx.mailbox.id, Workload::Incoming, next, idle).await {
+            if let Err(e) = engine
+                .store
+                .workload_succeeded(&ctx.mailbox.id, Workload::Incoming, next, idle)
+                .await
+            {
                 tracing::warn!(error = %e, "could not record a successful run");
             }
             tracing::debug!(mailbox = %ctx.mailbox.id, processed = report.processed, tracked = report.tracked,
@@ -146,7 +179,11 @@ async fn run_outgoing(engine: &Engine, ctx: &MailboxContext) {
     match outgoing::run(engine, ctx).await {
         Ok(sent) => {
             let next = Utc::now();
-            if let Err(e) = engine.store.workload_succeeded(&ctx.mailbox.id, Workload::Outgoing, next, sent == 0).await {
+            if let Err(e) = engine
+                .store
+                .workload_succeeded(&ctx.mailbox.id, Workload::Outgoing, next, sent == 0)
+                .await
+            {
                 tracing::warn!(error = %e, "could not record a successful run");
             }
         }

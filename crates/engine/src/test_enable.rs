@@ -7,7 +7,9 @@
 use mailbridge_connectors::{imap_test, smtp_send};
 use mailbridge_domain::error_model::SyncError;
 use mailbridge_domain::job::Job;
-use mailbridge_domain::{AlertScope, AlertSeverity, ApprovalStatus, DeliveryMethod, OwnerType, WorkloadStatus};
+use mailbridge_domain::{
+    AlertScope, AlertSeverity, ApprovalStatus, DeliveryMethod, OwnerType, WorkloadStatus,
+};
 
 use crate::Engine;
 use crate::context::MailboxContext;
@@ -20,7 +22,11 @@ pub async fn run_job(engine: &Engine, job: Job) {
     for item in &job.items {
         let (passed, statuses, message) = test_mailbox(engine, &job.org_id, &item.mailbox_id).await;
         let (i, o, a) = statuses;
-        if let Err(e) = engine.store.finish_job_item(&job.id, &item.mailbox_id, passed, i, o, a, &message).await {
+        if let Err(e) = engine
+            .store
+            .finish_job_item(&job.id, &item.mailbox_id, passed, i, o, a, &message)
+            .await
+        {
             tracing::error!(job = %job.id, error = %e, "could not record a job item");
         }
     }
@@ -32,14 +38,25 @@ pub async fn run_job(engine: &Engine, job: Job) {
 type Statuses = (WorkloadStatus, WorkloadStatus, WorkloadStatus);
 
 async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool, Statuses, String) {
-    let not_run = (WorkloadStatus::NotRun, WorkloadStatus::NotRun, WorkloadStatus::NotRun);
+    let not_run = (
+        WorkloadStatus::NotRun,
+        WorkloadStatus::NotRun,
+        WorkloadStatus::NotRun,
+    );
     let ctx = match MailboxContext::load(&engine.store, org_id, mailbox_id).await {
         Ok(c) => c,
         Err(e) => {
             if let Ok(m) = engine.store.get_mailbox(org_id, mailbox_id).await {
                 let _ = engine
                     .store
-                    .record_test_results(&m.id, WorkloadStatus::Failure, WorkloadStatus::Failure, WorkloadStatus::NotRun, Some(&e.message), Some(&e.message))
+                    .record_test_results(
+                        &m.id,
+                        WorkloadStatus::Failure,
+                        WorkloadStatus::Failure,
+                        WorkloadStatus::NotRun,
+                        Some(&e.message),
+                        Some(&e.message),
+                    )
                     .await;
             }
             return (false, not_run, describe(&e));
@@ -50,9 +67,13 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
         OwnerType::User => ctx.settings.process_email_for_approved_users_only,
         OwnerType::Queue => ctx.settings.process_email_for_approved_queues_only,
     };
-    let unapproved = (approval_required && m.approval_status != ApprovalStatus::Approved).then(|| {
-        format!("the email address {} is not approved; an approver must approve it first", m.email_address.as_deref().unwrap_or("(none)"))
-    });
+    let unapproved =
+        (approval_required && m.approval_status != ApprovalStatus::Approved).then(|| {
+            format!(
+                "the email address {} is not approved; an approver must approve it first",
+                m.email_address.as_deref().unwrap_or("(none)")
+            )
+        });
     let mut notes = Vec::new();
     let mut errors: (Option<String>, Option<String>) = (None, None);
     let incoming = if m.incoming_method != DeliveryMethod::ServerSideSync {
@@ -93,10 +114,23 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
     } else {
         WorkloadStatus::NotRun
     };
-    if let Err(e) = engine.store.record_test_results(&m.id, incoming, outgoing, act, errors.0.as_deref(), errors.1.as_deref()).await {
+    if let Err(e) = engine
+        .store
+        .record_test_results(
+            &m.id,
+            incoming,
+            outgoing,
+            act,
+            errors.0.as_deref(),
+            errors.1.as_deref(),
+        )
+        .await
+    {
         tracing::error!(mailbox = %m.id, error = %e, "could not record test results");
     }
-    let passed = [incoming, outgoing, act].iter().all(|s| *s != WorkloadStatus::Failure);
+    let passed = [incoming, outgoing, act]
+        .iter()
+        .all(|s| *s != WorkloadStatus::Failure);
     let message = if passed {
         format!("incoming {incoming}, outgoing {outgoing}, ACT {act}")
     } else {
@@ -150,7 +184,10 @@ async fn test_outgoing(engine: &Engine, ctx: &MailboxContext) -> Result<(), Sync
         .from((ctx.mailbox.name.clone(), address.clone()))
         .to(address.clone())
         .subject(TEST_SUBJECT)
-        .message_id(format!("{}@mailbridge.test-and-enable", uuid::Uuid::now_v7().simple()))
+        .message_id(format!(
+            "{}@mailbridge.test-and-enable",
+            uuid::Uuid::now_v7().simple()
+        ))
         .text_body("mailbridge can now send email from this mailbox. You can delete this message.")
         .write_to_vec()
         .unwrap_or_default();

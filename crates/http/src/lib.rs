@@ -38,7 +38,10 @@ pub fn app(store: Store) -> Router {
 
 /// The whole HTTP application.
 pub fn app_with(store: Store, engine: EngineConfig) -> Router {
-    let state = AppState { store, engine: Arc::new(engine) };
+    let state = AppState {
+        store,
+        engine: Arc::new(engine),
+    };
     let (api, mut doc) = routes::api_router().split_for_parts();
     openapi::unique_operation_ids(&mut doc);
     let doc_json = serde_json::to_string(&doc).expect("the OpenAPI document serializes");

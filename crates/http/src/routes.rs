@@ -60,7 +60,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(mailboxes::apply_default_settings))
         .routes(routes!(sync::test_and_enable))
         .routes(routes!(sync::messages))
-        .routes(routes!(sync::list_tracked_folders, sync::add_tracked_folder))
+        .routes(routes!(
+            sync::list_tracked_folders,
+            sync::add_tracked_folder
+        ))
         .routes(routes!(sync::delete_tracked_folder))
         .routes(routes!(sync::test_connection))
         .routes(routes!(emails::send))

@@ -97,16 +97,15 @@ impl Default for Settings {
     }
 }
 
-/// The environment variables read, without their `MAILBRIDGE_` prefix.
-const ENV_KEYS: &[&str] = &[
-    "listen",
-    "data_dir",
-    "database",
-    "secret_key",
-    "secret_key_file",
-    "log_format",
-    "log",
-];
+/// The environment variables read, without their `MAILBRIDGE_` prefix: exactly
+/// the settings' names (other `MAILBRIDGE_*` variables, such as the test harness's,
+/// are not settings).
+fn env_keys() -> Vec<String> {
+    match serde_json::to_value(Settings::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
 
 impl Settings {
     pub fn load(args: &ServeArgs) -> anyhow::Result<Settings> {
@@ -120,7 +119,10 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment
-            .merge(Env::prefixed("MAILBRIDGE_").only(ENV_KEYS))
+            .merge(
+                Env::prefixed("MAILBRIDGE_")
+                    .only(&env_keys().iter().map(String::as_str).collect::<Vec<_>>()),
+            )
             .merge(Serialized::defaults(args));
         figment
             .extract()
@@ -192,6 +194,21 @@ mod tests {
             };
             let err = format!("{:#}", Settings::load(&args).unwrap_err());
             assert!(err.contains("listne"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn engine_settings_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("MAILBRIDGE_LEASE_SECONDS", "5");
+            jail.set_env("MAILBRIDGE_TICK_MILLIS", "100");
+            jail.set_env("MAILBRIDGE_PUSH", "false");
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let e = s.engine_config();
+            assert_eq!(e.lease.as_secs(), 5);
+            assert_eq!(e.tick.as_millis(), 100);
+            assert!(!e.push);
             Ok(())
         });
     }

@@ -29,13 +29,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listen on {}", settings.listen))?;
     tracing::info!(address = %listener.local_addr()?, "HTTP API listening");
-    axum::serve(listener, mailbridge_http::app_with(store.clone(), engine_config))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            let _ = stop.send(true);
-        })
-        .await
-        .context("serve HTTP")?;
+    axum::serve(
+        listener,
+        mailbridge_http::app_with(store.clone(), engine_config),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    })
+    .await
+    .context("serve HTTP")?;
     if let Some(engine) = engine {
         // The engine finishes the runs in flight and releases their leases.
         let _ = engine.await;

@@ -52,7 +52,12 @@ impl Store {
     }
 
     /// Checks that a regarding record exists (for callers outside this module).
-    pub async fn check_regarding_exists(&self, org_id: &str, kind: RegardingType, id: &str) -> StoreResult<()> {
+    pub async fn check_regarding_exists(
+        &self,
+        org_id: &str,
+        kind: RegardingType,
+        id: &str,
+    ) -> StoreResult<()> {
         self.check_regarding(org_id, Some(kind), Some(id)).await
     }
 

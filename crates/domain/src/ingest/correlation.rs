@@ -31,11 +31,22 @@ pub struct Correlation {
 }
 
 /// Correlates a message; `CorrelationMethod::None` when nothing matched.
-pub fn correlate(facts: &MessageFacts, token_format: Option<&TrackingTokenFormat>, lookup: &CorrelationLookup) -> Correlation {
-    let referenced = facts.in_reply_to.iter().chain(facts.references.iter().rev());
+pub fn correlate(
+    facts: &MessageFacts,
+    token_format: Option<&TrackingTokenFormat>,
+    lookup: &CorrelationLookup,
+) -> Correlation {
+    let referenced = facts
+        .in_reply_to
+        .iter()
+        .chain(facts.references.iter().rev());
     for id in referenced {
         if let Some(email) = lookup.by_message_id.get(id) {
-            let header = if facts.in_reply_to.contains(id) { "In-Reply-To" } else { "References" };
+            let header = if facts.in_reply_to.contains(id) {
+                "In-Reply-To"
+            } else {
+                "References"
+            };
             return Correlation {
                 method: CorrelationMethod::InReplyTo,
                 email_id: Some(email.clone()),
@@ -62,7 +73,10 @@ pub fn correlate(facts: &MessageFacts, token_format: Option<&TrackingTokenFormat
     if lookup.similarity_enabled {
         let mine: Vec<&str> = facts.all_addresses().map(|a| a.0.as_str()).collect();
         for (email, addresses) in &lookup.similar {
-            let shared = addresses.iter().filter(|a| mine.contains(&a.as_str())).count();
+            let shared = addresses
+                .iter()
+                .filter(|a| mine.contains(&a.as_str()))
+                .count();
             if shared >= 2 {
                 return Correlation {
                     method: CorrelationMethod::Similarity,
@@ -75,9 +89,14 @@ pub fn correlate(facts: &MessageFacts, token_format: Option<&TrackingTokenFormat
     let reason = if facts.in_reply_to.is_empty() && facts.references.is_empty() {
         "no In-Reply-To or References, no tracking token, no known conversation".to_owned()
     } else {
-        "the messages it replies to are not tracked, and no token or conversation matched".to_owned()
+        "the messages it replies to are not tracked, and no token or conversation matched"
+            .to_owned()
     };
-    Correlation { method: CorrelationMethod::None, email_id: None, reason }
+    Correlation {
+        method: CorrelationMethod::None,
+        email_id: None,
+        reason,
+    }
 }
 
 #[cfg(test)]
@@ -98,7 +117,12 @@ mod tests {
     }
 
     fn fmt() -> TrackingTokenFormat {
-        TrackingTokenFormat { prefix: "CRM:".into(), base_number: 0, user_digits: 3, counter_digits: 4 }
+        TrackingTokenFormat {
+            prefix: "CRM:".into(),
+            base_number: 0,
+            user_digits: 3,
+            counter_digits: 4,
+        }
     }
 
     #[test]
@@ -107,7 +131,10 @@ mod tests {
             by_message_id: [("out-1@mb".to_owned(), "e1".to_owned())].into(),
             by_token: Some("e2".into()),
             by_conversation: Some("e3".into()),
-            similar: vec![("e4".into(), vec!["carl@fabrikam.com".into(), "alice@example.org".into()])],
+            similar: vec![(
+                "e4".into(),
+                vec!["carl@fabrikam.com".into(), "alice@example.org".into()],
+            )],
             similarity_enabled: true,
         };
         let f = facts();
@@ -127,18 +154,32 @@ mod tests {
         assert_eq!(m(&l), (CorrelationMethod::None, None));
         l.similarity_enabled = true;
         l.similar[0].1.pop();
-        assert_eq!(m(&l), (CorrelationMethod::None, None), "one shared address is not enough");
+        assert_eq!(
+            m(&l),
+            (CorrelationMethod::None, None),
+            "one shared address is not enough"
+        );
     }
 
     #[test]
     fn references_count_and_tokens_need_tokens_on_the_org() {
         let mut f = facts();
         f.in_reply_to.clear();
-        let l = CorrelationLookup { by_message_id: [("root@x".to_owned(), "e9".to_owned())].into(), ..Default::default() };
+        let l = CorrelationLookup {
+            by_message_id: [("root@x".to_owned(), "e9".to_owned())].into(),
+            ..Default::default()
+        };
         let c = correlate(&f, None, &l);
         assert_eq!(c.method, CorrelationMethod::InReplyTo);
         assert!(c.reason.starts_with("References"), "{}", c.reason);
-        let l = CorrelationLookup { by_token: Some("e2".into()), ..Default::default() };
-        assert_eq!(correlate(&f, None, &l).method, CorrelationMethod::None, "tokens off");
+        let l = CorrelationLookup {
+            by_token: Some("e2".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            correlate(&f, None, &l).method,
+            CorrelationMethod::None,
+            "tokens off"
+        );
     }
 }

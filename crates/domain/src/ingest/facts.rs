@@ -35,7 +35,11 @@ pub struct MessageFacts {
 impl MessageFacts {
     /// Every address of the message: from, to, cc, bcc.
     pub fn all_addresses(&self) -> impl Iterator<Item = &Address> {
-        self.from.iter().chain(&self.to).chain(&self.cc).chain(&self.bcc)
+        self.from
+            .iter()
+            .chain(&self.to)
+            .chain(&self.cc)
+            .chain(&self.bcc)
     }
 }
 
@@ -46,10 +50,12 @@ pub fn normalize_subject(subject: &str, token_prefix: &str) -> String {
     let mut s = subject.trim();
     loop {
         let lower = s.to_ascii_lowercase();
-        let stripped = ["re:", "fw:", "fwd:", "aw:", "wg:", "sv:", "vs:", "tr:", "antw:", "r:"]
-            .iter()
-            .find(|p| lower.starts_with(*p))
-            .map(|p| s[p.len()..].trim_start());
+        let stripped = [
+            "re:", "fw:", "fwd:", "aw:", "wg:", "sv:", "vs:", "tr:", "antw:", "r:",
+        ]
+        .iter()
+        .find(|p| lower.starts_with(*p))
+        .map(|p| s[p.len()..].trim_start());
         match stripped {
             Some(rest) => s = rest,
             None => break,
@@ -95,9 +101,21 @@ mod tests {
 
     #[test]
     fn fingerprints_ignore_reply_prefixes_but_not_the_sender() {
-        let a = MessageFacts { subject: "Hello".into(), from: Some(Address::new("A@x.org")), ..Default::default() };
-        let b = MessageFacts { subject: "RE: hello".into(), from: Some(Address::new("a@x.org")), ..Default::default() };
-        let c = MessageFacts { subject: "Hello".into(), from: Some(Address::new("c@x.org")), ..Default::default() };
+        let a = MessageFacts {
+            subject: "Hello".into(),
+            from: Some(Address::new("A@x.org")),
+            ..Default::default()
+        };
+        let b = MessageFacts {
+            subject: "RE: hello".into(),
+            from: Some(Address::new("a@x.org")),
+            ..Default::default()
+        };
+        let c = MessageFacts {
+            subject: "Hello".into(),
+            from: Some(Address::new("c@x.org")),
+            ..Default::default()
+        };
         assert_eq!(fingerprint(&a, "d"), fingerprint(&b, "d"));
         assert_ne!(fingerprint(&a, "d"), fingerprint(&c, "d"));
         assert_ne!(fingerprint(&a, "d"), fingerprint(&a, "e"));

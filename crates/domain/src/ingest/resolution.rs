@@ -24,7 +24,11 @@ fn rank(t: PartyType) -> u8 {
 /// equals the oldest (ids are time-ordered), so the answer does not depend on the
 /// order the store returned them in.
 pub fn resolve_address(candidates: &[Candidate]) -> Option<&Candidate> {
-    candidates.iter().min_by(|a, b| rank(a.party_type).cmp(&rank(b.party_type)).then_with(|| a.id.cmp(&b.id)))
+    candidates.iter().min_by(|a, b| {
+        rank(a.party_type)
+            .cmp(&rank(b.party_type))
+            .then_with(|| a.id.cmp(&b.id))
+    })
 }
 
 #[cfg(test)]
@@ -32,16 +36,32 @@ mod tests {
     use super::*;
 
     fn c(t: PartyType, id: &str) -> Candidate {
-        Candidate { party_type: t, id: id.into() }
+        Candidate {
+            party_type: t,
+            id: id.into(),
+        }
     }
 
     #[test]
     fn priority_then_age() {
         let cases: Vec<(Vec<Candidate>, Option<&str>)> = vec![
             (vec![], None),
-            (vec![c(PartyType::Lead, "1"), c(PartyType::Contact, "2")], Some("2")),
-            (vec![c(PartyType::Contact, "9"), c(PartyType::User, "8"), c(PartyType::Queue, "1")], Some("8")),
-            (vec![c(PartyType::Account, "5"), c(PartyType::Account, "3")], Some("3")),
+            (
+                vec![c(PartyType::Lead, "1"), c(PartyType::Contact, "2")],
+                Some("2"),
+            ),
+            (
+                vec![
+                    c(PartyType::Contact, "9"),
+                    c(PartyType::User, "8"),
+                    c(PartyType::Queue, "1"),
+                ],
+                Some("8"),
+            ),
+            (
+                vec![c(PartyType::Account, "5"), c(PartyType::Account, "3")],
+                Some("3"),
+            ),
         ];
         for (cands, expected) in cases {
             assert_eq!(resolve_address(&cands).map(|c| c.id.as_str()), expected);

@@ -70,7 +70,12 @@ mod tests {
     use super::*;
 
     fn fmt() -> TrackingTokenFormat {
-        TrackingTokenFormat { prefix: "CRM:".into(), base_number: 0, user_digits: 3, counter_digits: 4 }
+        TrackingTokenFormat {
+            prefix: "CRM:".into(),
+            base_number: 0,
+            user_digits: 3,
+            counter_digits: 4,
+        }
     }
 
     #[test]
@@ -80,7 +85,10 @@ mod tests {
         assert_eq!(f.format(1234, 5), "CRM:012340005");
         let cases = [
             ("Re: Quote CRM:00010042", Some("CRM:00010042")),
-            ("RE: RE: CRM:00010042 and CRM:00020001", Some("CRM:00020001")),
+            (
+                "RE: RE: CRM:00010042 and CRM:00020001",
+                Some("CRM:00020001"),
+            ),
             ("CRM: nothing here", None),
             ("Quote", None),
         ];
@@ -88,7 +96,10 @@ mod tests {
             assert_eq!(f.find(subject).as_deref(), expected, "{subject}");
         }
         assert_eq!(f.apply("Quote", "CRM:00010042"), "Quote CRM:00010042");
-        assert_eq!(f.apply("Quote CRM:00010042", "CRM:00010042"), "Quote CRM:00010042");
+        assert_eq!(
+            f.apply("Quote CRM:00010042", "CRM:00010042"),
+            "Quote CRM:00010042"
+        );
         assert_eq!(f.apply("", "CRM:00010042"), "CRM:00010042");
     }
 }

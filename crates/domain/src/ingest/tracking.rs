@@ -11,7 +11,10 @@ use crate::{CorrelationMethod, PartyType, RegardingType, TrackingFilter};
 pub enum FolderKind {
     Inbox,
     /// A folder mapped to a regarding record (folder-level tracking).
-    Tracked { regarding_type: RegardingType, regarding_id: String },
+    Tracked {
+        regarding_type: RegardingType,
+        regarding_id: String,
+    },
     Sent,
 }
 
@@ -97,7 +100,11 @@ pub struct TrackingDecision {
 }
 
 fn decision(outcome: Outcome, rule: TrackingRule, reason: impl Into<String>) -> TrackingDecision {
-    TrackingDecision { outcome, rule, reason: reason.into() }
+    TrackingDecision {
+        outcome,
+        rule,
+        reason: reason.into(),
+    }
 }
 
 /// Decides, in this order: the start date; one Message-ID one email; a tracking
@@ -111,34 +118,63 @@ pub fn decide(ctx: &TrackingContext<'_>) -> TrackingDecision {
             return decision(
                 Skip,
                 BeforeStartDate,
-                format!("received {} before the start date {}", received.to_rfc3339(), start.to_rfc3339()),
+                format!(
+                    "received {} before the start date {}",
+                    received.to_rfc3339(),
+                    start.to_rfc3339()
+                ),
             );
         }
     }
     if let Some(email) = ctx.already_tracked {
-        return decision(Link, AlreadyTracked, format!("the same message is already tracked as email {email}"));
+        return decision(
+            Link,
+            AlreadyTracked,
+            format!("the same message is already tracked as email {email}"),
+        );
     }
     if ctx.has_tracking_keyword {
         return decision(Track, TrackingKeyword, "tagged with the tracking keyword");
     }
-    if let FolderKind::Tracked { regarding_type, regarding_id } = ctx.folder {
-        return decision(Track, TrackedFolder, format!("in a folder tracked to {regarding_type} {regarding_id}"));
+    if let FolderKind::Tracked {
+        regarding_type,
+        regarding_id,
+    } = ctx.folder
+    {
+        return decision(
+            Track,
+            TrackedFolder,
+            format!("in a folder tracked to {regarding_type} {regarding_id}"),
+        );
     }
     let is_reply = ctx.correlation.method != CorrelationMethod::None;
     let party = ctx.counterpart;
-    let known = matches!(party, Some(PartyType::Contact | PartyType::Account | PartyType::Lead));
+    let known = matches!(
+        party,
+        Some(PartyType::Contact | PartyType::Account | PartyType::Lead)
+    );
     match ctx.filter {
         TrackingFilter::None => decision(Skip, FilterNone, "the owner's tracking filter is none"),
         TrackingFilter::All => decision(Track, All, "the owner tracks all email"),
-        TrackingFilter::RepliesToTrackedEmail if is_reply => decision(Track, Reply, ctx.correlation.reason.clone()),
+        TrackingFilter::RepliesToTrackedEmail if is_reply => {
+            decision(Track, Reply, ctx.correlation.reason.clone())
+        }
         TrackingFilter::RepliesToTrackedEmail => decision(
             Skip,
             NotAReply,
-            format!("the owner tracks replies to tracked email only, and {}", ctx.correlation.reason),
+            format!(
+                "the owner tracks replies to tracked email only, and {}",
+                ctx.correlation.reason
+            ),
         ),
-        TrackingFilter::KnownParties if known => {
-            decision(Track, KnownParty, format!("the other party is a known {}", party.map_or("", |p| p.as_str())))
-        }
+        TrackingFilter::KnownParties if known => decision(
+            Track,
+            KnownParty,
+            format!(
+                "the other party is a known {}",
+                party.map_or("", |p| p.as_str())
+            ),
+        ),
         TrackingFilter::KnownParties => decision(
             Skip,
             NotFromKnownParty,

@@ -5,14 +5,14 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use mailbridge_domain::PartyRole;
 use mailbridge_domain::activity::{Email, EmailParty, normalize_message_id, validate_email};
 use mailbridge_domain::authz::{Action, Resource};
 use mailbridge_domain::ids::new_id;
 use mailbridge_domain::{CorrelationMethod, EmailDirection, EmailStatus, RegardingType};
+use mailbridge_store::Decision;
 use mailbridge_store::Filter;
 use serde::{Deserialize, Serialize};
-use mailbridge_store::Decision;
-use mailbridge_domain::PartyRole;
 
 use crate::auth::Auth;
 use crate::error::ErrorBody;
@@ -107,15 +107,39 @@ pub struct EmailView {
 }
 
 async fn view(s: &AppState, email: Email) -> Result<EmailView, ApiError> {
-    let body_html = s.store.email_body_html(&email.id).await?;
-    let decision = s.store.decision_for_email(&email.org_id, &email.id).await?;
-    Ok(EmailView { email, body_html, decision })
+    Ok(views(s, vec![email])
+        .await?
+        .pop()
+        .expect("one view per email"))
+}
+
+/// The views of a page of emails, with two queries for the whole page.
+async fn views(s: &AppState, emails: Vec<Email>) -> Result<Vec<EmailView>, ApiError> {
+    let Some(org) = emails.first().map(|e| e.org_id.clone()) else {
+        return Ok(Vec::new());
+    };
+    let ids: Vec<String> = emails.iter().map(|e| e.id.clone()).collect();
+    let mut html = s.store.email_bodies_html(&ids).await?;
+    let mut decisions = s.store.decisions_for_emails(&org, &ids).await?;
+    Ok(emails
+        .into_iter()
+        .map(|e| EmailView {
+            body_html: html.remove(&e.id),
+            decision: decisions.remove(&e.id),
+            email: e,
+        })
+        .collect())
 }
 
 fn set_recipients(e: &mut Email, role: PartyRole, list: Option<Vec<String>>) {
     if let Some(list) = list {
         e.parties.retain(|p| p.role != role);
-        e.parties.extend(list.into_iter().map(|a| EmailParty { role, address: a.trim().to_owned(), party_type: None, party_id: None }));
+        e.parties.extend(list.into_iter().map(|a| EmailParty {
+            role,
+            address: a.trim().to_owned(),
+            party_type: None,
+            party_id: None,
+        }));
     }
 }
 
@@ -189,7 +213,8 @@ pub async fn create(
     Path(org_id): Path<String>,
     ApiJson(input): ApiJson<EmailInput>,
 ) -> Result<(StatusCode, Json<EmailView>), ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Activities, Action::Create)
+    let scope = auth
+        .check(&s, &org_id, Resource::Activities, Action::Create)
         .await?;
     let direction = input.direction.unwrap_or(EmailDirection::Outgoing);
     let now = Utc::now();
@@ -220,8 +245,14 @@ pub async fn create(
     let (html, send) = input.apply(&mut e);
     ApiError::check(validate_email(&e))?;
     let created = s.store.create_email(&e).await?;
-    s.store.set_email_body_html(&created.id, html.flatten().as_deref()).await?;
-    let email = if send { crate::send::queue(&s, &scope, created).await? } else { created };
+    s.store
+        .set_email_body_html(&created.id, html.flatten().as_deref())
+        .await?;
+    let email = if send {
+        crate::send::queue(&s, &scope, created).await?
+    } else {
+        created
+    };
     Ok((StatusCode::CREATED, Json(view(&s, email).await?)))
 }
 
@@ -255,11 +286,11 @@ pub async fn list(
         .filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v)))
         .collect();
     let page = s.store.list_emails(&org_id, &filters, &page).await?;
-    let mut items = Vec::with_capacity(page.items.len());
-    for e in page.items {
-        items.push(view(&s, e).await?);
-    }
-    Ok(Json(List { items, next_cursor: page.next_cursor }))
+    let items = views(&s, page.items).await?;
+    Ok(Json(List {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/emails/{id}", tag = "emails",
@@ -269,7 +300,8 @@ pub async fn get(
     auth: Auth,
     Path((org_id, id)): Path<(String, String)>,
 ) -> Result<Json<EmailView>, ApiError> {
-    auth.check(&s, &org_id, Resource::Activities, Action::Read).await?;
+    auth.check(&s, &org_id, Resource::Activities, Action::Read)
+        .await?;
     let email = s.store.get_email(&org_id, &id).await?;
     Ok(Json(view(&s, email).await?))
 }
@@ -283,15 +315,23 @@ pub async fn update(
     Path((org_id, id)): Path<(String, String)>,
     ApiJson(input): ApiJson<EmailInput>,
 ) -> Result<Json<EmailView>, ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Activities, Action::Update).await?;
+    let scope = auth
+        .check(&s, &org_id, Resource::Activities, Action::Update)
+        .await?;
     let mut e = s.store.get_email(&org_id, &id).await?;
     let (html, send) = input.apply(&mut e);
     ApiError::check(validate_email(&e))?;
     let updated = s.store.update_email(&e).await?;
     if let Some(html) = html {
-        s.store.set_email_body_html(&updated.id, html.as_deref()).await?;
+        s.store
+            .set_email_body_html(&updated.id, html.as_deref())
+            .await?;
     }
-    let email = if send { crate::send::queue(&s, &scope, updated).await? } else { updated };
+    let email = if send {
+        crate::send::queue(&s, &scope, updated).await?
+    } else {
+        updated
+    };
     Ok(Json(view(&s, email).await?))
 }
 
@@ -312,8 +352,14 @@ pub async fn delete(
 #[utoipa::path(post, path = "/api/v1/orgs/{org_id}/emails/{id}/send", tag = "emails",
     responses((status = 200, body = EmailView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
-pub async fn send(State(s): State<AppState>, auth: Auth, Path((org_id, id)): Path<(String, String)>) -> Result<Json<EmailView>, ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Activities, Action::Update).await?;
+pub async fn send(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<Json<EmailView>, ApiError> {
+    let scope = auth
+        .check(&s, &org_id, Resource::Activities, Action::Update)
+        .await?;
     let email = s.store.get_email(&org_id, &id).await?;
     let queued = crate::send::queue(&s, &scope, email).await?;
     Ok(Json(view(&s, queued).await?))

@@ -44,7 +44,9 @@ pub async fn messages(
     Path((org_id, id)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<DecisionParams>,
 ) -> Result<Json<List<Decision>>, ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Mailboxes, Action::Read).await?;
+    let scope = auth
+        .check(&s, &org_id, Resource::Mailboxes, Action::Read)
+        .await?;
     crate::routes::mailboxes::visible(&s, &scope, &id).await?;
     let page = page_request(q.cursor, q.limit)?;
     let eq = [
@@ -52,10 +54,22 @@ pub async fn messages(
         ("t.outcome", q.outcome),
         ("t.rule", q.rule),
         ("t.folder", q.folder),
-        ("t.message_id", q.message_id.map(|m| mailbridge_domain::activity::normalize_message_id(&m))),
+        (
+            "t.message_id",
+            q.message_id
+                .map(|m| mailbridge_domain::activity::normalize_message_id(&m)),
+        ),
     ];
-    let filters: Vec<Filter> = eq.into_iter().filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v))).collect();
-    Ok(Json(s.store.list_decisions(&org_id, &filters, &page).await?.into()))
+    let filters: Vec<Filter> = eq
+        .into_iter()
+        .filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v)))
+        .collect();
+    Ok(Json(
+        s.store
+            .list_decisions(&org_id, &filters, &page)
+            .await?
+            .into(),
+    ))
 }
 
 /// A folder to track to a record.
@@ -75,7 +89,9 @@ pub async fn list_tracked_folders(
     auth: Auth,
     Path((org_id, id)): Path<(String, String)>,
 ) -> Result<Json<List<TrackedFolder>>, ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Mailboxes, Action::Read).await?;
+    let scope = auth
+        .check(&s, &org_id, Resource::Mailboxes, Action::Read)
+        .await?;
     crate::routes::mailboxes::visible(&s, &scope, &id).await?;
     Ok(Json(List::of(s.store.tracked_folders(&org_id, &id).await?)))
 }
@@ -90,13 +106,22 @@ pub async fn add_tracked_folder(
     Path((org_id, id)): Path<(String, String)>,
     ApiJson(i): ApiJson<TrackedFolderInput>,
 ) -> Result<(StatusCode, Json<TrackedFolder>), ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Mailboxes, Action::Update).await?;
+    let scope = auth
+        .check(&s, &org_id, Resource::Mailboxes, Action::Update)
+        .await?;
     crate::routes::mailboxes::visible(&s, &scope, &id).await?;
     let folder = i.folder.trim();
     if folder.is_empty() || folder.eq_ignore_ascii_case("INBOX") {
-        return Err(ApiError::field("invalid_value", "folder", "name a folder other than the Inbox, e.g. Customers/Fabrikam"));
+        return Err(ApiError::field(
+            "invalid_value",
+            "folder",
+            "name a folder other than the Inbox, e.g. Customers/Fabrikam",
+        ));
     }
-    let f = s.store.add_tracked_folder(&org_id, &id, folder, i.regarding_type, &i.regarding_id).await?;
+    let f = s
+        .store
+        .add_tracked_folder(&org_id, &id, folder, i.regarding_type, &i.regarding_id)
+        .await?;
     Ok((StatusCode::CREATED, Json(f)))
 }
 
@@ -107,9 +132,13 @@ pub async fn delete_tracked_folder(
     auth: Auth,
     Path((org_id, id, folder_id)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Mailboxes, Action::Update).await?;
+    let scope = auth
+        .check(&s, &org_id, Resource::Mailboxes, Action::Update)
+        .await?;
     crate::routes::mailboxes::visible(&s, &scope, &id).await?;
-    s.store.delete_tracked_folder(&org_id, &id, &folder_id).await?;
+    s.store
+        .delete_tracked_folder(&org_id, &id, &folder_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -132,17 +161,39 @@ pub async fn test_and_enable(
     Path(org_id): Path<String>,
     ApiJson(i): ApiJson<TestAndEnableInput>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Jobs, Action::Create).await?;
+    let scope = auth
+        .check(&s, &org_id, Resource::Jobs, Action::Create)
+        .await?;
     let ids = match (&i.profile_id, i.ids.is_empty()) {
-        (Some(_), false) => return Err(ApiError::field("invalid_value", "ids", "give ids or profile_id, not both")),
-        (None, true) => return Err(ApiError::field("missing_field", "ids", "give ids, or profile_id for all of its mailboxes")),
+        (Some(_), false) => {
+            return Err(ApiError::field(
+                "invalid_value",
+                "ids",
+                "give ids or profile_id, not both",
+            ));
+        }
+        (None, true) => {
+            return Err(ApiError::field(
+                "missing_field",
+                "ids",
+                "give ids, or profile_id for all of its mailboxes",
+            ));
+        }
         (Some(p), true) => {
             s.store.get_profile(&org_id, p).await.map_err(|_| {
-                ApiError::field("invalid_value", "profile_id", format!("profile_id `{p}` is not an email server profile of this organization"))
+                ApiError::field(
+                    "invalid_value",
+                    "profile_id",
+                    format!("profile_id `{p}` is not an email server profile of this organization"),
+                )
             })?;
             let ids = s.store.mailbox_ids_of_profile(&org_id, p).await?;
             if ids.is_empty() {
-                return Err(ApiError::field("invalid_value", "profile_id", "the profile has no mailboxes yet"));
+                return Err(ApiError::field(
+                    "invalid_value",
+                    "profile_id",
+                    "the profile has no mailboxes yet",
+                ));
             }
             ids
         }
@@ -156,7 +207,14 @@ pub async fn test_and_enable(
         profile_id: i.profile_id,
         progress_done: 0,
         progress_total: ids.len() as i64,
-        items: ids.into_iter().map(|mailbox_id| JobItem { mailbox_id, status: JobStatus::Queued, message: None }).collect(),
+        items: ids
+            .into_iter()
+            .map(|mailbox_id| JobItem {
+                mailbox_id,
+                status: JobStatus::Queued,
+                message: None,
+            })
+            .collect(),
         error: None,
         created_by: scope.user_id().map(str::to_owned),
         created_at: chrono::Utc::now(),
@@ -200,7 +258,13 @@ pub struct TestConnectionResult {
 }
 
 fn steps(list: Vec<TestStep>) -> Vec<StepView> {
-    list.into_iter().map(|s| StepView { name: s.name.to_owned(), passed: s.passed, detail: s.detail }).collect()
+    list.into_iter()
+        .map(|s| StepView {
+            name: s.name.to_owned(),
+            passed: s.passed,
+            detail: s.detail,
+        })
+        .collect()
 }
 
 fn failed(e: &mailbridge_domain::error_model::SyncError) -> Option<String> {
@@ -220,13 +284,24 @@ pub async fn test_connection(
     Path((org_id, id)): Path<(String, String)>,
     ApiJson(i): ApiJson<TestConnectionInput>,
 ) -> Result<Json<TestConnectionResult>, ApiError> {
-    auth.check(&s, &org_id, Resource::Profiles, Action::Update).await?;
+    auth.check(&s, &org_id, Resource::Profiles, Action::Update)
+        .await?;
     s.store.get_profile(&org_id, &id).await?;
     let mailbox_id = match i.mailbox_id {
         Some(m) => m,
-        None => s.store.mailbox_ids_of_profile(&org_id, &id).await?.into_iter().next().ok_or_else(|| {
-            ApiError::field("missing_field", "mailbox_id", "the profile has no mailboxes; give mailbox_id of a mailbox to sign in as")
-        })?,
+        None => s
+            .store
+            .mailbox_ids_of_profile(&org_id, &id)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                ApiError::field(
+                    "missing_field",
+                    "mailbox_id",
+                    "the profile has no mailboxes; give mailbox_id of a mailbox to sign in as",
+                )
+            })?,
     };
     let mut ctx = MailboxContext::load(&s.store, &org_id, &mailbox_id)
         .await
@@ -238,17 +313,37 @@ pub async fn test_connection(
     let incoming = match ctx.imap(&s.store, &s.engine).await {
         Ok(cfg) => {
             let (list, result) = imap_test(&cfg).await;
-            DirectionResult { passed: result.is_ok(), steps: steps(list), error: result.err().as_ref().and_then(failed) }
+            DirectionResult {
+                passed: result.is_ok(),
+                steps: steps(list),
+                error: result.err().as_ref().and_then(failed),
+            }
         }
-        Err(e) => DirectionResult { passed: false, steps: Vec::new(), error: failed(&e) },
+        Err(e) => DirectionResult {
+            passed: false,
+            steps: Vec::new(),
+            error: failed(&e),
+        },
     };
     let outgoing = match ctx.smtp(&s.store, &s.engine).await {
         Ok(cfg) => {
             let mut list = Vec::new();
             let result = smtp_test(&cfg, &mut list).await;
-            DirectionResult { passed: result.is_ok(), steps: steps(list), error: result.err().as_ref().and_then(failed) }
+            DirectionResult {
+                passed: result.is_ok(),
+                steps: steps(list),
+                error: result.err().as_ref().and_then(failed),
+            }
         }
-        Err(e) => DirectionResult { passed: false, steps: Vec::new(), error: failed(&e) },
+        Err(e) => DirectionResult {
+            passed: false,
+            steps: Vec::new(),
+            error: failed(&e),
+        },
     };
-    Ok(Json(TestConnectionResult { mailbox_id, incoming, outgoing }))
+    Ok(Json(TestConnectionResult {
+        mailbox_id,
+        incoming,
+        outgoing,
+    }))
 }

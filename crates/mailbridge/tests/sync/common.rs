@@ -2,7 +2,6 @@
 //! to make users whose mailboxes live on the test Dovecot.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use mailbridge_engine::{Engine, EngineConfig};
@@ -19,6 +18,7 @@ pub enum Backend {
 
 pub struct World {
     pub servers: TestServers,
+    pub engine: std::sync::Arc<Engine>,
 
     pub base: String,
     pub client: reqwest::Client,
@@ -44,27 +44,38 @@ pub fn fast_engine() -> EngineConfig {
 }
 
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", &uuid::Uuid::now_v7().simple().to_string()[20..])
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    )
 }
 
 impl World {
     pub async fn start(backend: Backend, engine: EngineConfig) -> World {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let servers = TestServers::from_env();
         let dir = tempfile::tempdir().unwrap();
         let url = match backend {
             Backend::Sqlite => dir.path().join("sync.db").display().to_string(),
             Backend::Postgres => servers.fresh_postgres_url().await,
         };
-        let store: Store = Store::open(&url, Cipher::from_base64(&Cipher::generate_key()).unwrap()).await.unwrap();
+        let store: Store = Store::open(&url, Cipher::from_base64(&Cipher::generate_key()).unwrap())
+            .await
+            .unwrap();
         let admin = store.issue_system_admin_token("test").await.unwrap().token;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = mailbridge_http::app_with(store.clone(), engine.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(Engine::new(store.clone(), engine).run(stopped));
+        let engine = Engine::new(store.clone(), engine);
+        tokio::spawn(engine.clone().run(stopped));
         let mut w = World {
             servers,
+            engine,
 
             base,
             client: reqwest::Client::new(),
@@ -75,9 +86,20 @@ impl World {
             stop,
             _dir: dir,
         };
-        let org = w.call(Method::POST, "/api/v1/organizations", json!({"name": "Contoso"})).await;
+        let org = w
+            .call(
+                Method::POST,
+                "/api/v1/organizations",
+                json!({"name": "Contoso"}),
+            )
+            .await;
         w.org = org["id"].as_str().unwrap().to_owned();
-        let approver = w.post("/users", json!({"full_name": "Ann Approver", "role": "approver"})).await;
+        let approver = w
+            .post(
+                "/users",
+                json!({"full_name": "Ann Approver", "role": "approver"}),
+            )
+            .await;
         let token = w.post("/tokens", json!({"user_id": approver["id"]})).await;
         w.approver = token["token"].as_str().unwrap().to_owned();
         let (imap, smtp) = (w.servers.imap_addr(), w.servers.smtp_addr());
@@ -97,12 +119,24 @@ impl World {
     /// A request as the system administrator; panics unless it answers 2xx.
     pub async fn call(&self, method: Method, path: &str, body: Value) -> Value {
         let (status, v) = self.try_call(method.clone(), path, body, &self.admin).await;
-        assert!((200..300).contains(&status), "{method} {path}: {status} {v}");
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {v}"
+        );
         v
     }
 
-    pub async fn try_call(&self, method: Method, path: &str, body: Value, token: &str) -> (u16, Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+    pub async fn try_call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Value,
+        token: &str,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
         if !body.is_null() {
             req = req.json(&body);
         }
@@ -113,15 +147,30 @@ impl World {
 
     /// POST under the organization.
     pub async fn post(&self, path: &str, body: Value) -> Value {
-        self.call(Method::POST, &format!("/api/v1/orgs/{}{path}", self.org), body).await
+        self.call(
+            Method::POST,
+            &format!("/api/v1/orgs/{}{path}", self.org),
+            body,
+        )
+        .await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Value {
-        self.call(Method::PATCH, &format!("/api/v1/orgs/{}{path}", self.org), body).await
+        self.call(
+            Method::PATCH,
+            &format!("/api/v1/orgs/{}{path}", self.org),
+            body,
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        self.call(Method::GET, &format!("/api/v1/orgs/{}{path}", self.org), Value::Null).await
+        self.call(
+            Method::GET,
+            &format!("/api/v1/orgs/{}{path}", self.org),
+            Value::Null,
+        )
+        .await
     }
 
     /// A Dovecot user and a mailbridge user on that address, with the mailbox's
@@ -133,9 +182,18 @@ impl World {
             .post("/users", json!({"full_name": format!("User {name}"), "email": login.address, "tracking_filter": filter}))
             .await;
         let mailbox = user["mailbox_id"].as_str().unwrap().to_owned();
-        self.patch(&format!("/mailboxes/{mailbox}"), json!({"profile_id": self.profile, "password": login.password})).await;
+        self.patch(
+            &format!("/mailboxes/{mailbox}"),
+            json!({"profile_id": self.profile, "password": login.password}),
+        )
+        .await;
         let (status, v) = self
-            .try_call(Method::POST, &format!("/api/v1/orgs/{}/mailboxes/approve", self.org), json!({"ids": [mailbox]}), &self.approver)
+            .try_call(
+                Method::POST,
+                &format!("/api/v1/orgs/{}/mailboxes/approve", self.org),
+                json!({"ids": [mailbox]}),
+                &self.approver,
+            )
             .await;
         assert_eq!(status, 200, "{v}");
         (user, mailbox, login)
@@ -143,7 +201,9 @@ impl World {
 
     /// Runs Test & Enable for the mailboxes and waits for the job to end.
     pub async fn test_and_enable(&self, ids: &[&str]) -> Value {
-        let job = self.post("/mailboxes/test-and-enable", json!({"ids": ids})).await;
+        let job = self
+            .post("/mailboxes/test-and-enable", json!({"ids": ids}))
+            .await;
         let id = job["id"].as_str().unwrap().to_owned();
         wait("the Test & Enable job", Duration::from_secs(30), || async {
             let j = self.get(&format!("/jobs/{id}")).await;
@@ -169,14 +229,10 @@ impl World {
 
     /// The decisions of a mailbox matching a query string.
     pub async fn decisions(&self, mailbox: &str, query: &str) -> Vec<Value> {
-        let page = self.get(&format!("/mailboxes/{mailbox}/messages?limit=500{query}")).await;
+        let page = self
+            .get(&format!("/mailboxes/{mailbox}/messages?limit=500{query}"))
+            .await;
         page["items"].as_array().unwrap().clone()
-    }
-
-    /// The path of a user's Maildir folder (`""` for the Inbox).
-    pub fn maildir(&self, login: &TestUser, folder: &str) -> PathBuf {
-        let root = self.servers.maildir(&login.login);
-        if folder.is_empty() { root } else { root.join(format!(".{folder}")) }
     }
 }
 
@@ -197,7 +253,10 @@ where
         if let Some(v) = probe().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

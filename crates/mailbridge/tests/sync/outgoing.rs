@@ -10,10 +10,14 @@ use crate::common::{Backend, World, fast_engine, message, wait};
 #[tokio::test]
 async fn outgoing_mail_is_sent_saved_and_replies_correlate() {
     let w = World::start(Backend::Sqlite, fast_engine()).await;
-    let contact = w.post("/contacts", json!({"name": "Bob Buyer", "email": "PLACEHOLDER"})).await;
     let (_, mailbox, alice) = w.member("replies").await;
     let (_, _, bob) = w.member("none").await;
-    w.patch(&format!("/contacts/{}", contact["id"].as_str().unwrap()), json!({"email": bob.address})).await;
+    let contact = w
+        .post(
+            "/contacts",
+            json!({"name": "Bob Buyer", "email": bob.address}),
+        )
+        .await;
     let job = w.test_and_enable(&[&mailbox]).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let created = w
@@ -47,30 +51,69 @@ async fn outgoing_mail_is_sent_saved_and_replies_correlate() {
     assert!(received.text().contains(&token));
     // A copy is in Alice's Sent folder.
     let cfg = imap_for(&w, &alice);
-    let mut session = mailbridge_connectors::ImapSession::connect(&cfg).await.unwrap();
-    let sent_folder = session.find_special_use(mailbridge_connectors::SpecialUse::Sent).await.unwrap().unwrap();
+    let mut session = mailbridge_connectors::ImapSession::connect(&cfg)
+        .await
+        .unwrap();
+    let sent_folder = session
+        .find_special_use(mailbridge_connectors::SpecialUse::Sent)
+        .await
+        .unwrap()
+        .unwrap();
     session.select(&sent_folder).await.unwrap();
     let copies = session.fetch_after(0, 100).await.unwrap();
-    assert!(copies.iter().any(|m| String::from_utf8_lossy(&m.bytes).contains(&message_id)), "a copy in {sent_folder}");
+    assert!(
+        copies
+            .iter()
+            .any(|m| String::from_utf8_lossy(&m.bytes).contains(&message_id)),
+        "a copy in {sent_folder}"
+    );
     session.logout().await;
 
     // Bob replies with headers: correlated by In-Reply-To, regarding the contact.
-    let (reply, reply_id) = message(&bob.address, &[&alice.address], "Re: Your quote", &format!("In-Reply-To: <{message_id}>\r\nReferences: <{message_id}>\r\n"));
+    let (reply, reply_id) = message(
+        &bob.address,
+        &[&alice.address],
+        "Re: Your quote",
+        &format!("In-Reply-To: <{message_id}>\r\nReferences: <{message_id}>\r\n"),
+    );
     w.servers.deliver(&alice.address, &reply).await.unwrap();
-    let e = wait("the reply", Duration::from_secs(10), || async { w.emails(&format!("&message_id={reply_id}")).await.into_iter().next() }).await;
+    let e = wait("the reply", Duration::from_secs(10), || async {
+        w.emails(&format!("&message_id={reply_id}"))
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
     assert_eq!(e["correlation_method"], "in_reply_to");
-    assert_eq!(e["regarding_id"], contact["id"], "the reply regards what the original regarded");
+    assert_eq!(
+        e["regarding_id"], contact["id"],
+        "the reply regards what the original regarded"
+    );
     assert_eq!(e["decision"]["rule"], "reply_to_tracked_email");
     // A reply whose client dropped the headers but kept the token in the subject.
-    let (bare, bare_id) = message(&bob.address, &[&alice.address], &format!("RE: Your quote {token}"), "");
+    let (bare, bare_id) = message(
+        &bob.address,
+        &[&alice.address],
+        &format!("RE: Your quote {token}"),
+        "",
+    );
     w.servers.deliver(&alice.address, &bare).await.unwrap();
-    let e = wait("the token reply", Duration::from_secs(10), || async { w.emails(&format!("&message_id={bare_id}")).await.into_iter().next() }).await;
+    let e = wait("the token reply", Duration::from_secs(10), || async {
+        w.emails(&format!("&message_id={bare_id}"))
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
     assert_eq!(e["correlation_method"], "tracking_token");
     // And an unrelated message is not tracked under the replies filter.
     let (other, other_id) = message(&bob.address, &[&alice.address], "Something else", "");
     w.servers.deliver(&alice.address, &other).await.unwrap();
     let d = wait("the skip", Duration::from_secs(10), || async {
-        w.decisions(&mailbox, &format!("&message_id={other_id}")).await.into_iter().next()
+        w.decisions(&mailbox, &format!("&message_id={other_id}"))
+            .await
+            .into_iter()
+            .next()
     })
     .await;
     assert_eq!(d["rule"], "not_a_reply");
@@ -81,19 +124,59 @@ async fn sending_needs_a_sending_mailbox_and_a_recipient() {
     let w = World::start(Backend::Postgres, fast_engine()).await;
     let (_, mailbox, _) = w.member("all").await;
     let path = format!("/api/v1/orgs/{}/emails", w.org);
-    let (status, e) = w.try_call(reqwest::Method::POST, &path, json!({"subject": "x", "send": true}), &w.admin).await;
-    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("from_mailbox_id")), "{e}");
-    let (status, e) = w.try_call(reqwest::Method::POST, &path, json!({"subject": "x", "from_mailbox_id": mailbox, "send": true}), &w.admin).await;
-    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("to")), "{e}");
-    w.patch(&format!("/mailboxes/{mailbox}"), json!({"outgoing_method": "none"})).await;
     let (status, e) = w
-        .try_call(reqwest::Method::POST, &path, json!({"subject": "x", "from_mailbox_id": mailbox, "to": ["a@b.org"], "send": true}), &w.admin)
+        .try_call(
+            reqwest::Method::POST,
+            &path,
+            json!({"subject": "x", "send": true}),
+            &w.admin,
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["field"].as_str()),
+        (422, Some("from_mailbox_id")),
+        "{e}"
+    );
+    let (status, e) = w
+        .try_call(
+            reqwest::Method::POST,
+            &path,
+            json!({"subject": "x", "from_mailbox_id": mailbox, "send": true}),
+            &w.admin,
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["field"].as_str()),
+        (422, Some("to")),
+        "{e}"
+    );
+    w.patch(
+        &format!("/mailboxes/{mailbox}"),
+        json!({"outgoing_method": "none"}),
+    )
+    .await;
+    let (status, e) = w
+        .try_call(
+            reqwest::Method::POST,
+            &path,
+            json!({"subject": "x", "from_mailbox_id": mailbox, "to": ["a@b.org"], "send": true}),
+            &w.admin,
+        )
         .await;
     assert_eq!(status, 422, "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("outgoing_method"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("outgoing_method"),
+        "{e}"
+    );
 }
 
-pub fn imap_for(w: &World, login: &mailbridge_testkit::TestUser) -> mailbridge_connectors::ImapConfig {
+pub fn imap_for(
+    w: &World,
+    login: &mailbridge_testkit::TestUser,
+) -> mailbridge_connectors::ImapConfig {
     mailbridge_connectors::ImapConfig {
         host: "127.0.0.1".into(),
         port: w.servers.imap_addr().port(),

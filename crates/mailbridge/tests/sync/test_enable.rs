@@ -9,41 +9,90 @@ use crate::common::{Backend, World, fast_engine};
 #[tokio::test]
 async fn a_wrong_password_fails_alerts_and_a_fixed_one_enables() {
     let w = World::start(Backend::Sqlite, fast_engine()).await;
-    let owner = w.post("/users", json!({"full_name": "Pat Profile Owner", "role": "org_admin"})).await;
-    w.patch(&format!("/email-server-profiles/{}", w.profile), json!({"owner_id": owner["id"]})).await;
+    let owner = w
+        .post(
+            "/users",
+            json!({"full_name": "Pat Profile Owner", "role": "org_admin"}),
+        )
+        .await;
+    w.patch(
+        &format!("/email-server-profiles/{}", w.profile),
+        json!({"owner_id": owner["id"]}),
+    )
+    .await;
     let (user, mailbox, login) = w.member("all").await;
-    w.patch(&format!("/mailboxes/{mailbox}"), json!({"password": "not-the-password"})).await;
+    w.patch(
+        &format!("/mailboxes/{mailbox}"),
+        json!({"password": "not-the-password"}),
+    )
+    .await;
     let job = w.test_and_enable(&[&mailbox]).await;
     assert_eq!(job["status"], "failed");
     assert_eq!(job["progress_done"], 1);
     assert_eq!(job["items"][0]["status"], "failed");
     let message = job["items"][0]["message"].as_str().unwrap();
     assert!(message.contains("incoming"), "{message}");
-    assert!(!message.contains("not-the-password"), "no secret in results");
+    assert!(
+        !message.contains("not-the-password"),
+        "no secret in results"
+    );
     let m = w.get(&format!("/mailboxes/{mailbox}")).await;
     assert_eq!(m["incoming_status"], "failure");
     assert_eq!(m["incoming_enabled"], false);
-    assert_eq!(m["outgoing_status"], "failure", "SMTP refuses the password too");
+    assert_eq!(
+        m["outgoing_status"], "failure",
+        "SMTP refuses the password too"
+    );
     assert!(m["tested_at"].is_string());
-    let alerts = w.get(&format!("/alerts?mailbox_id={mailbox}&severity=error")).await;
+    let alerts = w
+        .get(&format!("/alerts?mailbox_id={mailbox}&severity=error"))
+        .await;
     let alert = &alerts["items"][0];
     let recipients = alert["recipient_ids"].as_array().unwrap();
-    assert!(recipients.contains(&user["id"]), "the mailbox owner is alerted: {alert}");
-    assert!(recipients.contains(&owner["id"]), "the profile owner is alerted: {alert}");
+    assert!(
+        recipients.contains(&user["id"]),
+        "the mailbox owner is alerted: {alert}"
+    );
+    assert!(
+        recipients.contains(&owner["id"]),
+        "the profile owner is alerted: {alert}"
+    );
     // Fixed: enabled, success alert to the owner.
-    w.patch(&format!("/mailboxes/{mailbox}"), json!({"password": login.password})).await;
+    w.patch(
+        &format!("/mailboxes/{mailbox}"),
+        json!({"password": login.password}),
+    )
+    .await;
     let job = w.test_and_enable(&[&mailbox]).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let m = w.get(&format!("/mailboxes/{mailbox}")).await;
-    assert_eq!((m["incoming_status"].as_str(), m["incoming_enabled"].as_bool()), (Some("success"), Some(true)));
-    assert_eq!((m["outgoing_status"].as_str(), m["outgoing_enabled"].as_bool()), (Some("success"), Some(true)));
+    assert_eq!(
+        (
+            m["incoming_status"].as_str(),
+            m["incoming_enabled"].as_bool()
+        ),
+        (Some("success"), Some(true))
+    );
+    assert_eq!(
+        (
+            m["outgoing_status"].as_str(),
+            m["outgoing_enabled"].as_bool()
+        ),
+        (Some("success"), Some(true))
+    );
     assert_eq!(m["act_status"], "not_run");
-    let info = w.get(&format!("/alerts?mailbox_id={mailbox}&severity=information")).await;
+    let info = w
+        .get(&format!(
+            "/alerts?mailbox_id={mailbox}&severity=information"
+        ))
+        .await;
     assert_eq!(info["items"].as_array().unwrap().len(), 1);
     // The test message really went out.
     w.servers
         .wait_smtp_message(Duration::from_secs(10), |m| {
-            m.rcpt_tos.contains(&login.address) && m.text().contains(mailbridge_engine::test_enable::TEST_SUBJECT)
+            m.rcpt_tos.contains(&login.address)
+                && m.text()
+                    .contains(mailbridge_engine::test_enable::TEST_SUBJECT)
         })
         .await;
 }
@@ -53,12 +102,23 @@ async fn unapproved_mailboxes_are_not_enabled() {
     let w = World::start(Backend::Postgres, fast_engine()).await;
     let (_, mailbox, _) = w.member("all").await;
     let (status, _) = w
-        .try_call(reqwest::Method::POST, &format!("/api/v1/orgs/{}/mailboxes/reject", w.org), json!({"ids": [mailbox]}), &w.approver)
+        .try_call(
+            reqwest::Method::POST,
+            &format!("/api/v1/orgs/{}/mailboxes/reject", w.org),
+            json!({"ids": [mailbox]}),
+            &w.approver,
+        )
         .await;
     assert_eq!(status, 200);
     let job = w.test_and_enable(&[&mailbox]).await;
     assert_eq!(job["status"], "failed");
-    assert!(job["items"][0]["message"].as_str().unwrap().contains("not approved"), "{job}");
+    assert!(
+        job["items"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not approved"),
+        "{job}"
+    );
     let m = w.get(&format!("/mailboxes/{mailbox}")).await;
     assert_eq!(m["incoming_enabled"], false);
 }
@@ -67,17 +127,48 @@ async fn unapproved_mailboxes_are_not_enabled() {
 async fn test_connection_shows_each_step() {
     let w = World::start(Backend::Sqlite, fast_engine()).await;
     let (_, mailbox, _) = w.member("all").await;
-    let r = w.post(&format!("/email-server-profiles/{}/test-connection", w.profile), json!({"mailbox_id": mailbox})).await;
+    let r = w
+        .post(
+            &format!("/email-server-profiles/{}/test-connection", w.profile),
+            json!({"mailbox_id": mailbox}),
+        )
+        .await;
     assert_eq!(r["incoming"]["passed"], true, "{r}");
     assert_eq!(r["outgoing"]["passed"], true, "{r}");
-    let names: Vec<&str> = r["incoming"]["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = r["incoming"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     for step in ["connect", "authenticate", "open_mailbox"] {
         assert!(names.contains(&step), "{step} in {names:?}");
     }
-    w.patch(&format!("/mailboxes/{mailbox}"), json!({"password": "wrong"})).await;
-    let r = w.post(&format!("/email-server-profiles/{}/test-connection", w.profile), json!({"mailbox_id": mailbox})).await;
+    w.patch(
+        &format!("/mailboxes/{mailbox}"),
+        json!({"password": "wrong"}),
+    )
+    .await;
+    let r = w
+        .post(
+            &format!("/email-server-profiles/{}/test-connection", w.profile),
+            json!({"mailbox_id": mailbox}),
+        )
+        .await;
     assert_eq!(r["incoming"]["passed"], false);
-    let failed: Vec<&str> = r["incoming"]["steps"].as_array().unwrap().iter().filter(|s| s["passed"] == false).map(|s| s["name"].as_str().unwrap()).collect();
+    let failed: Vec<&str> = r["incoming"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["passed"] == false)
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(failed, ["authenticate"], "{r}");
-    assert!(r["incoming"]["error"].as_str().unwrap().contains("password"), "{r}");
+    assert!(
+        r["incoming"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("password"),
+        "{r}"
+    );
 }

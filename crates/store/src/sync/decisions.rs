@@ -34,7 +34,8 @@ pub struct Decision {
     pub updated_at: DateTime<Utc>,
 }
 
-const SELECT: &str = "SELECT t.id, t.org_id, t.mailbox_id, t.folder, t.uidvalidity, t.uid, t.message_id, t.subject,
+const SELECT: &str =
+    "SELECT t.id, t.org_id, t.mailbox_id, t.folder, t.uidvalidity, t.uid, t.message_id, t.subject,
         t.from_address, t.received_at, t.outcome, t.rule, t.reason, t.correlation_method,
         t.correlated_email_id, t.email_id, t.attempts, t.error, t.created_at, t.updated_at
     FROM message_decisions t";
@@ -46,21 +47,71 @@ impl crate::records::Record for Decision {
 }
 
 /// Alerts of a scope raised since a time, to avoid raising the same twice.
-pub async fn alerts_since(store: &Store, org_id: &str, profile_id: &str, since: DateTime<Utc>) -> StoreResult<i64> {
+pub async fn alerts_since(
+    store: &Store,
+    org_id: &str,
+    profile_id: &str,
+    since: DateTime<Utc>,
+) -> StoreResult<i64> {
     Ok(with_db!(&store.db, p => sqlx::query_scalar(
         "SELECT COUNT(*) FROM alerts WHERE org_id = $1 AND scope = 'profile' AND profile_id = $2 AND created_at >= $3",
     ).bind(org_id).bind(profile_id).bind(since).fetch_one(p).await?))
 }
 
 impl Store {
-    pub async fn list_decisions(&self, org_id: &str, filters: &[Filter], page: &PageRequest) -> StoreResult<Page<Decision>> {
+    /// The latest decision of each of these emails, by email id, in one query.
+    pub async fn decisions_for_emails(
+        &self,
+        org_id: &str,
+        email_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Decision>> {
+        let mut out = std::collections::HashMap::new();
+        if email_ids.is_empty() {
+            return Ok(out);
+        }
+        let rows: Vec<Decision> = with_db!(&self.db, p => {
+            let mut qb = sqlx::QueryBuilder::new(SELECT);
+            qb.push(" WHERE t.org_id = ").push_bind(org_id.to_owned()).push(" AND t.email_id IN (");
+            let mut sep = qb.separated(", ");
+            for id in email_ids {
+                sep.push_bind(id.clone());
+            }
+            qb.push(") ORDER BY t.id");
+            qb.build_query_as::<Decision>().fetch_all(p).await?
+        });
+        for d in rows {
+            if let Some(e) = d.email_id.clone() {
+                out.insert(e, d);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn list_decisions(
+        &self,
+        org_id: &str,
+        filters: &[Filter],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Decision>> {
         self.list_records(SELECT, Some(org_id), filters, page).await
     }
 
     /// The latest decision that produced or linked an email.
-    pub async fn decision_for_email(&self, org_id: &str, email_id: &str) -> StoreResult<Option<Decision>> {
+    pub async fn decision_for_email(
+        &self,
+        org_id: &str,
+        email_id: &str,
+    ) -> StoreResult<Option<Decision>> {
         let page: Page<Decision> = self
-            .list_records(SELECT, Some(org_id), &[Filter::Eq("t.email_id", email_id.to_owned())], &PageRequest { after: None, limit: Some(1) })
+            .list_records(
+                SELECT,
+                Some(org_id),
+                &[Filter::Eq("t.email_id", email_id.to_owned())],
+                &PageRequest {
+                    after: None,
+                    limit: Some(1),
+                },
+            )
             .await?;
         Ok(page.items.into_iter().next())
     }

@@ -25,16 +25,28 @@ pub struct TrackedFolder {
 }
 
 impl Store {
-    pub async fn folder_state(&self, mailbox_id: &str, folder: &str) -> StoreResult<Option<FolderState>> {
+    pub async fn folder_state(
+        &self,
+        mailbox_id: &str,
+        folder: &str,
+    ) -> StoreResult<Option<FolderState>> {
         let row: Option<(i64, i64)> = with_db!(&self.db, p => sqlx::query_as(
             "SELECT uidvalidity, last_uid FROM folder_sync WHERE mailbox_id = $1 AND folder = $2",
         ).bind(mailbox_id).bind(folder).fetch_optional(p).await?);
-        Ok(row.map(|(v, u)| FolderState { uidvalidity: v as u32, last_uid: u as u32 }))
+        Ok(row.map(|(v, u)| FolderState {
+            uidvalidity: v as u32,
+            last_uid: u as u32,
+        }))
     }
 
     /// Starts a folder afresh under a (new) UIDVALIDITY: every message is looked at
     /// again; those already tracked are linked, not duplicated.
-    pub async fn reset_folder(&self, mailbox_id: &str, folder: &str, uidvalidity: u32) -> StoreResult<()> {
+    pub async fn reset_folder(
+        &self,
+        mailbox_id: &str,
+        folder: &str,
+        uidvalidity: u32,
+    ) -> StoreResult<()> {
         let t = now();
         with_db!(&self.db, p => sqlx::query(
             "INSERT INTO folder_sync (mailbox_id, folder, uidvalidity, last_uid, updated_at) VALUES ($1, $2, $3, 0, $4)
@@ -44,7 +56,13 @@ impl Store {
     }
 
     /// Advances a folder's checkpoint (never backwards).
-    pub async fn advance_folder(&self, mailbox_id: &str, folder: &str, uidvalidity: u32, last_uid: u32) -> StoreResult<()> {
+    pub async fn advance_folder(
+        &self,
+        mailbox_id: &str,
+        folder: &str,
+        uidvalidity: u32,
+        last_uid: u32,
+    ) -> StoreResult<()> {
         with_db!(&self.db, p => sqlx::query(
             "UPDATE folder_sync SET last_uid = $4, updated_at = $5
              WHERE mailbox_id = $1 AND folder = $2 AND uidvalidity = $3 AND last_uid < $4",
@@ -53,7 +71,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn tracked_folders(&self, org_id: &str, mailbox_id: &str) -> StoreResult<Vec<TrackedFolder>> {
+    pub async fn tracked_folders(
+        &self,
+        org_id: &str,
+        mailbox_id: &str,
+    ) -> StoreResult<Vec<TrackedFolder>> {
         Ok(with_db!(&self.db, p => sqlx::query_as(
             "SELECT id, mailbox_id, folder, regarding_type, regarding_id, created_at FROM tracked_folders
              WHERE org_id = $1 AND mailbox_id = $2 ORDER BY folder",
@@ -61,9 +83,17 @@ impl Store {
     }
 
     /// Maps a folder of a mailbox to a regarding record (checked to exist).
-    pub async fn add_tracked_folder(&self, org_id: &str, mailbox_id: &str, folder: &str, kind: RegardingType, regarding_id: &str) -> StoreResult<TrackedFolder> {
+    pub async fn add_tracked_folder(
+        &self,
+        org_id: &str,
+        mailbox_id: &str,
+        folder: &str,
+        kind: RegardingType,
+        regarding_id: &str,
+    ) -> StoreResult<TrackedFolder> {
         self.get_mailbox(org_id, mailbox_id).await?;
-        self.check_regarding_exists(org_id, kind, regarding_id).await?;
+        self.check_regarding_exists(org_id, kind, regarding_id)
+            .await?;
         let id = mailbridge_domain::ids::new_id();
         let result = with_db!(&self.db, p => sqlx::query(
             "INSERT INTO tracked_folders (id, org_id, mailbox_id, folder, regarding_type, regarding_id, created_at)
@@ -72,20 +102,34 @@ impl Store {
         .execute(p).await.map(|r| r.rows_affected()));
         match result {
             Err(e) if StoreError::is_unique_violation(&e) => {
-                return Err(StoreError::conflict(Some("folder"), format!("the folder `{folder}` is already tracked; delete that mapping first")));
+                return Err(StoreError::conflict(
+                    Some("folder"),
+                    format!("the folder `{folder}` is already tracked; delete that mapping first"),
+                ));
             }
             other => {
                 other?;
             }
         }
         let all = self.tracked_folders(org_id, mailbox_id).await?;
-        all.into_iter().find(|f| f.id == id).ok_or(StoreError::NotFound)
+        all.into_iter()
+            .find(|f| f.id == id)
+            .ok_or(StoreError::NotFound)
     }
 
-    pub async fn delete_tracked_folder(&self, org_id: &str, mailbox_id: &str, id: &str) -> StoreResult<()> {
+    pub async fn delete_tracked_folder(
+        &self,
+        org_id: &str,
+        mailbox_id: &str,
+        id: &str,
+    ) -> StoreResult<()> {
         let n = with_db!(&self.db, p => sqlx::query(
             "DELETE FROM tracked_folders WHERE org_id = $1 AND mailbox_id = $2 AND id = $3",
         ).bind(org_id).bind(mailbox_id).bind(id).execute(p).await?.rows_affected());
-        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if n == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 }

@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use mailbridge_domain::PartyType;
 use mailbridge_domain::activity::Email;
 use mailbridge_domain::ingest::Candidate;
-use mailbridge_domain::PartyType;
 use sqlx::QueryBuilder;
 
 use crate::{Store, StoreResult, now, with_db};
@@ -156,7 +156,13 @@ impl Store {
 
     /// The UIDs of a folder at or after `from_uid` that already have a final
     /// decision (anything but `retrying`), so a resumed sync skips them.
-    pub async fn decided_uids(&self, mailbox_id: &str, folder: &str, uidvalidity: u32, from_uid: u32) -> StoreResult<BTreeSet<u32>> {
+    pub async fn decided_uids(
+        &self,
+        mailbox_id: &str,
+        folder: &str,
+        uidvalidity: u32,
+        from_uid: u32,
+    ) -> StoreResult<BTreeSet<u32>> {
         let rows: Vec<i64> = with_db!(&self.db, p => sqlx::query_scalar(
             "SELECT uid FROM message_decisions WHERE mailbox_id = $1 AND folder = $2 AND uidvalidity = $3
                 AND uid >= $4 AND outcome <> 'retrying'",
@@ -165,7 +171,13 @@ impl Store {
     }
 
     /// Attempts so far for a message that failed before.
-    pub async fn decision_attempts(&self, mailbox_id: &str, folder: &str, uidvalidity: u32, uid: u32) -> StoreResult<i64> {
+    pub async fn decision_attempts(
+        &self,
+        mailbox_id: &str,
+        folder: &str,
+        uidvalidity: u32,
+        uid: u32,
+    ) -> StoreResult<i64> {
         let n: Option<i64> = with_db!(&self.db, p => sqlx::query_scalar(
             "SELECT attempts FROM message_decisions WHERE mailbox_id = $1 AND folder = $2 AND uidvalidity = $3 AND uid = $4",
         ).bind(mailbox_id).bind(folder).bind(i64::from(uidvalidity)).bind(i64::from(uid)).fetch_optional(p).await?);
@@ -280,6 +292,7 @@ impl Store {
         subject: Option<&str>,
         outcome: &'static str,
         error: &str,
+        count_attempt: bool,
     ) -> StoreResult<i64> {
         let t = now();
         let id = mailbridge_domain::ids::new_id();
@@ -288,10 +301,12 @@ impl Store {
                 outcome, rule, reason, attempts, error, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'creation_failed', $10, 1, $10, $11, $11)
              ON CONFLICT (mailbox_id, folder, uidvalidity, uid) DO UPDATE SET outcome = $9,
-                attempts = message_decisions.attempts + 1, error = $10, reason = $10, updated_at = $11",
+                attempts = message_decisions.attempts + $12, error = $10, reason = $10, updated_at = $11",
         ).bind(&id).bind(org_id).bind(mailbox_id).bind(folder).bind(i64::from(uidvalidity)).bind(i64::from(uid))
-        .bind(message_id).bind(subject).bind(outcome).bind(error).bind(t).execute(p).await?.rows_affected());
-        self.decision_attempts(mailbox_id, folder, uidvalidity, uid).await
+        .bind(message_id).bind(subject).bind(outcome).bind(error).bind(t).bind(i64::from(count_attempt))
+        .execute(p).await?.rows_affected());
+        self.decision_attempts(mailbox_id, folder, uidvalidity, uid)
+            .await
     }
 }
 

@@ -47,7 +47,13 @@ impl Store {
 
     /// Takes the lease of a mailbox for `node` until `until`; false when another
     /// live holder has it.
-    pub async fn acquire_lease(&self, mailbox_id: &str, node: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> StoreResult<bool> {
+    pub async fn acquire_lease(
+        &self,
+        mailbox_id: &str,
+        node: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let n = with_db!(&self.db, p => sqlx::query(
             "UPDATE mailboxes SET lease_owner = $2, lease_expires_at = $3
              WHERE id = $1 AND (lease_owner IS NULL OR lease_expires_at < $4 OR lease_owner = $2)",
@@ -56,7 +62,12 @@ impl Store {
     }
 
     /// Extends a lease this node holds; false when it was lost (expired and taken).
-    pub async fn renew_lease(&self, mailbox_id: &str, node: &str, until: DateTime<Utc>) -> StoreResult<bool> {
+    pub async fn renew_lease(
+        &self,
+        mailbox_id: &str,
+        node: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let n = with_db!(&self.db, p => sqlx::query(
             "UPDATE mailboxes SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2",
         ).bind(mailbox_id).bind(node).bind(until).execute(p).await?.rows_affected());

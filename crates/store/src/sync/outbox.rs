@@ -17,7 +17,11 @@ pub struct OutgoingEmail {
 impl Store {
     /// The next `(number, counter)` for a mailbox's tracking tokens: the mailbox's
     /// number in its organization (assigned on first use) and its next counter.
-    pub async fn take_token_numbers(&self, org_id: &str, mailbox_id: &str) -> StoreResult<(i64, i64)> {
+    pub async fn take_token_numbers(
+        &self,
+        org_id: &str,
+        mailbox_id: &str,
+    ) -> StoreResult<(i64, i64)> {
         with_db!(&self.db, p => {
             let mut tx = p.begin().await?;
             sqlx::query(
@@ -34,7 +38,14 @@ impl Store {
     }
 
     /// Puts a draft in the queue with its generated Message-ID and final subject.
-    pub async fn queue_for_sending(&self, org_id: &str, email_id: &str, message_id: &str, subject: &str, token: Option<&str>) -> StoreResult<()> {
+    pub async fn queue_for_sending(
+        &self,
+        org_id: &str,
+        email_id: &str,
+        message_id: &str,
+        subject: &str,
+        token: Option<&str>,
+    ) -> StoreResult<()> {
         let t = now();
         let n = with_db!(&self.db, p => sqlx::query(
             "UPDATE emails SET status = 'pending_send', message_id = $3, subject = $4, tracking_token = $5,
@@ -42,21 +53,34 @@ impl Store {
              WHERE org_id = $1 AND id = $2 AND status IN ('draft', 'failed')",
         ).bind(org_id).bind(email_id).bind(message_id).bind(subject).bind(token).bind(t).execute(p).await?.rows_affected());
         if n == 0 {
-            return Err(StoreError::conflict(Some("status"), "only a draft or a failed email can be sent"));
+            return Err(StoreError::conflict(
+                Some("status"),
+                "only a draft or a failed email can be sent",
+            ));
         }
         Ok(())
     }
 
     /// The oldest email of a mailbox that is due to be sent.
-    pub async fn next_outgoing(&self, mailbox_id: &str, at: DateTime<Utc>) -> StoreResult<Option<OutgoingEmail>> {
+    pub async fn next_outgoing(
+        &self,
+        mailbox_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<OutgoingEmail>> {
         let row: Option<(String, String, Option<String>, i64)> = with_db!(&self.db, p => sqlx::query_as(
             "SELECT org_id, id, body_html, send_attempts FROM emails
              WHERE mailbox_id = $1 AND status = 'pending_send' AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
              ORDER BY id LIMIT 1",
         ).bind(mailbox_id).bind(at).fetch_optional(p).await?);
-        let Some((org_id, id, body_html, send_attempts)) = row else { return Ok(None) };
+        let Some((org_id, id, body_html, send_attempts)) = row else {
+            return Ok(None);
+        };
         let email = self.get_email(&org_id, &id).await?;
-        Ok(Some(OutgoingEmail { email, body_html, send_attempts }))
+        Ok(Some(OutgoingEmail {
+            email,
+            body_html,
+            send_attempts,
+        }))
     }
 
     /// Emails of a mailbox left in `sending` (a stop during the send).
@@ -67,7 +91,12 @@ impl Store {
     }
 
     /// Moves an email from `from` to `to` status; false when it was not in `from`.
-    pub async fn transition_email(&self, email_id: &str, from: &str, to: &str) -> StoreResult<bool> {
+    pub async fn transition_email(
+        &self,
+        email_id: &str,
+        from: &str,
+        to: &str,
+    ) -> StoreResult<bool> {
         let n = with_db!(&self.db, p => sqlx::query(
             "UPDATE emails SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
         ).bind(email_id).bind(from).bind(to).bind(now()).execute(p).await?.rows_affected());
@@ -82,7 +111,12 @@ impl Store {
     }
 
     /// A transient failure: back to the queue until `next_attempt_at`.
-    pub async fn mark_send_retry(&self, email_id: &str, next_attempt_at: DateTime<Utc>, reason: &str) -> StoreResult<()> {
+    pub async fn mark_send_retry(
+        &self,
+        email_id: &str,
+        next_attempt_at: DateTime<Utc>,
+        reason: &str,
+    ) -> StoreResult<()> {
         with_db!(&self.db, p => sqlx::query(
             "UPDATE emails SET status = 'pending_send', send_attempts = send_attempts + 1, next_attempt_at = $2,
                 status_reason = $3, updated_at = $4 WHERE id = $1",
@@ -103,6 +137,26 @@ impl Store {
         let v: Option<Option<String>> = with_db!(&self.db, p => sqlx::query_scalar("SELECT body_html FROM emails WHERE id = $1")
             .bind(email_id).fetch_optional(p).await?);
         Ok(v.flatten())
+    }
+
+    /// The HTML bodies of these emails, by id, in one query.
+    pub async fn email_bodies_html(
+        &self,
+        email_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, String>> {
+        if email_ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let rows: Vec<(String, String)> = with_db!(&self.db, p => {
+            let mut qb = sqlx::QueryBuilder::new("SELECT id, body_html FROM emails WHERE body_html IS NOT NULL AND id IN (");
+            let mut sep = qb.separated(", ");
+            for id in email_ids {
+                sep.push_bind(id.clone());
+            }
+            qb.push(")");
+            qb.build_query_as::<(String, String)>().fetch_all(p).await?
+        });
+        Ok(rows.into_iter().collect())
     }
 
     pub async fn set_email_body_html(&self, email_id: &str, html: Option<&str>) -> StoreResult<()> {

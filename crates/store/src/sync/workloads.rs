@@ -26,7 +26,13 @@ impl Workload {
 impl Store {
     /// A successful run: failures reset, next run scheduled. `idle` says whether
     /// the run found nothing (the idle back-off counts those).
-    pub async fn workload_succeeded(&self, mailbox_id: &str, w: Workload, next_at: DateTime<Utc>, idle: bool) -> StoreResult<()> {
+    pub async fn workload_succeeded(
+        &self,
+        mailbox_id: &str,
+        w: Workload,
+        next_at: DateTime<Utc>,
+        idle: bool,
+    ) -> StoreResult<()> {
         let p_ = w.prefix();
         let idle_sql = match (w, idle) {
             (Workload::Incoming, true) => ", idle_runs = idle_runs + 1",
@@ -42,7 +48,13 @@ impl Store {
     }
 
     /// A transient failure: counted, retried at `next_at`; returns the failures so far.
-    pub async fn workload_failed_transiently(&self, mailbox_id: &str, w: Workload, next_at: DateTime<Utc>, error: &str) -> StoreResult<i64> {
+    pub async fn workload_failed_transiently(
+        &self,
+        mailbox_id: &str,
+        w: Workload,
+        next_at: DateTime<Utc>,
+        error: &str,
+    ) -> StoreResult<i64> {
         let p_ = w.prefix();
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE mailboxes SET {p_}_failures = {p_}_failures + 1, {p_}_error = $2, next_{p_}_at = $3
@@ -54,7 +66,12 @@ impl Store {
 
     /// A permanent failure: the workload is disabled and marked failed until it is
     /// tested and enabled again.
-    pub async fn disable_workload(&self, mailbox_id: &str, w: Workload, error: &str) -> StoreResult<()> {
+    pub async fn disable_workload(
+        &self,
+        mailbox_id: &str,
+        w: Workload,
+        error: &str,
+    ) -> StoreResult<()> {
         let p_ = w.prefix();
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE mailboxes SET {p_}_enabled = FALSE, {p_}_status = 'failure', {p_}_error = $2, updated_at = $3 WHERE id = $1"
@@ -91,7 +108,12 @@ impl Store {
 
     /// Of a profile's mailboxes with a tested workload: how many are failing now
     /// after a failure within the window, and how many there are.
-    pub async fn profile_failures(&self, org_id: &str, profile_id: &str, since: DateTime<Utc>) -> StoreResult<(i64, i64)> {
+    pub async fn profile_failures(
+        &self,
+        org_id: &str,
+        profile_id: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<(i64, i64)> {
         Ok(with_db!(&self.db, p => sqlx::query_as(
             "SELECT
                 COALESCE(SUM(CASE WHEN (incoming_status = 'failure' OR outgoing_status = 'failure') AND updated_at >= $3 THEN 1 ELSE 0 END), 0),
