@@ -95,3 +95,21 @@ pub async fn admin_token(store: &Store, data_dir: &Path) -> anyhow::Result<()> {
     tracing::info!(path = %path.display(), "created the system administrator's API token; read it from this file");
     Ok(())
 }
+
+/// This node's name: from the settings, else from `<data_dir>/node.id` (created
+/// on the first start).
+pub fn node_id(settings: &Settings) -> anyhow::Result<String> {
+    if let Some(id) = &settings.node_id {
+        return Ok(id.clone());
+    }
+    let path = settings.data_dir.join("node.id");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let id = text.trim();
+        if !id.is_empty() {
+            return Ok(id.to_owned());
+        }
+    }
+    let id = format!("node-{}", mailbridge_domain::ids::new_id());
+    write_private(&path, &format!("{id}\n"))?;
+    Ok(id)
+}

@@ -73,6 +73,9 @@ pub struct Settings {
     pub tick_millis: u64,
     /// Hold an IMAP IDLE connection per enabled mailbox.
     pub push: bool,
+    /// This node's name in mailbox leases; `<data_dir>/node.id` when absent, so
+    /// a restarted node takes its own leases back at once.
+    pub node_id: Option<String>,
 }
 
 impl Default for Settings {
@@ -93,6 +96,7 @@ impl Default for Settings {
             lease_seconds: 120,
             tick_millis: 1000,
             push: true,
+            node_id: None,
         }
     }
 }
@@ -130,9 +134,10 @@ impl Settings {
     }
 
     /// The engine's settings.
-    pub fn engine_config(&self) -> mailbridge_engine::EngineConfig {
+    pub fn engine_config(&self, node_id: String) -> mailbridge_engine::EngineConfig {
         use std::time::Duration;
         mailbridge_engine::EngineConfig {
+            node_id,
             tick: Duration::from_millis(self.tick_millis.max(10)),
             lease: Duration::from_secs(self.lease_seconds.max(1)),
             push: self.push,
@@ -205,7 +210,7 @@ mod tests {
             jail.set_env("MAILBRIDGE_TICK_MILLIS", "100");
             jail.set_env("MAILBRIDGE_PUSH", "false");
             let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
-            let e = s.engine_config();
+            let e = s.engine_config("n1".into());
             assert_eq!(e.lease.as_secs(), 5);
             assert_eq!(e.tick.as_millis(), 100);
             assert!(!e.push);

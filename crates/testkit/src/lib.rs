@@ -23,11 +23,13 @@ mod headers;
 mod lmtp;
 mod maildir;
 mod postgres;
+mod private_dovecot;
 mod servers;
 mod smtp_sink;
 mod users;
 
 pub use lmtp::LmtpError;
+pub use private_dovecot::PrivateDovecot;
 pub use servers::TestServers;
 pub use smtp_sink::ReceivedMessage;
 pub use users::{DOMAIN, PROVISIONED_USERS, TestUser};

@@ -10,8 +10,8 @@ use mailbridge_domain::activity::{Email, EmailParty, normalize_message_id, valid
 use mailbridge_domain::authz::{Action, Resource};
 use mailbridge_domain::ids::new_id;
 use mailbridge_domain::{CorrelationMethod, EmailDirection, EmailStatus, RegardingType};
-use mailbridge_store::Decision;
 use mailbridge_store::Filter;
+use mailbridge_store::{AttachmentInfo, Decision};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Auth;
@@ -103,6 +103,8 @@ pub struct EmailView {
     #[serde(flatten)]
     email: Email,
     body_html: Option<String>,
+    /// Attachments found in the message; `stored: false` when over the size limit.
+    attachments: Vec<AttachmentInfo>,
     decision: Option<Decision>,
 }
 
@@ -121,10 +123,12 @@ async fn views(s: &AppState, emails: Vec<Email>) -> Result<Vec<EmailView>, ApiEr
     let ids: Vec<String> = emails.iter().map(|e| e.id.clone()).collect();
     let mut html = s.store.email_bodies_html(&ids).await?;
     let mut decisions = s.store.decisions_for_emails(&org, &ids).await?;
+    let mut attachments = s.store.attachments_for_emails(&ids).await?;
     Ok(emails
         .into_iter()
         .map(|e| EmailView {
             body_html: html.remove(&e.id),
+            attachments: attachments.remove(&e.id).unwrap_or_default(),
             decision: decisions.remove(&e.id),
             email: e,
         })

@@ -488,3 +488,117 @@ async fn a_full_mailbox_is_ingested_once() {
     .await;
     eprintln!("{n} messages in {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn attachments_over_the_limit_are_recorded_not_stored() {
+    let w = World::start(Backend::Sqlite, fast_engine()).await;
+    w.patch("/email-settings", json!({"max_attachment_size_kb": 1}))
+        .await;
+    let (_, mailbox, login) = w.member("all").await;
+    let big = "QUJD".repeat(1024); // 3 KiB once decoded
+    let id = format!("{}@test.example.org", uuid::Uuid::now_v7().simple());
+    let raw = format!(
+        "From: carl@fabrikam.com\r\nTo: {}\r\nSubject: Files\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nTwo files.\r\n\
+--b1\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"small.txt\"\r\n\r\nsmall\r\n\
+--b1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"big.bin\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{big}\r\n--b1--\r\n",
+        login.address
+    );
+    w.servers
+        .deliver(&login.address, raw.as_bytes())
+        .await
+        .unwrap();
+    w.test_and_enable(&[&mailbox]).await;
+    let email = email_by_message_id(&w, &id, Duration::from_secs(10)).await;
+    let files = email["attachments"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{email}");
+    assert_eq!(
+        (files[0]["file_name"].as_str(), files[0]["stored"].as_bool()),
+        (Some("small.txt"), Some(true))
+    );
+    assert_eq!(
+        (files[1]["file_name"].as_str(), files[1]["stored"].as_bool()),
+        (Some("big.bin"), Some(false))
+    );
+    assert_eq!(
+        files[1]["size"], 3072,
+        "the size of what was not stored is recorded"
+    );
+    assert_eq!(email["body"].as_str().map(str::trim), Some("Two files."));
+}
+
+#[tokio::test]
+async fn a_password_rejected_later_disables_incoming_and_alerts() {
+    let w = World::start(Backend::Postgres, fast_engine()).await;
+    let owner = w
+        .post(
+            "/users",
+            json!({"full_name": "Pat Profile Owner", "role": "org_admin"}),
+        )
+        .await;
+    w.patch(
+        &format!("/email-server-profiles/{}", w.profile),
+        json!({"owner_id": owner["id"]}),
+    )
+    .await;
+    let (user, mailbox, _) = w.member("all").await;
+    let job = w.test_and_enable(&[&mailbox]).await;
+    assert_eq!(job["status"], "succeeded");
+    // The password changes behind mailbridge's back (here: the stored one).
+    w.patch(
+        &format!("/mailboxes/{mailbox}"),
+        json!({"password": "changed-elsewhere"}),
+    )
+    .await;
+    let m = wait(
+        "the workload to be disabled",
+        Duration::from_secs(15),
+        || async {
+            let m = w.get(&format!("/mailboxes/{mailbox}")).await;
+            (m["incoming_enabled"] == false).then_some(m)
+        },
+    )
+    .await;
+    assert_eq!(m["incoming_status"], "failure");
+    let alerts = w
+        .get(&format!(
+            "/alerts?mailbox_id={mailbox}&severity=error&scope=mailbox"
+        ))
+        .await;
+    let alert = &alerts["items"][0];
+    assert!(
+        alert["message"].as_str().unwrap().contains("stopped"),
+        "{alert}"
+    );
+    assert!(
+        alert["fix"].as_str().unwrap().contains("password"),
+        "{alert}"
+    );
+    assert!(
+        alert["recipient_ids"]
+            .as_array()
+            .unwrap()
+            .contains(&user["id"])
+    );
+    // The profile's only mailbox failed: more than half, so its owner hears of it.
+    let profile_alerts = w
+        .get(&format!("/alerts?scope=profile&profile_id={}", w.profile))
+        .await;
+    let pa = &profile_alerts["items"][0];
+    assert!(
+        pa["recipient_ids"]
+            .as_array()
+            .unwrap()
+            .contains(&owner["id"]),
+        "{profile_alerts}"
+    );
+    // It stays disabled: no more runs, no more alerts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let again = w
+        .get(&format!(
+            "/alerts?mailbox_id={mailbox}&severity=error&scope=mailbox"
+        ))
+        .await;
+    assert_eq!(again["items"].as_array().unwrap().len(), 1);
+}

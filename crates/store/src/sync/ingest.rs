@@ -13,6 +13,18 @@ use sqlx::QueryBuilder;
 
 use crate::{Store, StoreResult, now, with_db};
 
+/// An attachment as listed with its email (never its content).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct AttachmentInfo {
+    #[serde(skip)]
+    pub email_id: String,
+    pub file_name: Option<String>,
+    pub content_type: String,
+    pub size: i64,
+    /// False when it was over the organization's size limit: recorded, not stored.
+    pub stored: bool,
+}
+
 /// What the store knows that the decisions of one message need.
 #[derive(Debug, Clone, Default)]
 pub struct Lookups {
@@ -152,6 +164,32 @@ impl Store {
             }
         });
         Ok(l)
+    }
+
+    /// The attachments of these emails, by email id, in one query.
+    pub async fn attachments_for_emails(
+        &self,
+        email_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Vec<AttachmentInfo>>> {
+        let mut out: std::collections::HashMap<String, Vec<AttachmentInfo>> = Default::default();
+        if email_ids.is_empty() {
+            return Ok(out);
+        }
+        let rows: Vec<AttachmentInfo> = with_db!(&self.db, p => {
+            let mut qb = QueryBuilder::new(
+                "SELECT email_id, file_name, content_type, size, stored FROM email_attachments WHERE email_id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for id in email_ids {
+                sep.push_bind(id.clone());
+            }
+            qb.push(") ORDER BY email_id, position");
+            qb.build_query_as::<AttachmentInfo>().fetch_all(p).await?
+        });
+        for a in rows {
+            out.entry(a.email_id.clone()).or_default().push(a);
+        }
+        Ok(out)
     }
 
     /// The UIDs of a folder at or after `from_uid` that already have a final
