@@ -42,10 +42,10 @@ async fn folders(
             },
         ));
     }
-    if ctx.track_sent_items {
-        if let Some(sent) = session.find_special_use(SpecialUse::Sent).await? {
-            out.push((sent, FolderKind::Sent));
-        }
+    if ctx.track_sent_items
+        && let Some(sent) = session.find_special_use(SpecialUse::Sent).await?
+    {
+        out.push((sent, FolderKind::Sent));
     }
     Ok(out)
 }
@@ -112,6 +112,17 @@ async fn sync_folder(
         }
     };
     let mut report = IncomingReport::default();
+    retrack_tagged(
+        engine,
+        ctx,
+        session,
+        folder,
+        kind,
+        state.uidvalidity,
+        last_uid,
+        &mut report,
+    )
+    .await?;
     if state.uidnext != 0 && state.uidnext <= last_uid + 1 {
         return Ok(report);
     }
@@ -180,6 +191,43 @@ async fn sync_folder(
         }
     }
     Ok(report)
+}
+
+/// Mail tracked by hand after it arrived: messages already looked at and skipped
+/// that now carry a tracking keyword are processed again, and tracked.
+#[allow(clippy::too_many_arguments)]
+async fn retrack_tagged(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    session: &mut ImapSession,
+    folder: &str,
+    kind: &FolderKind,
+    uidvalidity: u32,
+    up_to: u32,
+    report: &mut IncomingReport,
+) -> Result<(), SyncError> {
+    if up_to == 0 {
+        return Ok(());
+    }
+    let tagged = session
+        .uids_with_keywords(crate::pipeline::TRACKING_KEYWORDS, up_to)
+        .await?;
+    let skipped = engine
+        .store
+        .skipped_uids(&ctx.mailbox.id, folder, uidvalidity, &tagged)
+        .await
+        .map_err(store_error)?;
+    for msg in session.fetch_uids(&skipped).await? {
+        report.processed += 1;
+        match pipeline::process(engine, ctx, folder, kind, uidvalidity, &msg, None).await {
+            Ok(tracked) => report.tracked += usize::from(tracked),
+            Err(ItemError::Sync(e)) => return Err(e),
+            Err(ItemError::Item(reason)) => {
+                tracing::warn!(mailbox = %ctx.mailbox.id, folder, uid = msg.uid, reason, "a message tagged for tracking could not be created");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A message that could not be created: counted; after the last attempt, moved

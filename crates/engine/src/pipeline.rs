@@ -283,10 +283,10 @@ async fn regarding(
             Err(e) => Err(ItemError::Sync(store_error(e))),
         };
     }
-    if let Some(id) = correlated {
-        if let Ok(e) = engine.store.get_email(org, id).await {
-            return Ok((e.regarding_type, e.regarding_id));
-        }
+    if let Some(id) = correlated
+        && let Ok(e) = engine.store.get_email(org, id).await
+    {
+        return Ok((e.regarding_type, e.regarding_id));
     }
     Ok((None, None))
 }

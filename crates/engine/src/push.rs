@@ -31,11 +31,10 @@ pub async fn supervise(engine: Arc<Engine>, mut shutdown: tokio::sync::watch::Re
                     keep
                 });
                 for id in enabled {
-                    if !watchers.contains_key(&id) {
-                        let e = engine.clone();
-                        let mid = id.clone();
-                        watchers.insert(id, tokio::spawn(async move { watch(e, mid).await }));
-                    }
+                    let (e, mid) = (engine.clone(), id.clone());
+                    watchers
+                        .entry(id)
+                        .or_insert_with(|| tokio::spawn(async move { watch(e, mid).await }));
                 }
             }
             Err(e) => tracing::warn!(error = %e, "push: could not list enabled mailboxes"),

@@ -32,12 +32,11 @@ pub async fn queue(s: &AppState, scope: &Scope, mut email: Email) -> Result<Emai
         user_id,
         ..
     } = &scope.principal
+        && !(mailbox.owner_type == OwnerType::User && &mailbox.owner_id == user_id)
     {
-        if !(mailbox.owner_type == OwnerType::User && &mailbox.owner_id == user_id) {
-            return Err(ApiError::forbidden(
-                "you may send only from your own mailbox",
-            ));
-        }
+        return Err(ApiError::forbidden(
+            "you may send only from your own mailbox",
+        ));
     }
     if mailbox.outgoing_method != DeliveryMethod::ServerSideSync {
         return Err(ApiError::field(

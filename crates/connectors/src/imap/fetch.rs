@@ -75,6 +75,40 @@ impl ImapSession {
         Ok(uids_above(uids, after_uid))
     }
 
+    /// The UIDs up to `up_to_uid` of the selected folder that carry any of
+    /// `keywords` (matched by the server, as IMAP keywords are), ascending: how a
+    /// message tagged by hand after it arrived is found again.
+    ///
+    /// # Errors
+    /// A classified [`SyncError`].
+    pub async fn uids_with_keywords(
+        &mut self,
+        keywords: &[&str],
+        up_to_uid: u32,
+    ) -> Result<Vec<u32>, SyncError> {
+        let keywords: Vec<&str> = keywords
+            .iter()
+            .copied()
+            .filter(|k| super::store::valid_flag(k) && !k.starts_with('\\'))
+            .collect();
+        if keywords.is_empty() || up_to_uid == 0 {
+            return Ok(Vec::new());
+        }
+        // OR is binary in IMAP SEARCH: OR k1 OR k2 k3 ...
+        let mut query = format!("KEYWORD {}", keywords[keywords.len() - 1]);
+        for k in keywords[..keywords.len() - 1].iter().rev() {
+            query = format!("OR KEYWORD {k} {query}");
+        }
+        let query = format!("UID 1:{up_to_uid} {query}");
+        let timeout = self.timeout;
+        let result = tokio::time::timeout(timeout, self.session.uid_search(&query)).await;
+        let uids = self.finish(&format!("UID SEARCH {query}"), result)?;
+        let mut uids: Vec<u32> = uids.into_iter().filter(|&u| u <= up_to_uid).collect();
+        uids.sort_unstable();
+        uids.dedup();
+        Ok(uids)
+    }
+
     /// The selected folder's messages with UID above `after_uid`, ascending by UID,
     /// at most `max`, with their exact bytes (`BODY.PEEK[]`: `\Seen` is never set),
     /// flags, INTERNALDATE and size.
@@ -91,10 +125,19 @@ impl ImapSession {
     ) -> Result<Vec<FetchedMessage>, SyncError> {
         let mut uids = self.uids_after(after_uid).await?;
         uids.truncate(max);
+        self.fetch_uids(&uids).await
+    }
+
+    /// The messages of the selected folder with these UIDs (sorted, distinct),
+    /// fetched like [`ImapSession::fetch_after`]; UIDs no longer there are absent.
+    ///
+    /// # Errors
+    /// A classified [`SyncError`].
+    pub async fn fetch_uids(&mut self, uids: &[u32]) -> Result<Vec<FetchedMessage>, SyncError> {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
-        let set = uid_set(&uids);
+        let set = uid_set(uids);
         let what = format!("UID FETCH {set}");
         let timeout = self.timeout;
         let mut fetched = BTreeMap::new();

@@ -54,14 +54,14 @@ pub fn correlate(
             };
         }
     }
-    if let (Some(format), Some(email)) = (token_format, &lookup.by_token) {
-        if let Some(token) = format.find(&facts.subject) {
-            return Correlation {
-                method: CorrelationMethod::TrackingToken,
-                email_id: Some(email.clone()),
-                reason: format!("the subject carries the tracking token {token}"),
-            };
-        }
+    if let (Some(format), Some(email)) = (token_format, &lookup.by_token)
+        && let Some(token) = format.find(&facts.subject)
+    {
+        return Correlation {
+            method: CorrelationMethod::TrackingToken,
+            email_id: Some(email.clone()),
+            reason: format!("the subject carries the tracking token {token}"),
+        };
     }
     if let (Some(key), Some(email)) = (&facts.conversation_key, &lookup.by_conversation) {
         return Correlation {

@@ -113,18 +113,18 @@ fn decision(outcome: Outcome, rule: TrackingRule, reason: impl Into<String>) -> 
 pub fn decide(ctx: &TrackingContext<'_>) -> TrackingDecision {
     use Outcome::*;
     use TrackingRule::*;
-    if let (Some(start), Some(received)) = (ctx.start, ctx.received_at) {
-        if received < start {
-            return decision(
-                Skip,
-                BeforeStartDate,
-                format!(
-                    "received {} before the start date {}",
-                    received.to_rfc3339(),
-                    start.to_rfc3339()
-                ),
-            );
-        }
+    if let (Some(start), Some(received)) = (ctx.start, ctx.received_at)
+        && received < start
+    {
+        return decision(
+            Skip,
+            BeforeStartDate,
+            format!(
+                "received {} before the start date {}",
+                received.to_rfc3339(),
+                start.to_rfc3339()
+            ),
+        );
     }
     if let Some(email) = ctx.already_tracked {
         return decision(

@@ -602,3 +602,99 @@ async fn a_password_rejected_later_disables_incoming_and_alerts() {
         .await;
     assert_eq!(again["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_message_tagged_later_is_tracked() {
+    let w = World::start(Backend::Sqlite, fast_engine()).await;
+    let (_, mailbox, login) = w.member("none").await;
+    let (raw, id) = message(
+        "stranger@nowhere.org",
+        &[&login.address],
+        "Track me later",
+        "",
+    );
+    w.servers.deliver(&login.address, &raw).await.unwrap();
+    w.test_and_enable(&[&mailbox]).await;
+    let d = wait("the skip", Duration::from_secs(10), || async {
+        w.decisions(&mailbox, &format!("&message_id={id}"))
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(d["rule"], "filter_none");
+    // The user tags it in their mail client.
+    let cfg = crate::outgoing::imap_for(&w, &login);
+    let mut session = mailbridge_connectors::ImapSession::connect(&cfg)
+        .await
+        .unwrap();
+    session.select("INBOX").await.unwrap();
+    let uid = session
+        .fetch_after(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| String::from_utf8_lossy(&m.bytes).contains(&id))
+        .unwrap()
+        .uid;
+    session.logout().await;
+    let mut raw_imap = RawImap::login(&w, &login).await;
+    raw_imap.command(&"SELECT INBOX".to_string()).await;
+    raw_imap
+        .command(&format!("UID STORE {uid} +FLAGS ($MailbridgeTracked)"))
+        .await;
+    let email = email_by_message_id(&w, &id, Duration::from_secs(10)).await;
+    assert_eq!(email["decision"]["rule"], "tracking_keyword");
+    assert_eq!(email["decision"]["outcome"], "tracked");
+    assert_eq!(w.emails(&format!("&message_id={id}")).await.len(), 1);
+}
+
+/// A minimal line-based IMAP client, standing for the user's mail client.
+struct RawImap {
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+    tag: u32,
+}
+
+impl RawImap {
+    async fn login(w: &World, login: &mailbridge_testkit::TestUser) -> RawImap {
+        let stream = tokio::net::TcpStream::connect(w.servers.imap_addr())
+            .await
+            .unwrap();
+        let mut c = RawImap {
+            stream: tokio::io::BufReader::new(stream),
+            tag: 0,
+        };
+        c.line().await;
+        c.command(&format!("LOGIN {} {}", login.login, login.password))
+            .await;
+        c
+    }
+
+    async fn line(&mut self) -> String {
+        use tokio::io::AsyncBufReadExt;
+        let mut l = String::new();
+        tokio::time::timeout(Duration::from_secs(10), self.stream.read_line(&mut l))
+            .await
+            .unwrap()
+            .unwrap();
+        l
+    }
+
+    async fn command(&mut self, cmd: &str) {
+        use tokio::io::AsyncWriteExt;
+        self.tag += 1;
+        let tag = format!("c{}", self.tag);
+        self.stream
+            .get_mut()
+            .write_all(format!("{tag} {cmd}\r\n").as_bytes())
+            .await
+            .unwrap();
+        loop {
+            let l = self.line().await;
+            if l.starts_with(&tag) {
+                assert!(l.starts_with(&format!("{tag} OK")), "{cmd}: {l}");
+                return;
+            }
+        }
+    }
+}

@@ -208,6 +208,31 @@ impl Store {
         Ok(rows.into_iter().map(|u| u as u32).collect())
     }
 
+    /// Of these UIDs, those whose message was looked at and skipped.
+    pub async fn skipped_uids(
+        &self,
+        mailbox_id: &str,
+        folder: &str,
+        uidvalidity: u32,
+        uids: &[u32],
+    ) -> StoreResult<Vec<u32>> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<i64> = with_db!(&self.db, p => {
+            let mut qb = QueryBuilder::new("SELECT uid FROM message_decisions WHERE outcome = 'skipped' AND mailbox_id = ");
+            qb.push_bind(mailbox_id.to_owned()).push(" AND folder = ").push_bind(folder.to_owned());
+            qb.push(" AND uidvalidity = ").push_bind(i64::from(uidvalidity)).push(" AND uid IN (");
+            let mut sep = qb.separated(", ");
+            for u in uids {
+                sep.push_bind(i64::from(*u));
+            }
+            qb.push(") ORDER BY uid");
+            qb.build_query_scalar::<i64>().fetch_all(p).await?
+        });
+        Ok(rows.into_iter().map(|u| u as u32).collect())
+    }
+
     /// Attempts so far for a message that failed before.
     pub async fn decision_attempts(
         &self,
