@@ -54,19 +54,7 @@ pub fn build(from_name: &str, from: &str, out: &OutgoingEmail) -> (Vec<u8>, Vec<
 /// Sends every due email of the mailbox; returns how many were sent.
 pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<usize, SyncError> {
     let store = &engine.store;
-    // A stop during a send leaves an email in `sending`: it goes back to the
-    // queue. FIXME: the SMTP server may have accepted it already; checking the
-    // Sent folder for its Message-ID would avoid that rare duplicate.
-    for (_, id) in store
-        .in_flight(&ctx.mailbox.id)
-        .await
-        .map_err(store_error)?
-    {
-        store
-            .transition_email(&id, "sending", "pending_send")
-            .await
-            .map_err(store_error)?;
-    }
+    recover_in_flight(engine, ctx).await?;
     let smtp = ctx.smtp(store, &engine.config).await?;
     let from = ctx.address()?;
     let mut sent = 0;
@@ -134,6 +122,53 @@ pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<usize, SyncErr
         }
     }
     Ok(sent)
+}
+
+/// A stop during a send leaves an email in `sending`. When its copy is in Sent,
+/// it was sent: it is marked so. Otherwise it goes back to the queue.
+/// FIXME: a stop after the SMTP server accepted it but before the copy was
+/// appended still sends it twice; closing that needs the send and the copy in
+/// one step the server confirms (e.g. BURL or Graph's sendMail).
+async fn recover_in_flight(engine: &Engine, ctx: &MailboxContext) -> Result<(), SyncError> {
+    let store = &engine.store;
+    let stuck = store
+        .in_flight(&ctx.mailbox.id)
+        .await
+        .map_err(store_error)?;
+    if stuck.is_empty() {
+        return Ok(());
+    }
+    let cfg = ctx.imap(store, &engine.config).await?;
+    let mut session = ImapSession::connect(&cfg).await?;
+    let sent_folder = session
+        .find_special_use(SpecialUse::Sent)
+        .await?
+        .unwrap_or_else(|| "Sent".to_owned());
+    session.select(&sent_folder).await?;
+    for (org, id) in stuck {
+        let email = store.get_email(&org, &id).await.map_err(store_error)?;
+        let found = match &email.message_id {
+            Some(mid) => !session
+                .uids_with_header("Message-ID", mid)
+                .await?
+                .is_empty(),
+            None => false,
+        };
+        if found {
+            tracing::info!(email = %id, "an email in flight at the last stop is in Sent: marked sent");
+            store
+                .mark_sent(&id, chrono::Utc::now())
+                .await
+                .map_err(store_error)?;
+        } else {
+            store
+                .transition_email(&id, "sending", "pending_send")
+                .await
+                .map_err(store_error)?;
+        }
+    }
+    session.logout().await;
+    Ok(())
 }
 
 /// Saves a copy to the mailbox's Sent folder. A failure here does not unsend the

@@ -109,6 +109,35 @@ impl ImapSession {
         Ok(uids)
     }
 
+    /// The UIDs of the selected folder's messages whose `header` contains `value`
+    /// (`UID SEARCH HEADER`), e.g. a Message-ID, ascending.
+    ///
+    /// # Errors
+    /// A classified [`SyncError`].
+    pub async fn uids_with_header(
+        &mut self,
+        header: &str,
+        value: &str,
+    ) -> Result<Vec<u32>, SyncError> {
+        // A quoted string may hold neither quotes nor backslashes unescaped; a
+        // Message-ID never needs them, so they are dropped rather than escaped.
+        let value: String = value
+            .chars()
+            .filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n'))
+            .collect();
+        let header: String = header
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        let query = format!("HEADER {header} \"{value}\"");
+        let timeout = self.timeout;
+        let result = tokio::time::timeout(timeout, self.session.uid_search(&query)).await;
+        let uids = self.finish(&format!("UID SEARCH {query}"), result)?;
+        let mut uids: Vec<u32> = uids.into_iter().collect();
+        uids.sort_unstable();
+        Ok(uids)
+    }
+
     /// The selected folder's messages with UID above `after_uid`, ascending by UID,
     /// at most `max`, with their exact bytes (`BODY.PEEK[]`: `\Seen` is never set),
     /// flags, INTERNALDATE and size.

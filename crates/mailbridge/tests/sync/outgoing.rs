@@ -189,3 +189,63 @@ pub fn imap_for(
         extra_roots: Vec::new(),
     }
 }
+
+#[tokio::test]
+async fn emails_interrupted_while_sending_are_not_sent_twice() {
+    let w = World::start(Backend::Sqlite, fast_engine()).await;
+    let (_, mailbox, alice) = w.member("none").await;
+    let (_, _, bob) = w.member("none").await;
+    w.test_and_enable(&[&mailbox]).await;
+    // Two emails a stopped node left in `sending`: the first had reached Sent.
+    let reached = format!("{}.reached@example.org", uuid::Uuid::now_v7().simple());
+    let lost = format!("{}.lost@example.org", uuid::Uuid::now_v7().simple());
+    let cfg = imap_for(&w, &alice);
+    let mut session = mailbridge_connectors::ImapSession::connect(&cfg)
+        .await
+        .unwrap();
+    let sent_folder = session
+        .find_special_use(mailbridge_connectors::SpecialUse::Sent)
+        .await
+        .unwrap()
+        .unwrap();
+    let copy = format!(
+        "From: {}\r\nTo: {}\r\nSubject: Reached\r\nMessage-ID: <{reached}>\r\n\r\nx\r\n",
+        alice.address, bob.address
+    );
+    session
+        .append(&sent_folder, &["\\Seen"], copy.as_bytes())
+        .await
+        .unwrap();
+    session.logout().await;
+    let mut ids = Vec::new();
+    for (mid, subject) in [(&reached, "Reached"), (&lost, "Lost")] {
+        let e = w
+            .post(
+                "/emails",
+                json!({"from_mailbox_id": mailbox, "to": [bob.address], "subject": subject,
+                                   "status": "sending", "message_id": mid}),
+            )
+            .await;
+        ids.push(e["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let e = wait("the recovery", Duration::from_secs(15), || async {
+            let e = w.get(&format!("/emails/{id}")).await;
+            (e["status"] == "sent").then_some(e)
+        })
+        .await;
+        assert!(e["sent_at"].is_string());
+    }
+    // Only the lost one went out (again); the one already in Sent did not.
+    w.servers
+        .wait_smtp_message(Duration::from_secs(10), |m| m.text().contains(&lost))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !w.servers
+            .smtp_received()
+            .iter()
+            .any(|m| m.text().contains(&reached)),
+        "sent twice"
+    );
+}

@@ -19,6 +19,7 @@ pub struct DueWork {
 impl Store {
     /// Mailboxes with incoming or outgoing work due at `now` that no live lease
     /// holds and that may process mail (approved, while approval is required).
+    /// An email left `sending` under a free lease was interrupted: that is due too.
     pub async fn due_mailboxes(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<DueWork>> {
         Ok(with_db!(&self.db, p => sqlx::query_as(
             "SELECT m.id AS mailbox_id, m.org_id, m.profile_id,
@@ -27,7 +28,8 @@ impl Store {
                 (m.outgoing_enabled AND m.outgoing_method = 'server_side_sync'
                     AND (m.next_outgoing_at IS NULL OR m.next_outgoing_at <= $1)
                     AND EXISTS (SELECT 1 FROM emails e WHERE e.org_id = m.org_id AND e.mailbox_id = m.id
-                        AND e.status = 'pending_send' AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= $1))) AS outgoing_due
+                        AND (e.status = 'sending'
+                             OR (e.status = 'pending_send' AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= $1))))) AS outgoing_due
              FROM mailboxes m JOIN email_settings s ON s.org_id = m.org_id
              WHERE m.profile_id IS NOT NULL
                AND (m.lease_owner IS NULL OR m.lease_expires_at < $1)
@@ -39,7 +41,8 @@ impl Store {
                  OR (m.outgoing_enabled AND m.outgoing_method = 'server_side_sync'
                         AND (m.next_outgoing_at IS NULL OR m.next_outgoing_at <= $1)
                         AND EXISTS (SELECT 1 FROM emails e WHERE e.org_id = m.org_id AND e.mailbox_id = m.id
-                            AND e.status = 'pending_send' AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= $1))))
+                            AND (e.status = 'sending'
+                                 OR (e.status = 'pending_send' AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= $1))))))
              ORDER BY m.next_incoming_at, m.id
              LIMIT $2",
         ).bind(now).bind(limit).fetch_all(p).await?))
