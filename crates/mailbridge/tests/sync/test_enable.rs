@@ -172,3 +172,46 @@ async fn test_connection_shows_each_step() {
         "{r}"
     );
 }
+
+#[tokio::test]
+async fn a_rejected_mailbox_processes_nothing_while_approval_is_required() {
+    let w = World::start(Backend::Sqlite, crate::common::fast_engine()).await;
+    let (_, mailbox, login) = w.member("all").await;
+    w.test_and_enable(&[&mailbox]).await;
+    let (status, _) = w
+        .try_call(
+            reqwest::Method::POST,
+            &format!("/api/v1/orgs/{}/mailboxes/reject", w.org),
+            json!({"ids": [mailbox]}),
+            &w.approver,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (raw, id) =
+        crate::common::message("carl@fabrikam.com", &[&login.address], "While rejected", "");
+    w.servers.deliver(&login.address, &raw).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        w.decisions(&mailbox, &format!("&message_id={id}"))
+            .await
+            .is_empty(),
+        "not even looked at"
+    );
+    // The organization stops requiring approval for users: the mail is processed.
+    w.patch(
+        "/email-settings",
+        json!({"process_email_for_approved_users_only": false}),
+    )
+    .await;
+    crate::common::wait(
+        "processing without approval",
+        Duration::from_secs(10),
+        || async {
+            w.emails(&format!("&message_id={id}"))
+                .await
+                .into_iter()
+                .next()
+        },
+    )
+    .await;
+}
