@@ -111,7 +111,16 @@ async fn sync_folder(
             0
         }
     };
+    let known_modseq = known
+        .filter(|k| k.uidvalidity == state.uidvalidity)
+        .and_then(|k| k.highestmodseq);
     let mut report = IncomingReport::default();
+    let nothing_new = state.uidnext != 0 && state.uidnext <= last_uid + 1;
+    // CONDSTORE: an unchanged HIGHESTMODSEQ means nothing in the folder changed.
+    if nothing_new && known_modseq.is_some() && known_modseq == state.highestmodseq {
+        return Ok(report);
+    }
+    let since = known_modseq;
     retrack_tagged(
         engine,
         ctx,
@@ -120,10 +129,15 @@ async fn sync_folder(
         kind,
         state.uidvalidity,
         last_uid,
+        since,
         &mut report,
     )
     .await?;
-    if state.uidnext != 0 && state.uidnext <= last_uid + 1 {
+    if nothing_new {
+        store
+            .set_folder_modseq(mailbox, folder, state.uidvalidity, state.highestmodseq)
+            .await
+            .map_err(store_error)?;
         return Ok(report);
     }
     // Once a message fails and will be retried, the checkpoint stays before it;
@@ -190,6 +204,10 @@ async fn sync_folder(
             break;
         }
     }
+    store
+        .set_folder_modseq(mailbox, folder, state.uidvalidity, state.highestmodseq)
+        .await
+        .map_err(store_error)?;
     Ok(report)
 }
 
@@ -204,13 +222,14 @@ async fn retrack_tagged(
     kind: &FolderKind,
     uidvalidity: u32,
     up_to: u32,
+    changed_since: Option<u64>,
     report: &mut IncomingReport,
 ) -> Result<(), SyncError> {
     if up_to == 0 {
         return Ok(());
     }
     let tagged = session
-        .uids_with_keywords(crate::pipeline::TRACKING_KEYWORDS, up_to)
+        .uids_with_keywords(crate::pipeline::TRACKING_KEYWORDS, up_to, changed_since)
         .await?;
     let skipped = engine
         .store

@@ -77,7 +77,9 @@ impl ImapSession {
 
     /// The UIDs up to `up_to_uid` of the selected folder that carry any of
     /// `keywords` (matched by the server, as IMAP keywords are), ascending: how a
-    /// message tagged by hand after it arrived is found again.
+    /// message tagged by hand after it arrived is found again. `changed_since` is
+    /// the caller's last HIGHESTMODSEQ (see `QUIRK_SEARCH_MODSEQ` for why it does
+    /// not narrow the search yet).
     ///
     /// # Errors
     /// A classified [`SyncError`].
@@ -85,6 +87,7 @@ impl ImapSession {
         &mut self,
         keywords: &[&str],
         up_to_uid: u32,
+        changed_since: Option<u64>,
     ) -> Result<Vec<u32>, SyncError> {
         let keywords: Vec<&str> = keywords
             .iter()
@@ -99,6 +102,10 @@ impl ImapSession {
         for k in keywords[..keywords.len() - 1].iter().rev() {
             query = format!("OR KEYWORD {k} {query}");
         }
+        // QUIRK_SEARCH_MODSEQ: async-imap cannot parse the `(MODSEQ n)` that a
+        // CONDSTORE server appends to a SEARCH answer, so the MODSEQ criterion is
+        // not sent; callers skip the search when HIGHESTMODSEQ did not move.
+        let _ = changed_since;
         let query = format!("UID 1:{up_to_uid} {query}");
         let timeout = self.timeout;
         let result = tokio::time::timeout(timeout, self.session.uid_search(&query)).await;

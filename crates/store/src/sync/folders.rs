@@ -11,6 +11,8 @@ use crate::{Store, StoreError, StoreResult, now, with_db};
 pub struct FolderState {
     pub uidvalidity: u32,
     pub last_uid: u32,
+    /// HIGHESTMODSEQ after the last complete run (CONDSTORE servers).
+    pub highestmodseq: Option<u64>,
 }
 
 /// A folder mapped to a regarding record.
@@ -30,12 +32,13 @@ impl Store {
         mailbox_id: &str,
         folder: &str,
     ) -> StoreResult<Option<FolderState>> {
-        let row: Option<(i64, i64)> = with_db!(&self.db, p => sqlx::query_as(
-            "SELECT uidvalidity, last_uid FROM folder_sync WHERE mailbox_id = $1 AND folder = $2",
+        let row: Option<(i64, i64, Option<i64>)> = with_db!(&self.db, p => sqlx::query_as(
+            "SELECT uidvalidity, last_uid, highestmodseq FROM folder_sync WHERE mailbox_id = $1 AND folder = $2",
         ).bind(mailbox_id).bind(folder).fetch_optional(p).await?);
-        Ok(row.map(|(v, u)| FolderState {
+        Ok(row.map(|(v, u, m)| FolderState {
             uidvalidity: v as u32,
             last_uid: u as u32,
+            highestmodseq: m.map(|m| m as u64),
         }))
     }
 
@@ -49,8 +52,9 @@ impl Store {
     ) -> StoreResult<()> {
         let t = now();
         with_db!(&self.db, p => sqlx::query(
-            "INSERT INTO folder_sync (mailbox_id, folder, uidvalidity, last_uid, updated_at) VALUES ($1, $2, $3, 0, $4)
-             ON CONFLICT (mailbox_id, folder) DO UPDATE SET uidvalidity = $3, last_uid = 0, updated_at = $4",
+            "INSERT INTO folder_sync (mailbox_id, folder, uidvalidity, last_uid, highestmodseq, updated_at)
+             VALUES ($1, $2, $3, 0, NULL, $4)
+             ON CONFLICT (mailbox_id, folder) DO UPDATE SET uidvalidity = $3, last_uid = 0, highestmodseq = NULL, updated_at = $4",
         ).bind(mailbox_id).bind(folder).bind(i64::from(uidvalidity)).bind(t).execute(p).await?.rows_affected());
         Ok(())
     }
@@ -67,6 +71,21 @@ impl Store {
             "UPDATE folder_sync SET last_uid = $4, updated_at = $5
              WHERE mailbox_id = $1 AND folder = $2 AND uidvalidity = $3 AND last_uid < $4",
         ).bind(mailbox_id).bind(folder).bind(i64::from(uidvalidity)).bind(i64::from(last_uid)).bind(now())
+        .execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Records the HIGHESTMODSEQ a complete run saw.
+    pub async fn set_folder_modseq(
+        &self,
+        mailbox_id: &str,
+        folder: &str,
+        uidvalidity: u32,
+        modseq: Option<u64>,
+    ) -> StoreResult<()> {
+        with_db!(&self.db, p => sqlx::query(
+            "UPDATE folder_sync SET highestmodseq = $4 WHERE mailbox_id = $1 AND folder = $2 AND uidvalidity = $3",
+        ).bind(mailbox_id).bind(folder).bind(i64::from(uidvalidity)).bind(modseq.map(|m| m as i64))
         .execute(p).await?.rows_affected());
         Ok(())
     }
