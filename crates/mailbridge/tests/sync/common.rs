@@ -19,6 +19,7 @@ pub enum Backend {
 pub struct World {
     pub servers: TestServers,
     pub engine: std::sync::Arc<Engine>,
+    pub store: Store,
 
     pub base: String,
     pub client: reqwest::Client,
@@ -76,6 +77,7 @@ impl World {
         let mut w = World {
             servers,
             engine,
+            store: store.clone(),
 
             base,
             client: reqwest::Client::new(),

@@ -215,3 +215,77 @@ async fn a_rejected_mailbox_processes_nothing_while_approval_is_required() {
     )
     .await;
 }
+
+/// The time span in which a mailbox's decisions were written.
+async fn span(w: &World, mailbox: &str) -> (String, String) {
+    let d = w.decisions(mailbox, "&outcome=tracked").await;
+    let mut times: Vec<String> = d
+        .iter()
+        .filter(|d| {
+            d["subject"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Load ")
+        })
+        .map(|d| d["created_at"].as_str().unwrap().to_owned())
+        .collect();
+    times.sort();
+    (
+        times.first().unwrap().clone(),
+        times.last().unwrap().clone(),
+    )
+}
+
+#[tokio::test]
+async fn the_profile_connection_cap_serializes_runs() {
+    let w = World::start(Backend::Sqlite, crate::common::fast_engine()).await;
+    w.patch(
+        &format!("/email-server-profiles/{}", w.profile),
+        json!({"max_concurrent_connections": 1}),
+    )
+    .await;
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        let (_, mailbox, login) = w.member("all").await;
+        members.push((mailbox, login));
+    }
+    let ids: Vec<&str> = members.iter().map(|(m, _)| m.as_str()).collect();
+    w.test_and_enable(&ids).await;
+    for (mailbox, _) in &members {
+        crate::common::wait("push", Duration::from_secs(10), || async {
+            w.engine.is_watching(mailbox).then_some(())
+        })
+        .await;
+    }
+    // Mail for all three at once: all three are due together.
+    let per_mailbox = 150;
+    for i in 0..per_mailbox {
+        for (_, login) in &members {
+            let (raw, _) = crate::common::message(
+                "carl@fabrikam.com",
+                &[&login.address],
+                &format!("Load {i}"),
+                "",
+            );
+            w.servers.write_to_inbox(&login.login, &raw);
+        }
+    }
+    for (mailbox, _) in &members {
+        crate::common::wait("every message", Duration::from_secs(60), || async {
+            (w.decisions(mailbox, "&outcome=tracked").await.len() > per_mailbox).then_some(())
+        })
+        .await;
+    }
+    // With one connection allowed, the runs did not overlap.
+    let mut spans = Vec::new();
+    for (mailbox, _) in &members {
+        spans.push(span(&w, mailbox).await);
+    }
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(
+            pair[0].1 < pair[1].0,
+            "runs overlapped under a cap of 1: {spans:?}"
+        );
+    }
+}
