@@ -48,25 +48,55 @@ pub async fn create(
     let scope = auth
         .check(&s, &org_id, Resource::Jobs, Action::Create)
         .await?;
-    let mailbox_ids = match (&i.profile_id, i.mailbox_ids.is_empty()) {
+    let job = queue(
+        &s,
+        &scope,
+        org_id,
+        i.kind,
+        "mailbox_ids",
+        i.mailbox_ids,
+        i.profile_id,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(job)))
+}
+
+/// Queues a job for the listed mailboxes, or for every mailbox of a profile.
+/// `ids_field` is the name the request gave the list, for error messages.
+pub(crate) async fn queue(
+    s: &AppState,
+    scope: &crate::auth::Scope,
+    org_id: String,
+    kind: JobKind,
+    ids_field: &str,
+    ids: Vec<String>,
+    profile_id: Option<String>,
+) -> Result<Job, ApiError> {
+    let mailbox_ids = match (&profile_id, ids.is_empty()) {
         (Some(_), false) => {
             return Err(ApiError::field(
                 "invalid_value",
-                "mailbox_ids",
-                "give mailbox_ids or profile_id, not both",
+                ids_field,
+                format!("give {ids_field} or profile_id, not both"),
             ));
         }
         (None, true) => {
             return Err(ApiError::field(
                 "missing_field",
-                "mailbox_ids",
-                "give mailbox_ids, or profile_id for all of its mailboxes",
+                ids_field,
+                format!("give {ids_field}, or profile_id for all of its mailboxes"),
             ));
         }
         (Some(p), true) => {
-            // Answers 422 below for a profile that is not the organization's.
+            s.store.get_profile(&org_id, p).await.map_err(|_| {
+                ApiError::field(
+                    "invalid_value",
+                    "profile_id",
+                    format!("profile_id `{p}` is not an email server profile of this organization"),
+                )
+            })?;
             let ids = s.store.mailbox_ids_of_profile(&org_id, p).await?;
-            if ids.is_empty() && s.store.get_profile(&org_id, p).await.is_ok() {
+            if ids.is_empty() {
                 return Err(ApiError::field(
                     "invalid_value",
                     "profile_id",
@@ -75,14 +105,14 @@ pub async fn create(
             }
             ids
         }
-        (None, false) => i.mailbox_ids,
+        (None, false) => ids,
     };
     let job = Job {
         id: new_id(),
         org_id,
-        kind: i.kind,
+        kind,
         status: JobStatus::Queued,
-        profile_id: i.profile_id,
+        profile_id,
         progress_done: 0,
         progress_total: mailbox_ids.len() as i64,
         items: mailbox_ids
@@ -99,7 +129,7 @@ pub async fn create(
         started_at: None,
         finished_at: None,
     };
-    Ok((StatusCode::CREATED, Json(s.store.create_job(&job).await?)))
+    Ok(s.store.create_job(&job).await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/jobs", tag = "jobs", params(ListParams),

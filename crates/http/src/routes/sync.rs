@@ -6,9 +6,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use mailbridge_connectors::{TestStep, imap_test, smtp_test};
 use mailbridge_domain::authz::{Action, Resource};
-use mailbridge_domain::ids::new_id;
-use mailbridge_domain::job::{Job, JobItem};
-use mailbridge_domain::{JobKind, JobStatus, RegardingType};
+use mailbridge_domain::job::Job;
+use mailbridge_domain::{JobKind, RegardingType};
 use mailbridge_engine::MailboxContext;
 use mailbridge_store::{Decision, Filter, TrackedFolder};
 use serde::{Deserialize, Serialize};
@@ -164,64 +163,17 @@ pub async fn test_and_enable(
     let scope = auth
         .check(&s, &org_id, Resource::Jobs, Action::Create)
         .await?;
-    let ids = match (&i.profile_id, i.ids.is_empty()) {
-        (Some(_), false) => {
-            return Err(ApiError::field(
-                "invalid_value",
-                "ids",
-                "give ids or profile_id, not both",
-            ));
-        }
-        (None, true) => {
-            return Err(ApiError::field(
-                "missing_field",
-                "ids",
-                "give ids, or profile_id for all of its mailboxes",
-            ));
-        }
-        (Some(p), true) => {
-            s.store.get_profile(&org_id, p).await.map_err(|_| {
-                ApiError::field(
-                    "invalid_value",
-                    "profile_id",
-                    format!("profile_id `{p}` is not an email server profile of this organization"),
-                )
-            })?;
-            let ids = s.store.mailbox_ids_of_profile(&org_id, p).await?;
-            if ids.is_empty() {
-                return Err(ApiError::field(
-                    "invalid_value",
-                    "profile_id",
-                    "the profile has no mailboxes yet",
-                ));
-            }
-            ids
-        }
-        (None, false) => i.ids,
-    };
-    let job = Job {
-        id: new_id(),
+    let job = crate::routes::jobs::queue(
+        &s,
+        &scope,
         org_id,
-        kind: JobKind::TestAndEnable,
-        status: JobStatus::Queued,
-        profile_id: i.profile_id,
-        progress_done: 0,
-        progress_total: ids.len() as i64,
-        items: ids
-            .into_iter()
-            .map(|mailbox_id| JobItem {
-                mailbox_id,
-                status: JobStatus::Queued,
-                message: None,
-            })
-            .collect(),
-        error: None,
-        created_by: scope.user_id().map(str::to_owned),
-        created_at: chrono::Utc::now(),
-        started_at: None,
-        finished_at: None,
-    };
-    Ok((StatusCode::ACCEPTED, Json(s.store.create_job(&job).await?)))
+        JobKind::TestAndEnable,
+        "ids",
+        i.ids,
+        i.profile_id,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
 /// Which mailbox's credentials Test Connection signs in with.
