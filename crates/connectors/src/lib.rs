@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 mod errors;
 pub mod imap;
 mod net;
+mod sasl;
 pub mod smtp;
 pub mod tls;
 

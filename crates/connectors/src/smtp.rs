@@ -10,6 +10,11 @@
 //!   empty line.
 //! - `QUIRK_BARE_LF`: messages with bare LF line ends are sent with CRLF, which SMTP
 //!   requires (RFC 5321 2.3.8); many servers refuse bare LF outright.
+//! - `QUIRK_XOAUTH2_ERROR_CHALLENGE`: a refused XOAUTH2 token comes back as a `334`
+//!   challenge holding a JSON error, which must be answered with an empty line before
+//!   the server sends its 535. lettre's `auth` gives up on that challenge with an
+//!   error of its own (which read as a protocol fault, retried forever), so XOAUTH2 is
+//!   spoken here.
 
 use std::time::Duration;
 
@@ -17,6 +22,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, CertificateStore, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Severity;
 use mailbridge_domain::error_model::SyncError;
 use mailbridge_domain::location::TlsPolicy;
 
@@ -91,6 +97,9 @@ struct Smtp {
     endpoint: Endpoint,
     timeout: Duration,
     secret: String,
+    /// Over TLS, implicit or after STARTTLS. lettre's `is_encrypted` says no for
+    /// implicit TLS, which it sees as a custom transport.
+    encrypted: bool,
 }
 
 impl Smtp {
@@ -108,11 +117,13 @@ impl Smtp {
         let tcp = crate::net::connect_tcp(&endpoint, cfg.timeout, trace).await?;
         let secured = secure(cfg, &endpoint, tcp).await;
         let (conn, _) = trace.step("tls", secured, |(_, detail)| detail.clone())?;
+        let encrypted = cfg.tls == TlsPolicy::Implicit || conn.is_encrypted();
         let mut smtp = Smtp {
             conn,
             endpoint,
             timeout: cfg.timeout,
             secret,
+            encrypted,
         };
         let authenticated = smtp.authenticate(cfg).await;
         trace.step("authenticate", authenticated, |detail| detail.clone())?;
@@ -123,34 +134,56 @@ impl Smtp {
         let Some(auth) = &cfg.auth else {
             return Ok("not used: the profile sends without authentication".to_owned());
         };
-        let (mechanisms, credentials): (&[Mechanism], _) = match auth {
-            Auth::Password { username, password } => (
-                &[Mechanism::Plain, Mechanism::Login],
-                Credentials::new(username.clone(), password.expose().to_owned()),
-            ),
+        let mechanisms: &[Mechanism] = match auth {
+            Auth::Password { .. } => &[Mechanism::Plain, Mechanism::Login],
+            Auth::OAuth2 { .. } => &[Mechanism::Xoauth2],
+        };
+        let Some(mechanism) = self.conn.server_info().get_auth_mechanism(mechanisms) else {
+            return Err(errors::no_mechanism(&self.endpoint, auth, self.encrypted));
+        };
+        match auth {
+            Auth::Password { username, password } => {
+                let credentials = Credentials::new(username.clone(), password.expose().to_owned());
+                let login = self
+                    .conn
+                    .auth(std::slice::from_ref(&mechanism), &credentials);
+                let result = tokio::time::timeout(self.timeout, login).await;
+                self.check(Stage::Auth(username), result)?;
+            }
             Auth::OAuth2 {
                 username,
                 access_token,
-            } => (
-                &[Mechanism::Xoauth2],
-                Credentials::new(username.clone(), access_token.expose().to_owned()),
-            ),
-        };
-        let Some(mechanism) = self.conn.server_info().get_auth_mechanism(mechanisms) else {
-            return Err(errors::no_mechanism(
-                &self.endpoint,
-                auth,
-                self.conn.is_encrypted(),
-            ));
-        };
-        let stage = Stage::Auth(auth.username());
-        let result =
-            tokio::time::timeout(self.timeout, self.conn.auth(&[mechanism], &credentials)).await;
-        self.check(stage, result)?;
+            } => self.xoauth2(username, access_token.expose()).await?,
+        }
         Ok(format!(
             "logged in as {} with AUTH {mechanism}",
             auth.username()
         ))
+    }
+
+    /// `AUTH XOAUTH2` with the token as initial response; see
+    /// `QUIRK_XOAUTH2_ERROR_CHALLENGE` for the answer to a refusal.
+    async fn xoauth2(&mut self, user: &str, token: &str) -> Result<(), SyncError> {
+        use base64::Engine as _;
+        let stage = Stage::Auth(user);
+        let initial =
+            base64::engine::general_purpose::STANDARD.encode(crate::sasl::xoauth2(user, token));
+        let command = format!("AUTH XOAUTH2 {initial}\r\n");
+        let result = tokio::time::timeout(self.timeout, self.conn.command(command)).await;
+        let mut response = self.check(stage, result)?;
+        if response.has_code(334) {
+            // The JSON error; the 5xx that follows the empty answer is the refusal.
+            let result = tokio::time::timeout(self.timeout, self.conn.command("\r\n")).await;
+            response = self.check(stage, result)?;
+        }
+        if response.code().severity == Severity::PositiveCompletion {
+            Ok(())
+        } else {
+            Err(self.endpoint.protocol(&format!(
+                "AUTH XOAUTH2 ended with {} instead of 235",
+                response.code()
+            )))
+        }
     }
 
     async fn transaction(

@@ -43,6 +43,44 @@ pub fn client_config(extra_roots: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig
     Ok(Arc::new(config))
 }
 
+/// The DER form of every `CERTIFICATE` block in `pem`, in order, for `extra_roots`
+/// (trusted CA certificates are usually handed out as PEM). Other blocks, such as
+/// keys, and text around the blocks are skipped.
+///
+/// # Errors
+/// What is wrong, in words: a block that cannot be read, or no certificate at all.
+pub fn roots_from_pem(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    use rustls::pki_types::pem::{Error, PemObject as _};
+    let mut roots = Vec::new();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| match e {
+            Error::MissingSectionEnd { end_marker } => format!(
+                "a PEM block has no end line `-----END {}-----`",
+                String::from_utf8_lossy(&end_marker)
+            ),
+            Error::IllegalSectionStart { line } => format!(
+                "a PEM block starts with the unreadable line `{}`",
+                String::from_utf8_lossy(&line)
+            ),
+            Error::Base64Decode(e) => format!("a CERTIFICATE block is not valid base64: {e}"),
+            other => format!("the PEM text cannot be read: {other}"),
+        })?;
+        roots.push(cert.to_vec());
+    }
+    if roots.is_empty() {
+        // A DER certificate starts with a SEQUENCE tag; say so rather than "no PEM".
+        let hint = if pem.first() == Some(&0x30) {
+            " (it looks like DER, which can be used as a trusted certificate as it is)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "no certificate found: the text holds no `-----BEGIN CERTIFICATE-----` block{hint}"
+        ));
+    }
+    Ok(roots)
+}
+
 /// Runs the TLS handshake over `tcp` for `host`, within `timeout`.
 pub(crate) async fn handshake(
     tcp: TcpStream,
@@ -150,5 +188,62 @@ impl AsyncWrite for Stream {
 impl lettre::transport::smtp::client::AsyncTokioStream for Stream {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.tcp().peer_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca_pem(name: &str) -> (String, Vec<u8>) {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("CA");
+        (cert.pem(), cert.der().to_vec())
+    }
+
+    #[test]
+    fn every_certificate_block_becomes_der_in_order() {
+        let (first_pem, first_der) = ca_pem("first CA");
+        let (second_pem, second_der) = ca_pem("second CA");
+        let key = rcgen::KeyPair::generate().expect("key").serialize_pem();
+        let bundle = format!("# lab CAs\n{first_pem}\n{key}junk between blocks\n{second_pem}");
+        let roots = roots_from_pem(bundle.as_bytes()).expect("two certificates");
+        assert_eq!(roots, [first_der.clone(), second_der]);
+        // Usable as extra roots.
+        client_config(&roots).expect("a client configuration");
+        assert_eq!(
+            roots_from_pem(first_pem.replace('\n', "\r\n").as_bytes()),
+            Ok(vec![first_der])
+        );
+    }
+
+    #[test]
+    fn text_without_a_certificate_is_refused_with_the_reason() {
+        let (pem, der) = ca_pem("CA");
+        let key = rcgen::KeyPair::generate().expect("key").serialize_pem();
+        let truncated = &pem[..pem.find("-----END").expect("an end line")];
+        let corrupted = pem.replacen("MII", "M*I", 1);
+        let cases: [(&[u8], &str); 6] = [
+            (b"", "no certificate found"),
+            (b"not a certificate at all", "no certificate found"),
+            (key.as_bytes(), "no certificate found"),
+            (&der, "it looks like DER"),
+            (
+                truncated.as_bytes(),
+                "has no end line `-----END CERTIFICATE-----`",
+            ),
+            (corrupted.as_bytes(), "not valid base64"),
+        ];
+        for (input, words) in cases {
+            match roots_from_pem(input) {
+                Err(e) => assert!(e.contains(words), "{e}"),
+                Ok(roots) => panic!("{words}: {} roots", roots.len()),
+            }
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! TLS: implicit TLS to a server whose certificate comes from a test CA is
 //! accepted with that CA in `extra_roots`, and refused (permanent, profile-wide)
-//! without it, for the wrong name, or when expired. The servers are scripted
-//! loopback servers (tests/support/fake.rs); no test server setup is needed.
+//! without it, for the wrong name, or when expired; a CA given as PEM works once
+//! converted with `roots_from_pem`. The servers are scripted loopback servers
+//! (tests/support/fake.rs); no test server setup is needed.
 
 #[path = "support/common.rs"]
 mod common;
@@ -152,4 +153,21 @@ async fn smtp_over_implicit_tls_follows_the_same_trust() {
     .await
     .expect_err("not trusted");
     assert_untrusted(&e, "not signed by a trusted certificate authority");
+}
+
+#[tokio::test]
+async fn a_ca_given_as_pem_is_trusted_once_converted() {
+    let ca = TestCa::new();
+    let addr = serve(Some(ca.server_cert("localhost", false)), FakeImap::default).await;
+    let roots = mailbridge_connectors::tls::roots_from_pem(ca.pem().as_bytes()).expect("DER");
+    assert_eq!(roots, [ca.der()]);
+    let (steps, result) = tokio::time::timeout(TIMEOUT * 2, imap_test(&imaps(addr, roots)))
+        .await
+        .expect("in time");
+    result.expect("passed");
+    assert!(steps.iter().all(|s| s.passed), "{steps:#?}");
+
+    let e = mailbridge_connectors::tls::roots_from_pem(b"MIIB this is not PEM")
+        .expect_err("no certificate");
+    assert!(e.contains("no certificate found"), "{e}");
 }

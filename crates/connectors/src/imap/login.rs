@@ -152,21 +152,14 @@ async fn authenticate(
                 (
                     "AUTHENTICATE XOAUTH2",
                     "XOAUTH2",
-                    format!(
-                        "user={username}\x01auth=Bearer {}\x01\x01",
-                        access_token.expose()
-                    ),
+                    crate::sasl::xoauth2(username, access_token.expose()),
                     "",
                 )
             } else if caps.has("AUTH=OAUTHBEARER") {
                 (
                     "AUTHENTICATE OAUTHBEARER",
                     "OAUTHBEARER",
-                    format!(
-                        "n,a={},\x01auth=Bearer {}\x01\x01",
-                        username.replace('=', "=3D").replace(',', "=2C"),
-                        access_token.expose()
-                    ),
+                    crate::sasl::oauthbearer(username, &cfg.host, cfg.port, access_token.expose()),
                     "\x01",
                 )
             } else {

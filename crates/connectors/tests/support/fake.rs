@@ -45,6 +45,11 @@ impl TestCa {
         self.issuer.der().to_vec()
     }
 
+    /// The CA certificate in PEM, as administrators hand it out.
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
     /// A certificate for `name`, valid from 2024 to 2040 unless `expired`
     /// (then 2020 to 2021).
     pub fn server_cert(&self, name: &str, expired: bool) -> ServerCert {
@@ -66,7 +71,8 @@ impl TestCa {
     }
 }
 
-fn acceptor(cert: &ServerCert) -> tokio_rustls::TlsAcceptor {
+/// A TLS server configuration for `cert`.
+pub fn acceptor(cert: &ServerCert) -> tokio_rustls::TlsAcceptor {
     mailbridge_connectors::tls::install_crypto_provider();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key.clone()));
     let config = rustls::ServerConfig::builder()
