@@ -76,6 +76,9 @@ pub struct Settings {
     /// This node's name in mailbox leases; `<data_dir>/node.id` when absent, so
     /// a restarted node takes its own leases back at once.
     pub node_id: Option<String>,
+    /// A PEM file of extra certificate authorities to trust for mail servers (lab
+    /// servers with their own CA); the web PKI roots are always trusted.
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -97,6 +100,7 @@ impl Default for Settings {
             tick_millis: 1000,
             push: true,
             node_id: None,
+            extra_ca_file: None,
         }
     }
 }
@@ -134,10 +138,23 @@ impl Settings {
     }
 
     /// The engine's settings.
-    pub fn engine_config(&self, node_id: String) -> mailbridge_engine::EngineConfig {
+    pub fn engine_config(
+        &self,
+        node_id: String,
+    ) -> anyhow::Result<mailbridge_engine::EngineConfig> {
         use std::time::Duration;
-        mailbridge_engine::EngineConfig {
+        let extra_roots = match &self.extra_ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("read extra_ca_file {}", path.display()))?;
+                mailbridge_connectors::tls::roots_from_pem(&pem)
+                    .map_err(|e| anyhow::anyhow!("extra_ca_file {}: {e}", path.display()))?
+            }
+            None => Vec::new(),
+        };
+        Ok(mailbridge_engine::EngineConfig {
             node_id,
+            extra_roots,
             tick: Duration::from_millis(self.tick_millis.max(10)),
             lease: Duration::from_secs(self.lease_seconds.max(1)),
             push: self.push,
@@ -148,7 +165,7 @@ impl Settings {
                 max_retries: self.max_retries,
             },
             ..Default::default()
-        }
+        })
     }
 
     /// The database to open: the configured URL, or SQLite in the data directory.
@@ -210,10 +227,22 @@ mod tests {
             jail.set_env("MAILBRIDGE_TICK_MILLIS", "100");
             jail.set_env("MAILBRIDGE_PUSH", "false");
             let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
-            let e = s.engine_config("n1".into());
+            let e = s.engine_config("n1".into()).map_err(|e| e.to_string())?;
             assert_eq!(e.lease.as_secs(), 5);
             assert_eq!(e.tick.as_millis(), 100);
             assert!(!e.push);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_extra_ca_file_is_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("ca.pem", "not a certificate")?;
+            jail.set_env("MAILBRIDGE_EXTRA_CA_FILE", "ca.pem");
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let err = format!("{:#}", s.engine_config("n1".into()).unwrap_err());
+            assert!(err.contains("extra_ca_file ca.pem"), "{err}");
             Ok(())
         });
     }

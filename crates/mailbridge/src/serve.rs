@@ -18,7 +18,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(backend = ?store.backend(), database = %redact_url(&database), "store open, migrations applied");
     bootstrap::check_key(&store, &key).await?;
     bootstrap::admin_token(&store, &settings.data_dir).await?;
-    let engine_config = settings.engine_config(bootstrap::node_id(&settings)?);
+    let engine_config = settings.engine_config(bootstrap::node_id(&settings)?)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let engine = settings.engine.then(|| {
         let engine = mailbridge_engine::Engine::new(store.clone(), engine_config.clone());
