@@ -22,6 +22,16 @@ const SELECT_TASKS: &str = "SELECT t.id, t.org_id, t.subject, t.description, t.s
         t.priority, t.status, t.owner_id, t.regarding_type, t.regarding_id, t.created_at, t.updated_at
     FROM tasks t";
 
+/// Emails a mailbox holds: sent from it, or seen in it (one email can be in many).
+pub fn emails_of_mailbox(mailbox_id: &str) -> Filter {
+    Filter::AroundTwice(
+        "(t.mailbox_id = ",
+        mailbox_id.to_owned(),
+        " OR EXISTS (SELECT 1 FROM email_mailboxes em WHERE em.email_id = t.id AND em.mailbox_id = ",
+        "))",
+    )
+}
+
 #[derive(sqlx::FromRow)]
 struct PartyRow {
     email_id: String,

@@ -30,6 +30,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use activities::emails_of_mailbox;
 pub use alerts::alerts_for_recipient;
 pub use crypto::Cipher;
 pub use error::{StoreError, StoreResult};

@@ -49,6 +49,8 @@ pub enum Filter {
     /// A condition written by the code around one bound value:
     /// `before <value> after`, e.g. an `EXISTS` sub-query.
     Around(&'static str, String, &'static str),
+    /// The same around two uses of one value: `before <v> middle <v> after`.
+    AroundTwice(&'static str, String, &'static str, &'static str),
 }
 
 pub(crate) fn push_filters<DB>(qb: &mut QueryBuilder<DB>, filters: &[Filter])
@@ -80,6 +82,13 @@ where
                         .push_bind(pattern.clone());
                 }
                 qb.push(")");
+            }
+            Filter::AroundTwice(before, v, middle, after) => {
+                qb.push(format!(" AND {before}"))
+                    .push_bind(v.clone())
+                    .push(*middle)
+                    .push_bind(v.clone())
+                    .push(*after);
             }
             Filter::Around(before, v, after) => {
                 qb.push(format!(" AND {before}"))

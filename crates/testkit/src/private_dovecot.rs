@@ -5,6 +5,12 @@
 //! configurations) and runs in the foreground as a child of the test process, from
 //! its own folder, on its own free port on 127.0.0.1, with its own passwd-file and
 //! mail root.
+//!
+//! Stopping it ends every process of the instance, as a service manager's restart
+//! does (systemd signals the whole control group): Dovecot 2.3.19's master alone,
+//! on SIGTERM, leaves the running `imap` processes serving their clients (checked
+//! here, with the default `shutdown_clients = yes`), so a client would not notice.
+//! [`PrivateDovecot::stop`] ends the sessions itself.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
@@ -45,6 +51,8 @@ const POLL: Duration = Duration::from_millis(20);
 #[derive(Debug)]
 pub struct PrivateDovecot {
     dir: PathBuf,
+    /// Dovecot's `instance_name`, unique: its processes are titled `dovecot-<it>/...`.
+    instance: String,
     imap: SocketAddr,
     child: Option<Child>,
 }
@@ -68,6 +76,7 @@ impl PrivateDovecot {
         let id = uuid::Uuid::now_v7().simple().to_string();
         // Short: Dovecot's UNIX sockets live under it (108 bytes at most per path).
         let dir = base.join(&id[20..]);
+        let instance = format!("mbp-{}", &id[20..]);
         for folder in [&base, &dir] {
             fs::create_dir_all(folder)
                 .unwrap_or_else(|error| panic!("creating {}: {error}", folder.display()));
@@ -86,7 +95,7 @@ impl PrivateDovecot {
             .arg(&dir)
             .arg(&passwd)
             .arg(dir.join("mail"))
-            .arg("mailbridge-private")
+            .arg(&instance)
             .arg(port.to_string())
             .output()
             .unwrap_or_else(|error| panic!("running {}: {error}", script.display()));
@@ -98,6 +107,7 @@ impl PrivateDovecot {
         );
         let mut dovecot = PrivateDovecot {
             dir,
+            instance,
             imap: SocketAddr::from(([127, 0, 0, 1], port)),
             child: None,
         };
@@ -165,14 +175,17 @@ impl PrivateDovecot {
         }
     }
 
-    /// Stops Dovecot (SIGTERM, SIGKILL after 10 seconds): its clients lose their
-    /// connections. Returns once the process has exited and the IMAP port refuses
-    /// connections. Does nothing when it is stopped already.
+    /// Stops Dovecot: SIGTERM to its IMAP sessions and its master, then to every
+    /// process of the instance the master left running (SIGKILL to what is left after
+    /// 10 seconds), so that its clients lose their connections at once, as in a
+    /// restart by a service manager. Returns once all
+    /// have exited and the IMAP port refuses connections. Does nothing when it is
+    /// stopped already.
     pub async fn stop(&mut self) {
-        let Some(deadline) = self.begin_stop() else {
+        let Some(mut stopping) = self.begin_stop() else {
             return;
         };
-        while !self.poll_stopped(deadline) {
+        while !self.poll_stopped(&mut stopping) {
             tokio::time::sleep(POLL).await;
         }
     }
@@ -257,45 +270,74 @@ impl PrivateDovecot {
         maildir::write_new_message(&self.dir.join("mail"), &self.maildir(name), raw)
     }
 
-    /// Sends SIGTERM; the deadline for the exit, or `None` when not running.
-    fn begin_stop(&mut self) -> Option<Instant> {
+    /// Sends SIGTERM to the IMAP sessions and the master. `None` when not running.
+    fn begin_stop(&mut self) -> Option<Stopping> {
+        // The sessions first, so that the clients lose them at once rather than
+        // during the master's shutdown (about a second).
+        let sessions = self.processes(&["imap", "imap-login"]);
         let child = self.child.as_mut()?;
+        signal("TERM", &sessions);
         if matches!(child.try_wait(), Ok(None)) {
-            // std has no SIGTERM; Child::kill is SIGKILL, which would leave the
-            // imap processes behind for a while.
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .stderr(Stdio::null())
-                .status();
+            signal("TERM", &[child.id()]);
         }
-        Some(Instant::now() + STOP_TIMEOUT)
+        Some(Stopping {
+            deadline: Instant::now() + STOP_TIMEOUT,
+            leftovers_signalled: false,
+        })
     }
 
-    /// One look at a stopping Dovecot: true once it has exited and its port refuses
-    /// connections (its login processes may outlive the master for a moment).
-    fn poll_stopped(&mut self, deadline: Instant) -> bool {
+    /// One look at a stopping Dovecot: true once the master and every process of the
+    /// instance have exited and the port refuses connections. Once the master is
+    /// gone, what it left running (sessions that began meanwhile) gets SIGTERM; at
+    /// the deadline, everything left gets SIGKILL. (Signalling every process at once
+    /// instead makes the master start a new `log` process and wait about 6 s.)
+    fn poll_stopped(&mut self, stopping: &mut Stopping) -> bool {
         let Some(child) = self.child.as_mut() else {
             return true;
         };
-        match child.try_wait() {
-            Ok(Some(_)) | Err(_) => {
-                if accepts(self.imap) && Instant::now() < deadline {
-                    return false;
-                }
-                self.child = None;
-                true
-            }
-            Ok(None) => {
-                if Instant::now() >= deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    self.child = None;
-                    return true;
-                }
-                false
-            }
+        let master_gone = !matches!(child.try_wait(), Ok(None));
+        let left = self.processes(&[]);
+        if master_gone && !left.is_empty() && !stopping.leftovers_signalled {
+            signal("TERM", &left);
+            stopping.leftovers_signalled = true;
         }
+        if master_gone && left.is_empty() && !accepts(self.imap) {
+            self.child = None;
+            return true;
+        }
+        if Instant::now() < stopping.deadline {
+            return false;
+        }
+        signal("KILL", &left);
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        true
+    }
+
+    /// The running processes of this instance other than the master, found by their
+    /// title (`dovecot-<instance>/<service>`); only those of `services` unless it is
+    /// empty. Zombies have no title: they count as gone.
+    fn processes(&self, services: &[&str]) -> Vec<u32> {
+        let prefix = format!("dovecot-{}/", self.instance);
+        let wanted = |cmdline: &[u8]| {
+            let Some(title) = cmdline.strip_prefix(prefix.as_bytes()) else {
+                return false;
+            };
+            // The service's name ends at a space or NUL (e.g. `imap [user ...]`).
+            let service = title.split(|b| *b == b' ' || *b == 0).next().unwrap_or(&[]);
+            services.is_empty() || services.iter().any(|s| s.as_bytes() == service)
+        };
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| wanted(&cmdline))
+            })
+            .collect()
     }
 
     fn log_tail(&self) -> String {
@@ -309,8 +351,8 @@ impl PrivateDovecot {
 
 impl Drop for PrivateDovecot {
     fn drop(&mut self) {
-        if let Some(deadline) = self.begin_stop() {
-            while !self.poll_stopped(deadline) {
+        if let Some(mut stopping) = self.begin_stop() {
+            while !self.poll_stopped(&mut stopping) {
                 std::thread::sleep(POLL);
             }
         }
@@ -318,6 +360,28 @@ impl Drop for PrivateDovecot {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// A stop under way.
+#[derive(Debug)]
+struct Stopping {
+    /// When whatever is left gets SIGKILL.
+    deadline: Instant,
+    /// Whether the processes the master left behind got their SIGTERM.
+    leftovers_signalled: bool,
+}
+
+/// Sends SIGTERM or SIGKILL to `pids` (std has no SIGTERM; Child::kill is SIGKILL).
+fn signal(name: &str, pids: &[u32]) {
+    if pids.is_empty() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .args(pids.iter().map(u32::to_string))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Whether something accepts TCP connections at `addr` right now.
@@ -379,8 +443,29 @@ mod tests {
         assert!(before.contains("* 1 EXISTS"), "{before}");
         assert!(before.contains("a2 OK"), "{before}");
 
+        // A session open across the stop is cut, as in a real restart.
+        let open = TcpStream::connect(addr).await.expect("connect");
+        let mut open = BufReader::new(open);
+        let mut line = String::new();
+        open.read_line(&mut line).await.expect("greeting");
+        open.get_mut()
+            .write_all(format!("a1 {login}\r\na2 SELECT INBOX\r\n").as_bytes())
+            .await
+            .expect("send");
+        while !line.starts_with("a2 ") {
+            line.clear();
+            assert!(open.read_line(&mut line).await.expect("read") > 0);
+        }
+
         dovecot.stop().await;
         assert!(!dovecot.is_running());
+        let _ = open.get_mut().write_all(b"a3 NOOP\r\n").await;
+        let mut rest = String::new();
+        let cut = match open.read_line(&mut rest).await {
+            Ok(n) => n == 0 || rest.starts_with("* BYE"),
+            Err(_) => true,
+        };
+        assert!(cut, "the open session was not cut: {rest:?}");
         assert!(
             std::net::TcpStream::connect(addr).is_err(),
             "the port refuses connections while stopped"

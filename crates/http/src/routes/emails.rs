@@ -278,17 +278,19 @@ pub async fn list(
         ),
         ("t.direction", q.direction.map(|v| v.as_str().to_owned())),
         ("t.status", q.status.map(|v| v.as_str().to_owned())),
-        ("t.mailbox_id", q.mailbox_id),
         ("t.regarding_id", q.regarding_id),
         (
             "t.correlation_method",
             q.correlation_method.map(|v| v.as_str().to_owned()),
         ),
     ];
-    let filters: Vec<Filter> = eq
+    let mut filters: Vec<Filter> = eq
         .into_iter()
         .filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v)))
         .collect();
+    if let Some(m) = q.mailbox_id {
+        filters.push(mailbridge_store::emails_of_mailbox(&m));
+    }
     let page = s.store.list_emails(&org_id, &filters, &page).await?;
     let items = views(&s, page.items).await?;
     Ok(Json(List {

@@ -4,4 +4,5 @@
 mod common;
 mod incoming;
 mod outgoing;
+mod restart;
 mod test_enable;
