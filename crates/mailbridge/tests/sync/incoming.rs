@@ -561,12 +561,15 @@ async fn a_password_rejected_later_disables_incoming_and_alerts() {
     )
     .await;
     assert_eq!(m["incoming_status"], "failure");
-    let alerts = w
-        .get(&format!(
-            "/alerts?mailbox_id={mailbox}&severity=error&scope=mailbox"
-        ))
-        .await;
-    let alert = &alerts["items"][0];
+    let alert = wait("the alert", Duration::from_secs(10), || async {
+        let alerts = w
+            .get(&format!(
+                "/alerts?mailbox_id={mailbox}&severity=error&scope=mailbox"
+            ))
+            .await;
+        alerts["items"].as_array().unwrap().first().cloned()
+    })
+    .await;
     assert!(
         alert["message"].as_str().unwrap().contains("stopped"),
         "{alert}"

@@ -249,3 +249,83 @@ async fn emails_interrupted_while_sending_are_not_sent_twice() {
         "sent twice"
     );
 }
+
+#[tokio::test]
+async fn sent_items_are_tracked_when_asked_and_our_own_are_not_doubled() {
+    let w = World::start(Backend::Sqlite, fast_engine()).await;
+    let (_, mailbox, alice) = w.member("known_parties").await;
+    let (_, _, bob) = w.member("none").await;
+    let contact = w
+        .post(
+            "/contacts",
+            json!({"name": "Bea Buyer", "email": "bea@fabrikam.com"}),
+        )
+        .await;
+    w.patch(
+        &format!("/mailboxes/{mailbox}"),
+        json!({"track_sent_items": true}),
+    )
+    .await;
+    w.test_and_enable(&[&mailbox]).await;
+    // Sent from another client: it appears in Sent only.
+    let (raw, by_hand) = message(
+        &alice.address,
+        &["bea@fabrikam.com"],
+        "Sent from my phone",
+        "",
+    );
+    let cfg = imap_for(&w, &alice);
+    let mut session = mailbridge_connectors::ImapSession::connect(&cfg)
+        .await
+        .unwrap();
+    let sent_folder = session
+        .find_special_use(mailbridge_connectors::SpecialUse::Sent)
+        .await
+        .unwrap()
+        .unwrap();
+    session
+        .append(&sent_folder, &["\\Seen"], &raw)
+        .await
+        .unwrap();
+    session.logout().await;
+    let e = wait("the sent item", Duration::from_secs(10), || async {
+        w.emails(&format!("&message_id={by_hand}"))
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(e["direction"], "outgoing");
+    assert_eq!(e["status"], "sent");
+    assert_eq!(
+        e["decision"]["rule"], "from_known_party",
+        "the recipient is a known contact: {e}"
+    );
+    let to = e["parties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["role"] == "to")
+        .unwrap()
+        .clone();
+    assert_eq!(to["party_id"], contact["id"]);
+    // Sent by mailbridge: its copy in Sent links to the same email.
+    let created = w
+        .post("/emails", json!({"from_mailbox_id": mailbox, "to": [bob.address], "subject": "From the CRM", "send": true}))
+        .await;
+    let mid = created["message_id"].as_str().unwrap().to_owned();
+    let d = wait(
+        "the copy in Sent to be looked at",
+        Duration::from_secs(15),
+        || async {
+            w.decisions(&mailbox, &format!("&message_id={mid}"))
+                .await
+                .into_iter()
+                .next()
+        },
+    )
+    .await;
+    assert_eq!(d["outcome"], "linked", "{d}");
+    assert_eq!(d["email_id"], created["id"]);
+    assert_eq!(w.emails(&format!("&message_id={mid}")).await.len(), 1);
+}
