@@ -100,6 +100,16 @@ impl MailboxContext {
         })
     }
 
+    /// Whether the mailbox may process mail now: approved, or its organization
+    /// does not require approval for its kind of owner.
+    pub fn may_process(&self) -> bool {
+        let required = match self.mailbox.owner_type {
+            OwnerType::User => self.settings.process_email_for_approved_users_only,
+            OwnerType::Queue => self.settings.process_email_for_approved_queues_only,
+        };
+        !required || self.mailbox.approval_status == mailbridge_domain::ApprovalStatus::Approved
+    }
+
     /// The people to alert about this mailbox.
     pub fn recipients(&self, include_profile_owner: bool) -> Vec<String> {
         let mut r: Vec<String> = self.owner_user.iter().cloned().collect();

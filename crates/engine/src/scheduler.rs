@@ -108,6 +108,10 @@ async fn run_mailbox(engine: &Engine, caps: &Caps, work: DueWork) {
             return;
         }
     };
+    if !ctx.may_process() {
+        // Approval was withdrawn after the mailbox was found due.
+        return;
+    }
     let max = usize::try_from(ctx.profile.settings.max_concurrent_connections)
         .unwrap_or(1)
         .max(1);

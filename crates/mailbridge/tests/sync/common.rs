@@ -33,15 +33,19 @@ pub struct World {
 
 /// Short timings so that tests finish in seconds.
 pub fn fast_engine() -> EngineConfig {
-    let mut c = EngineConfig::default();
-    c.tick = Duration::from_millis(100);
-    c.lease = Duration::from_secs(10);
-    c.timing.poll = Duration::from_secs(1);
-    c.timing.max_idle_poll = Duration::from_secs(2);
-    c.timing.retry_delay = Duration::from_secs(1);
-    c.timing.max_retries = 2;
-    c.network_timeout = Duration::from_secs(10);
-    c
+    let defaults = EngineConfig::default();
+    EngineConfig {
+        tick: Duration::from_millis(100),
+        lease: Duration::from_secs(10),
+        timing: mailbridge_domain::schedule::Timing {
+            poll: Duration::from_secs(1),
+            max_idle_poll: Duration::from_secs(2),
+            retry_delay: Duration::from_secs(1),
+            max_retries: 2,
+        },
+        network_timeout: Duration::from_secs(10),
+        ..defaults
+    }
 }
 
 pub fn unique(prefix: &str) -> String {

@@ -642,7 +642,7 @@ async fn a_message_tagged_later_is_tracked() {
         .uid;
     session.logout().await;
     let mut raw_imap = RawImap::login(&w, &login).await;
-    raw_imap.command(&"SELECT INBOX".to_string()).await;
+    raw_imap.command("SELECT INBOX").await;
     raw_imap
         .command(&format!("UID STORE {uid} +FLAGS ($MailbridgeTracked)"))
         .await;

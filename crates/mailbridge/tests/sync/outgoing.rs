@@ -47,7 +47,7 @@ async fn outgoing_mail_is_sent_saved_and_replies_correlate() {
         .wait_smtp_message(Duration::from_secs(10), |m| m.text().contains(&message_id))
         .await;
     assert_eq!(received.auth_user.as_deref(), Some(alice.login.as_str()));
-    assert_eq!(received.rcpt_tos, [bob.address.clone()]);
+    assert_eq!(received.rcpt_tos, std::slice::from_ref(&bob.address));
     assert!(received.text().contains(&token));
     // A copy is in Alice's Sent folder.
     let cfg = imap_for(&w, &alice);

@@ -123,7 +123,7 @@ async fn dovecot_restarted_mid_sync_resumes_without_loss_or_duplicates() {
     // Polled twice a second: listing 1,500 emails every 50 ms would slow the
     // engine, which shares this test's thread.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let ids = loop {
+    loop {
         let m = w.get(&format!("/mailboxes/{mailbox}")).await;
         assert_eq!(
             m["incoming_enabled"], true,
@@ -131,7 +131,7 @@ async fn dovecot_restarted_mid_sync_resumes_without_loss_or_duplicates() {
         );
         let ids = tracked_ids(&w, &mailbox).await;
         if ids.len() >= MESSAGES {
-            break ids;
+            break;
         }
         assert!(
             Instant::now() < deadline,
@@ -139,7 +139,7 @@ async fn dovecot_restarted_mid_sync_resumes_without_loss_or_duplicates() {
             ids.len()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    }
     eprintln!(
         "all tracked {:?} after the restart ({:?} in all)",
         restarted.elapsed(),

@@ -121,3 +121,17 @@ impl Store {
         v.ok_or(crate::StoreError::NotFound)
     }
 }
+
+impl Store {
+    /// The node holding a mailbox's live lease, if any.
+    pub async fn lease_holder(
+        &self,
+        mailbox_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<String>> {
+        let v: Option<Option<String>> = with_db!(&self.db, p => sqlx::query_scalar(
+            "SELECT lease_owner FROM mailboxes WHERE id = $1 AND lease_expires_at >= $2",
+        ).bind(mailbox_id).bind(now).fetch_optional(p).await?);
+        Ok(v.flatten())
+    }
+}
