@@ -19,7 +19,7 @@ pub use imap::{
     Auth, Capabilities, FetchedMessage, Folder, FolderState, IdleOutcome, ImapConfig, ImapSession,
     SpecialUse, imap_test,
 };
-pub use smtp::{SmtpConfig, smtp_send, smtp_test};
+pub use smtp::{SmtpConfig, SmtpSession, smtp_send, smtp_test};
 
 /// One message as the server holds it: bytes only; parsing is the ingest
 /// pipeline's job.

@@ -65,19 +65,52 @@ pub async fn smtp_send(
     recipients: &[String],
     message: &[u8],
 ) -> Result<(), SyncError> {
-    let sender = message::address(envelope_from, "sender")?;
-    let rcpts = recipients
-        .iter()
-        .map(|r| message::address(r, "recipient")?.ok_or_else(message::empty_recipient))
-        .collect::<Result<Vec<_>, _>>()?;
-    if rcpts.is_empty() {
-        return Err(message::no_recipients());
-    }
-    let body = message::for_data(message);
-    let mut smtp = Smtp::open(cfg, &mut Trace::none()).await?;
-    let result = smtp.transaction(sender, rcpts, &body, message).await;
-    smtp.quit().await;
+    let mut session = SmtpSession::connect(cfg).await?;
+    let result = session.send(envelope_from, recipients, message).await;
+    session.quit().await;
     result
+}
+
+/// One authenticated SMTP connection for sending several messages in a row,
+/// saving a connection and a login per message. After an error other than a
+/// refused recipient or message, drop it and connect again.
+pub struct SmtpSession(Smtp);
+
+impl SmtpSession {
+    /// Connects, secures and authenticates.
+    ///
+    /// # Errors
+    /// A classified [`SyncError`].
+    pub async fn connect(cfg: &SmtpConfig) -> Result<SmtpSession, SyncError> {
+        Smtp::open(cfg, &mut Trace::none()).await.map(SmtpSession)
+    }
+
+    /// Sends one message, all or nothing, like [`smtp_send`].
+    ///
+    /// # Errors
+    /// A classified [`SyncError`].
+    pub async fn send(
+        &mut self,
+        envelope_from: &str,
+        recipients: &[String],
+        message: &[u8],
+    ) -> Result<(), SyncError> {
+        let sender = message::address(envelope_from, "sender")?;
+        let rcpts = recipients
+            .iter()
+            .map(|r| message::address(r, "recipient")?.ok_or_else(message::empty_recipient))
+            .collect::<Result<Vec<_>, _>>()?;
+        if rcpts.is_empty() {
+            return Err(message::no_recipients());
+        }
+        let body = message::for_data(message);
+        self.0.transaction(sender, rcpts, &body, message).await
+    }
+
+    /// Says QUIT and closes.
+    pub async fn quit(self) {
+        self.0.quit().await;
+    }
 }
 
 /// Connects, secures and authenticates without sending, recording the steps
@@ -218,7 +251,7 @@ impl Smtp {
             )
             .await;
             if let Err(e) = self.check(Stage::Rcpt(AsRef::<str>::as_ref(&rcpt)), result) {
-                // Leave the session clean; the connection is closed right after.
+                // Leave the session clean for the next message (or the QUIT).
                 let _ = tokio::time::timeout(self.timeout, self.conn.command(Rset)).await;
                 return Err(e);
             }

@@ -4,7 +4,7 @@
 
 use chrono::{Duration as ChronoDuration, Utc};
 use mail_builder::MessageBuilder;
-use mailbridge_connectors::{ImapSession, SpecialUse, smtp_send};
+use mailbridge_connectors::{ImapSession, SmtpSession, SpecialUse};
 use mailbridge_domain::PartyRole;
 use mailbridge_domain::error_model::{ErrorClass, ErrorScope, SyncError};
 use mailbridge_domain::schedule::retry_after_failure;
@@ -51,12 +51,33 @@ pub fn build(from_name: &str, from: &str, out: &OutgoingEmail) -> (Vec<u8>, Vec<
     (b.write_to_vec().unwrap_or_default(), recipients)
 }
 
-/// Sends every due email of the mailbox; returns how many were sent.
+/// Sends every due email of the mailbox over one SMTP connection (and one IMAP
+/// connection for the copies to Sent); returns how many were sent.
 pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<usize, SyncError> {
-    let store = &engine.store;
     recover_in_flight(engine, ctx).await?;
-    let smtp = ctx.smtp(store, &engine.config).await?;
+    let smtp_cfg = ctx.smtp(&engine.store, &engine.config).await?;
     let from = ctx.address()?;
+    let mut smtp: Option<SmtpSession> = None;
+    let mut sent_box: Option<(ImapSession, String)> = None;
+    let result = send_all(engine, ctx, &smtp_cfg, &from, &mut smtp, &mut sent_box).await;
+    if let Some(s) = smtp {
+        s.quit().await;
+    }
+    if let Some((s, _)) = sent_box {
+        s.logout().await;
+    }
+    result
+}
+
+async fn send_all(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    smtp_cfg: &mailbridge_connectors::SmtpConfig,
+    from: &str,
+    smtp: &mut Option<SmtpSession>,
+    sent_box: &mut Option<(ImapSession, String)>,
+) -> Result<usize, SyncError> {
+    let store = &engine.store;
     let mut sent = 0;
     while let Some(out) = store
         .next_outgoing(&ctx.mailbox.id, Utc::now())
@@ -70,26 +91,41 @@ pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<usize, SyncErr
         {
             continue;
         }
-        let (bytes, recipients) = build(&ctx.mailbox.name, &from, &out);
-        match smtp_send(&smtp, &from, &recipients, &bytes).await {
+        let (bytes, recipients) = build(&ctx.mailbox.name, from, &out);
+        let session = match smtp {
+            Some(s) => s,
+            None => match SmtpSession::connect(smtp_cfg).await {
+                Ok(s) => smtp.insert(s),
+                Err(e) => {
+                    store
+                        .transition_email(&out.email.id, "sending", "pending_send")
+                        .await
+                        .map_err(store_error)?;
+                    return Err(e);
+                }
+            },
+        };
+        match session.send(from, &recipients, &bytes).await {
             Ok(()) => {
                 store
                     .mark_sent(&out.email.id, Utc::now())
                     .await
                     .map_err(store_error)?;
                 sent += 1;
-                save_to_sent(engine, ctx, &bytes).await;
+                save_to_sent(engine, ctx, sent_box, &bytes).await;
             }
             Err(e) => {
                 let reason = e.message.clone();
                 match (e.class, e.scope) {
                     (ErrorClass::Permanent, ErrorScope::Item) => {
+                        // The session stays usable: the transaction was reset.
                         store
                             .mark_send_failed(&out.email.id, &reason)
                             .await
                             .map_err(store_error)?;
                     }
                     (ErrorClass::Transient { retry_after }, _) => {
+                        *smtp = None;
                         let attempts = u32::try_from(out.send_attempts).unwrap_or(u32::MAX);
                         match retry_after_failure(&engine.config.timing, attempts, retry_after) {
                             Some(wait) => {
@@ -171,22 +207,38 @@ async fn recover_in_flight(engine: &Engine, ctx: &MailboxContext) -> Result<(), 
     Ok(())
 }
 
-/// Saves a copy to the mailbox's Sent folder. A failure here does not unsend the
-/// email: it is logged and the email stays Sent.
-async fn save_to_sent(engine: &Engine, ctx: &MailboxContext, bytes: &[u8]) {
-    let result: Result<(), SyncError> = async {
-        let cfg = ctx.imap(&engine.store, &engine.config).await?;
-        let mut session = ImapSession::connect(&cfg).await?;
-        let folder = session
-            .find_special_use(SpecialUse::Sent)
-            .await?
-            .unwrap_or_else(|| "Sent".to_owned());
-        let r = session.append(&folder, &["\\Seen"], bytes).await;
-        session.logout().await;
-        r
+/// Saves a copy to the mailbox's Sent folder, over the run's IMAP connection
+/// (opened on first use). A failure here does not unsend the email: it is logged,
+/// the email stays Sent, and the connection is opened again for the next copy.
+async fn save_to_sent(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    sent_box: &mut Option<(ImapSession, String)>,
+    bytes: &[u8],
+) {
+    if sent_box.is_none() {
+        let opened: Result<(ImapSession, String), SyncError> = async {
+            let cfg = ctx.imap(&engine.store, &engine.config).await?;
+            let mut session = ImapSession::connect(&cfg).await?;
+            let folder = session
+                .find_special_use(SpecialUse::Sent)
+                .await?
+                .unwrap_or_else(|| "Sent".to_owned());
+            Ok((session, folder))
+        }
+        .await;
+        match opened {
+            Ok(b) => *sent_box = Some(b),
+            Err(e) => {
+                tracing::warn!(mailbox = %ctx.mailbox.id, error = %e.message, "sent, but the copy to Sent failed");
+                return;
+            }
+        }
     }
-    .await;
-    if let Err(e) = result {
+    if let Some((session, folder)) = sent_box
+        && let Err(e) = session.append(folder, &["\\Seen"], bytes).await
+    {
         tracing::warn!(mailbox = %ctx.mailbox.id, error = %e.message, "sent, but the copy to Sent failed");
+        *sent_box = None;
     }
 }
