@@ -223,8 +223,9 @@ async fn move_is_a_single_uid_move() {
 async fn a_refused_copy_deletes_nothing() {
     let cases = [
         (
+            // Quota errors are retried later (the reference), not disabling.
             "NO [OVERQUOTA] Quota exceeded (mailbox for user is full)",
-            ErrorClass::Permanent,
+            ErrorClass::Transient { retry_after: None },
             "Quota exceeded",
         ),
         (

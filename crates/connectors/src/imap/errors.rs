@@ -37,6 +37,15 @@ fn refused(endpoint: &Endpoint, what: &str, text: &str) -> SyncError {
             "Nothing to do: it is retried later",
         );
     }
+    if upper.contains("OVERQUOTA") {
+        // The reference: quota errors are retried later (a user frees space).
+        return error(
+            crate::errors::TRANSIENT,
+            ErrorScope::Mailbox,
+            format!("the mailbox on {endpoint} is over its quota, so {what} was refused: {text}"),
+            "Free space in the mailbox (or raise its quota); it is retried later",
+        );
+    }
     error(
         ErrorClass::Permanent,
         ErrorScope::Mailbox,
