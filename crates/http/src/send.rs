@@ -6,12 +6,19 @@ use chrono::Utc;
 use mailbridge_domain::activity::{Email, EmailParty};
 use mailbridge_domain::authz::Principal;
 use mailbridge_domain::ingest::TrackingTokenFormat;
+use mailbridge_domain::mailbox::Mailbox;
 use mailbridge_domain::{DeliveryMethod, EmailDirection, OwnerType, PartyRole, PartyType, Role};
 
 use crate::auth::Scope;
 use crate::{ApiError, AppState};
 
-pub async fn queue(s: &AppState, scope: &Scope, mut email: Email) -> Result<Email, ApiError> {
+/// Checks, without changing anything, that an email can be sent as its mailbox;
+/// returns the mailbox and its address.
+pub async fn check(
+    s: &AppState,
+    scope: &Scope,
+    email: &Email,
+) -> Result<(Mailbox, String), ApiError> {
     if email.direction != EmailDirection::Outgoing {
         return Err(ApiError::field(
             "invalid_value",
@@ -66,6 +73,13 @@ pub async fn queue(s: &AppState, scope: &Scope, mut email: Email) -> Result<Emai
             "an email to send needs at least one recipient in to, cc or bcc",
         ));
     }
+    Ok((mailbox, address))
+}
+
+/// Queues an email that [`check`] accepts.
+pub async fn queue(s: &AppState, scope: &Scope, mut email: Email) -> Result<Email, ApiError> {
+    let (mailbox, address) = check(s, scope, &email).await?;
+    let mailbox_id = mailbox.id.clone();
     // The sender is the mailbox, whatever the parties said.
     email.parties.retain(|p| p.role != PartyRole::From);
     let sender_type = match mailbox.owner_type {

@@ -248,6 +248,10 @@ pub async fn create(
     };
     let (html, send) = input.apply(&mut e);
     ApiError::check(validate_email(&e))?;
+    if send {
+        // Refuse before anything is created: a refused send leaves no draft behind.
+        crate::send::check(&s, &scope, &e).await?;
+    }
     let created = s.store.create_email(&e).await?;
     s.store
         .set_email_body_html(&created.id, html.flatten().as_deref())

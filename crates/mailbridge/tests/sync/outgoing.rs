@@ -329,3 +329,28 @@ async fn sent_items_are_tracked_when_asked_and_our_own_are_not_doubled() {
     assert_eq!(d["email_id"], created["id"]);
     assert_eq!(w.emails(&format!("&message_id={mid}")).await.len(), 1);
 }
+
+#[tokio::test]
+async fn users_send_only_from_their_own_mailbox() {
+    let w = World::start(Backend::Sqlite, fast_engine()).await;
+    let (alice, alice_mailbox, _) = w.member("none").await;
+    let (_, bob_mailbox, bob) = w.member("none").await;
+    let token = w.post("/tokens", json!({"user_id": alice["id"]})).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/orgs/{}/emails", w.org);
+    let (status, e) = w
+        .try_call(reqwest::Method::POST, &path, json!({"from_mailbox_id": bob_mailbox, "to": [bob.address], "subject": "As Bob", "send": true}), &token)
+        .await;
+    assert_eq!(status, 403, "{e}");
+    assert!(
+        w.emails("").await.iter().all(|e| e["subject"] != "As Bob"),
+        "a refused send leaves no draft"
+    );
+    let (status, e) = w
+        .try_call(reqwest::Method::POST, &path, json!({"from_mailbox_id": alice_mailbox, "to": [bob.address], "subject": "As me", "send": true}), &token)
+        .await;
+    assert_eq!(status, 201, "{e}");
+    assert_eq!(e["status"], "pending_send");
+}
