@@ -152,20 +152,22 @@ async fn sync_folder(
             .decided_uids(mailbox, folder, state.uidvalidity, first.uid)
             .await
             .map_err(store_error)?;
+        // The batch is decided message by message, then written in one
+        // transaction; the checkpoint moves only with (or after) that write.
+        let mut pending = pipeline::BatchState::default();
+        let mut writes = Vec::with_capacity(batch.len());
+        let mut advance_to = None;
         for msg in &batch {
             last_uid = last_uid.max(msg.uid);
             if decided.contains(&msg.uid) {
                 if !blocked {
-                    store
-                        .advance_folder(mailbox, folder, state.uidvalidity, msg.uid)
-                        .await
-                        .map_err(store_error)?;
+                    advance_to = Some(msg.uid);
                 }
                 continue;
             }
             report.processed += 1;
             let checkpoint = (!blocked).then_some(msg.uid);
-            match pipeline::process(
+            match pipeline::prepare(
                 engine,
                 ctx,
                 folder,
@@ -173,10 +175,16 @@ async fn sync_folder(
                 state.uidvalidity,
                 msg,
                 checkpoint,
+                &mut pending,
             )
             .await
             {
-                Ok(tracked) => report.tracked += usize::from(tracked),
+                Ok(write) => {
+                    if !blocked {
+                        advance_to = Some(msg.uid);
+                    }
+                    writes.push(write);
+                }
                 Err(ItemError::Sync(e)) => return Err(e),
                 Err(ItemError::Item(reason)) => {
                     if !give_up_or_retry(
@@ -192,13 +200,22 @@ async fn sync_folder(
                     {
                         blocked = true;
                     } else if !blocked {
-                        store
-                            .advance_folder(mailbox, folder, state.uidvalidity, msg.uid)
-                            .await
-                            .map_err(store_error)?;
+                        advance_to = Some(msg.uid);
                     }
                 }
             }
+        }
+        let ids = store.ingest_batch(&writes).await.map_err(store_error)?;
+        report.tracked += writes
+            .iter()
+            .zip(&ids)
+            .filter(|(w, id)| pipeline::created(w, id))
+            .count();
+        if let Some(uid) = advance_to {
+            store
+                .advance_folder(mailbox, folder, state.uidvalidity, uid)
+                .await
+                .map_err(store_error)?;
         }
         if batch.len() < engine.config.fetch_batch {
             break;

@@ -2,6 +2,8 @@
 //! correlate, decide (pure), then write the email or the link with the decision
 //! and the checkpoint in one transaction.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use mailbridge_connectors::FetchedMessage;
 use mailbridge_domain::activity::{Email, EmailParty};
@@ -81,6 +83,8 @@ fn counterpart(parsed: &Parsed, lookups: &Lookups, sent: bool) -> Option<PartyTy
 }
 
 /// Processes one fetched message; `Ok(true)` when a new email was created.
+/// Processes one fetched message on its own and writes it; `Ok(true)` when a
+/// new email was created.
 pub async fn process(
     engine: &Engine,
     ctx: &MailboxContext,
@@ -90,6 +94,61 @@ pub async fn process(
     msg: &FetchedMessage,
     checkpoint: Option<u32>,
 ) -> Result<bool, ItemError> {
+    let write = prepare(
+        engine,
+        ctx,
+        folder,
+        kind,
+        uidvalidity,
+        msg,
+        checkpoint,
+        &mut BatchState::default(),
+    )
+    .await?;
+    let email_id = engine.store.ingest(&write).await.map_err(write_error)?;
+    Ok(created(&write, &email_id))
+}
+
+/// A store failure while writing: the run stops (and is retried) unless the
+/// store refused this message only.
+pub fn write_error(e: StoreError) -> ItemError {
+    match e {
+        StoreError::Database(_) | StoreError::Migrate(_) => ItemError::Sync(store_error(e)),
+        other => ItemError::Item(other.to_string()),
+    }
+}
+
+/// Whether a write created a new email (rather than linking or skipping).
+pub fn created(write: &IngestWrite, email_id: &Option<String>) -> bool {
+    write
+        .email
+        .as_ref()
+        .is_some_and(|n| email_id.as_deref() == Some(n.email.id.as_str()))
+}
+
+/// What the messages prepared earlier in the same batch will create: their
+/// look-ups read committed data only, so later messages of the batch (a reply
+/// to one of them, the same message in a second copy) learn of them here.
+#[derive(Debug, Default)]
+pub struct BatchState {
+    by_message_id: HashMap<String, String>,
+    by_fingerprint: HashMap<String, String>,
+    by_conversation: HashMap<String, String>,
+    regarding: HashMap<String, (Option<RegardingType>, Option<String>)>,
+}
+
+/// Decides one message and prepares its write, without writing.
+#[allow(clippy::too_many_arguments)]
+pub async fn prepare(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    folder: &str,
+    kind: &FolderKind,
+    uidvalidity: u32,
+    msg: &FetchedMessage,
+    checkpoint: Option<u32>,
+    batch: &mut BatchState,
+) -> Result<IngestWrite, ItemError> {
     let store = &engine.store;
     let org = ctx.mailbox.org_id.as_str();
     let keywords: Vec<String> = msg
@@ -112,7 +171,7 @@ pub async fn process(
         .then(|| fingerprint(f, &parsed.digest));
     let referenced: Vec<String> = f.in_reply_to.iter().chain(&f.references).cloned().collect();
     let addresses: Vec<String> = f.all_addresses().map(|a| a.0.clone()).collect();
-    let lookups = store
+    let mut lookups = store
         .ingest_lookups(
             org,
             &referenced,
@@ -126,6 +185,25 @@ pub async fn process(
         )
         .await
         .map_err(|e| ItemError::Sync(store_error(e)))?;
+    for r in &referenced {
+        if !lookups.by_message_id.contains_key(r)
+            && let Some(id) = batch.by_message_id.get(r)
+        {
+            lookups.by_message_id.insert(r.clone(), id.clone());
+        }
+    }
+    if lookups.existing.is_none() {
+        lookups.existing = match (&f.message_id, &print) {
+            (Some(m), _) => batch.by_message_id.get(m).cloned(),
+            (None, Some(fp)) => batch.by_fingerprint.get(fp).cloned(),
+            _ => None,
+        };
+    }
+    if lookups.by_conversation.is_none()
+        && let Some(k) = &f.conversation_key
+    {
+        lookups.by_conversation = batch.by_conversation.get(k).cloned();
+    }
     let correlation = correlate(
         f,
         format.as_ref(),
@@ -181,8 +259,18 @@ pub async fn process(
         Outcome::Skip => {}
         Outcome::Link => write.link_to = lookups.existing.clone(),
         Outcome::Track => {
-            let (regarding_type, regarding_id) =
-                regarding(engine, ctx, kind, correlation.email_id.as_deref()).await?;
+            let pending = match kind {
+                FolderKind::Tracked { .. } => None,
+                _ => correlation
+                    .email_id
+                    .as_ref()
+                    .and_then(|id| batch.regarding.get(id))
+                    .cloned(),
+            };
+            let (regarding_type, regarding_id) = match pending {
+                Some(r) => r,
+                None => regarding(engine, ctx, kind, correlation.email_id.as_deref()).await?,
+            };
             let email = Email {
                 id: new_id(),
                 org_id: org.to_owned(),
@@ -238,12 +326,22 @@ pub async fn process(
             });
         }
     }
-    let email_id = store.ingest(&write).await.map_err(|e| match e {
-        StoreError::Database(_) | StoreError::Migrate(_) => ItemError::Sync(store_error(e)),
-        other => ItemError::Item(other.to_string()),
-    })?;
-    Ok(decision.outcome == Outcome::Track
-        && email_id.as_deref() == write.email.as_ref().map(|n| n.email.id.as_str()))
+    if let Some(new) = &write.email {
+        let e = &new.email;
+        if let Some(m) = &e.message_id {
+            batch.by_message_id.insert(m.clone(), e.id.clone());
+        }
+        if let Some(fp) = &new.fingerprint {
+            batch.by_fingerprint.insert(fp.clone(), e.id.clone());
+        }
+        if let Some(k) = &new.conversation_key {
+            batch.by_conversation.insert(k.clone(), e.id.clone());
+        }
+        batch
+            .regarding
+            .insert(e.id.clone(), (e.regarding_type, e.regarding_id.clone()));
+    }
+    Ok(write)
 }
 
 fn later(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {

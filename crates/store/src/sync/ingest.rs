@@ -249,97 +249,112 @@ impl Store {
 
     /// Writes one processed message; returns the email id it produced or linked.
     pub async fn ingest(&self, w: &IngestWrite) -> StoreResult<Option<String>> {
+        Ok(self
+            .ingest_batch(std::slice::from_ref(w))
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    /// Writes a batch of processed messages in one transaction, in order (so a
+    /// later message may link to an email an earlier one created); returns, for
+    /// each, the email id it produced or linked. All or nothing.
+    pub async fn ingest_batch(&self, writes: &[IngestWrite]) -> StoreResult<Vec<Option<String>>> {
         let t = now();
-        let decision_id = mailbridge_domain::ids::new_id();
-        let email_id = with_db!(&self.db, p => {
+        let ids = with_db!(&self.db, p => {
             let mut tx = p.begin().await?;
-            let mut outcome = w.outcome;
-            let mut rule = w.rule;
-            let mut reason = w.reason.clone();
-            let mut email_id = w.link_to.clone();
-            if let Some(new) = &w.email {
-                let e = &new.email;
-                let inserted = sqlx::query(
-                    "INSERT INTO emails (id, org_id, subject, body, direction, status, message_id, in_reply_to,
-                        tracking_token, correlation_method, regarding_type, regarding_id, mailbox_id, status_reason,
-                        sent_at, received_at, created_at, updated_at, references_header, conversation_key,
-                        normalized_subject, body_html, fingerprint, correlated_email_id)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                        $19, $20, $21, $22, $23, $24)
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(&e.id).bind(&e.org_id).bind(&e.subject).bind(&e.body).bind(e.direction).bind(e.status)
-                .bind(&e.message_id).bind(&e.in_reply_to).bind(&e.tracking_token).bind(e.correlation_method)
-                .bind(e.regarding_type).bind(&e.regarding_id).bind(&e.mailbox_id).bind(&e.status_reason)
-                .bind(e.sent_at).bind(e.received_at).bind(t).bind(t).bind(&new.references_header)
-                .bind(&new.conversation_key).bind(&new.normalized_subject).bind(&new.body_html)
-                .bind(&new.fingerprint).bind(&new.correlated_email_id)
-                .execute(&mut *tx).await?.rows_affected();
-                if inserted == 1 {
-                    for (i, party) in e.parties.iter().enumerate() {
-                        sqlx::query(
-                            "INSERT INTO email_parties (email_id, position, role, address, party_type, party_id)
-                             VALUES ($1, $2, $3, $4, $5, $6)",
-                        )
-                        .bind(&e.id).bind(i as i64).bind(party.role).bind(&party.address).bind(party.party_type)
-                        .bind(&party.party_id).execute(&mut *tx).await?;
+            let mut ids = Vec::with_capacity(writes.len());
+            for w in writes {
+            let decision_id = mailbridge_domain::ids::new_id();
+                let mut outcome = w.outcome;
+                let mut rule = w.rule;
+                let mut reason = w.reason.clone();
+                let mut email_id = w.link_to.clone();
+                if let Some(new) = &w.email {
+                    let e = &new.email;
+                    let inserted = sqlx::query(
+                        "INSERT INTO emails (id, org_id, subject, body, direction, status, message_id, in_reply_to,
+                            tracking_token, correlation_method, regarding_type, regarding_id, mailbox_id, status_reason,
+                            sent_at, received_at, created_at, updated_at, references_header, conversation_key,
+                            normalized_subject, body_html, fingerprint, correlated_email_id)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                            $19, $20, $21, $22, $23, $24)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&e.id).bind(&e.org_id).bind(&e.subject).bind(&e.body).bind(e.direction).bind(e.status)
+                    .bind(&e.message_id).bind(&e.in_reply_to).bind(&e.tracking_token).bind(e.correlation_method)
+                    .bind(e.regarding_type).bind(&e.regarding_id).bind(&e.mailbox_id).bind(&e.status_reason)
+                    .bind(e.sent_at).bind(e.received_at).bind(t).bind(t).bind(&new.references_header)
+                    .bind(&new.conversation_key).bind(&new.normalized_subject).bind(&new.body_html)
+                    .bind(&new.fingerprint).bind(&new.correlated_email_id)
+                    .execute(&mut *tx).await?.rows_affected();
+                    if inserted == 1 {
+                        for (i, party) in e.parties.iter().enumerate() {
+                            sqlx::query(
+                                "INSERT INTO email_parties (email_id, position, role, address, party_type, party_id)
+                                 VALUES ($1, $2, $3, $4, $5, $6)",
+                            )
+                            .bind(&e.id).bind(i as i64).bind(party.role).bind(&party.address).bind(party.party_type)
+                            .bind(&party.party_id).execute(&mut *tx).await?;
+                        }
+                        for (i, a) in new.attachments.iter().enumerate() {
+                            sqlx::query(
+                                "INSERT INTO email_attachments (email_id, position, file_name, content_type, size, stored, content)
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                            )
+                            .bind(&e.id).bind(i as i64).bind(&a.file_name).bind(&a.content_type).bind(a.size)
+                            .bind(a.content.is_some()).bind(&a.content).execute(&mut *tx).await?;
+                        }
+                        email_id = Some(e.id.clone());
+                    } else {
+                        // Another mailbox tracked the same message between our look-up
+                        // and this write: link to its email instead of duplicating it.
+                        let existing: Option<String> = match (&e.message_id, &new.fingerprint) {
+                            (Some(m), _) => sqlx::query_scalar("SELECT id FROM emails WHERE org_id = $1 AND message_id = $2")
+                                .bind(&e.org_id).bind(m).fetch_optional(&mut *tx).await?,
+                            (None, Some(f)) => sqlx::query_scalar("SELECT id FROM emails WHERE org_id = $1 AND fingerprint = $2")
+                                .bind(&e.org_id).bind(f).fetch_optional(&mut *tx).await?,
+                            _ => None,
+                        };
+                        email_id = existing;
+                        outcome = "linked";
+                        rule = "already_tracked";
+                        reason = "the same message was tracked by another mailbox at the same time".to_owned();
                     }
-                    for (i, a) in new.attachments.iter().enumerate() {
-                        sqlx::query(
-                            "INSERT INTO email_attachments (email_id, position, file_name, content_type, size, stored, content)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        )
-                        .bind(&e.id).bind(i as i64).bind(&a.file_name).bind(&a.content_type).bind(a.size)
-                        .bind(a.content.is_some()).bind(&a.content).execute(&mut *tx).await?;
-                    }
-                    email_id = Some(e.id.clone());
-                } else {
-                    // Another mailbox tracked the same message between our look-up
-                    // and this write: link to its email instead of duplicating it.
-                    let existing: Option<String> = match (&e.message_id, &new.fingerprint) {
-                        (Some(m), _) => sqlx::query_scalar("SELECT id FROM emails WHERE org_id = $1 AND message_id = $2")
-                            .bind(&e.org_id).bind(m).fetch_optional(&mut *tx).await?,
-                        (None, Some(f)) => sqlx::query_scalar("SELECT id FROM emails WHERE org_id = $1 AND fingerprint = $2")
-                            .bind(&e.org_id).bind(f).fetch_optional(&mut *tx).await?,
-                        _ => None,
-                    };
-                    email_id = existing;
-                    outcome = "linked";
-                    rule = "already_tracked";
-                    reason = "the same message was tracked by another mailbox at the same time".to_owned();
                 }
-            }
-            if let Some(id) = &email_id {
+                if let Some(id) = &email_id {
+                    sqlx::query(
+                        "INSERT INTO email_mailboxes (email_id, mailbox_id, folder, created_at) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT DO NOTHING",
+                    ).bind(id).bind(&w.mailbox_id).bind(&w.folder).bind(t).execute(&mut *tx).await?;
+                }
                 sqlx::query(
-                    "INSERT INTO email_mailboxes (email_id, mailbox_id, folder, created_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT DO NOTHING",
-                ).bind(id).bind(&w.mailbox_id).bind(&w.folder).bind(t).execute(&mut *tx).await?;
-            }
-            sqlx::query(
-                "INSERT INTO message_decisions (id, org_id, mailbox_id, folder, uidvalidity, uid, message_id, subject,
-                    from_address, received_at, outcome, rule, reason, correlation_method, correlated_email_id,
-                    email_id, attempts, error, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, NULL, $17, $17)
-                 ON CONFLICT (mailbox_id, folder, uidvalidity, uid) DO UPDATE SET outcome = $11, rule = $12,
-                    reason = $13, correlation_method = $14, correlated_email_id = $15, email_id = $16,
-                    attempts = message_decisions.attempts + 1, error = NULL, updated_at = $17",
-            )
-            .bind(&decision_id).bind(&w.org_id).bind(&w.mailbox_id).bind(&w.folder).bind(i64::from(w.uidvalidity))
-            .bind(i64::from(w.uid)).bind(&w.message_id).bind(&w.subject).bind(&w.from_address).bind(w.received_at)
-            .bind(outcome).bind(rule).bind(&reason).bind(w.correlation_method).bind(&w.correlated_email_id)
-            .bind(&email_id).bind(t)
-            .execute(&mut *tx).await?;
-            if let Some(uid) = w.checkpoint {
-                sqlx::query(
-                    "UPDATE folder_sync SET last_uid = $4, updated_at = $5
-                     WHERE mailbox_id = $1 AND folder = $2 AND uidvalidity = $3 AND last_uid < $4",
-                ).bind(&w.mailbox_id).bind(&w.folder).bind(i64::from(w.uidvalidity)).bind(i64::from(uid)).bind(t)
+                    "INSERT INTO message_decisions (id, org_id, mailbox_id, folder, uidvalidity, uid, message_id, subject,
+                        from_address, received_at, outcome, rule, reason, correlation_method, correlated_email_id,
+                        email_id, attempts, error, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, NULL, $17, $17)
+                     ON CONFLICT (mailbox_id, folder, uidvalidity, uid) DO UPDATE SET outcome = $11, rule = $12,
+                        reason = $13, correlation_method = $14, correlated_email_id = $15, email_id = $16,
+                        attempts = message_decisions.attempts + 1, error = NULL, updated_at = $17",
+                )
+                .bind(&decision_id).bind(&w.org_id).bind(&w.mailbox_id).bind(&w.folder).bind(i64::from(w.uidvalidity))
+                .bind(i64::from(w.uid)).bind(&w.message_id).bind(&w.subject).bind(&w.from_address).bind(w.received_at)
+                .bind(outcome).bind(rule).bind(&reason).bind(w.correlation_method).bind(&w.correlated_email_id)
+                .bind(&email_id).bind(t)
                 .execute(&mut *tx).await?;
+                if let Some(uid) = w.checkpoint {
+                    sqlx::query(
+                        "UPDATE folder_sync SET last_uid = $4, updated_at = $5
+                         WHERE mailbox_id = $1 AND folder = $2 AND uidvalidity = $3 AND last_uid < $4",
+                    ).bind(&w.mailbox_id).bind(&w.folder).bind(i64::from(w.uidvalidity)).bind(i64::from(uid)).bind(t)
+                    .execute(&mut *tx).await?;
+                }
+            ids.push(email_id);
             }
             tx.commit().await?;
-            email_id
+            ids
         });
-        Ok(email_id)
+        Ok(ids)
     }
 
     /// Records a failed attempt at a message; returns the attempts so far.
