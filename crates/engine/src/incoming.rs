@@ -157,14 +157,25 @@ async fn sync_folder(
         let mut pending = pipeline::BatchState::default();
         let mut writes = Vec::with_capacity(batch.len());
         let mut advance_to = None;
-        for msg in &batch {
+        // Parse every new message first, so the batch's look-ups take a handful
+        // of queries instead of a few per message.
+        let mut analyzed: Vec<Option<pipeline::Analyzed>> = batch
+            .iter()
+            .map(|m| (!decided.contains(&m.uid)).then(|| pipeline::analyze(ctx, m)))
+            .collect();
+        let refs: Vec<&pipeline::Analyzed> = analyzed.iter().flatten().collect();
+        let found = store
+            .batch_lookups(&ctx.mailbox.org_id, &pipeline::keys(ctx, &refs))
+            .await
+            .map_err(store_error)?;
+        for (msg, a) in batch.iter().zip(analyzed.iter_mut()) {
             last_uid = last_uid.max(msg.uid);
-            if decided.contains(&msg.uid) {
+            let Some(a) = a.take() else {
                 if !blocked {
                     advance_to = Some(msg.uid);
                 }
                 continue;
-            }
+            };
             report.processed += 1;
             let checkpoint = (!blocked).then_some(msg.uid);
             match pipeline::prepare(
@@ -174,6 +185,8 @@ async fn sync_folder(
                 kind,
                 state.uidvalidity,
                 msg,
+                a,
+                &found,
                 checkpoint,
                 &mut pending,
             )

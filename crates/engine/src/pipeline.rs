@@ -16,7 +16,9 @@ use mailbridge_domain::ingest::{
 use mailbridge_domain::{
     CorrelationMethod, EmailDirection, EmailStatus, PartyRole, PartyType, RegardingType,
 };
-use mailbridge_store::{AttachmentWrite, IngestWrite, Lookups, NewIncomingEmail, StoreError};
+use mailbridge_store::{
+    AttachmentWrite, BatchLookups, IngestWrite, LookupKeys, Lookups, NewIncomingEmail, StoreError,
+};
 
 use crate::Engine;
 use crate::context::{MailboxContext, store_error};
@@ -94,6 +96,12 @@ pub async fn process(
     msg: &FetchedMessage,
     checkpoint: Option<u32>,
 ) -> Result<bool, ItemError> {
+    let a = analyze(ctx, msg);
+    let found = engine
+        .store
+        .batch_lookups(&ctx.mailbox.org_id, &keys(ctx, &[&a]))
+        .await
+        .map_err(|e| ItemError::Sync(store_error(e)))?;
     let write = prepare(
         engine,
         ctx,
@@ -101,6 +109,8 @@ pub async fn process(
         kind,
         uidvalidity,
         msg,
+        a,
+        &found,
         checkpoint,
         &mut BatchState::default(),
     )
@@ -137,20 +147,18 @@ pub struct BatchState {
     regarding: HashMap<String, (Option<RegardingType>, Option<String>)>,
 }
 
-/// Decides one message and prepares its write, without writing.
-#[allow(clippy::too_many_arguments)]
-pub async fn prepare(
-    engine: &Engine,
-    ctx: &MailboxContext,
-    folder: &str,
-    kind: &FolderKind,
-    uidvalidity: u32,
-    msg: &FetchedMessage,
-    checkpoint: Option<u32>,
-    batch: &mut BatchState,
-) -> Result<IngestWrite, ItemError> {
-    let store = &engine.store;
-    let org = ctx.mailbox.org_id.as_str();
+/// A parsed message with the keys its look-ups need.
+#[derive(Debug)]
+pub struct Analyzed {
+    parsed: Parsed,
+    token: Option<String>,
+    normalized: String,
+    print: Option<String>,
+    referenced: Vec<String>,
+}
+
+/// Parses a fetched message and derives its look-up keys.
+pub fn analyze(ctx: &MailboxContext, msg: &FetchedMessage) -> Analyzed {
     let keywords: Vec<String> = msg
         .flags
         .iter()
@@ -169,41 +177,121 @@ pub async fn prepare(
         .message_id
         .is_none()
         .then(|| fingerprint(f, &parsed.digest));
-    let referenced: Vec<String> = f.in_reply_to.iter().chain(&f.references).cloned().collect();
-    let addresses: Vec<String> = f.all_addresses().map(|a| a.0.clone()).collect();
-    let mut lookups = store
-        .ingest_lookups(
-            org,
-            &referenced,
-            (&f.message_id, &print),
-            token.as_deref(),
-            f.conversation_key.as_deref(),
-            ctx.settings
-                .similarity_correlation
-                .then_some(normalized.as_str()),
-            &addresses,
-        )
-        .await
-        .map_err(|e| ItemError::Sync(store_error(e)))?;
-    for r in &referenced {
-        if !lookups.by_message_id.contains_key(r)
-            && let Some(id) = batch.by_message_id.get(r)
-        {
-            lookups.by_message_id.insert(r.clone(), id.clone());
+    let referenced = f.in_reply_to.iter().chain(&f.references).cloned().collect();
+    Analyzed {
+        parsed,
+        token,
+        normalized,
+        print,
+        referenced,
+    }
+}
+
+/// What a batch of analyzed messages asks the store.
+pub fn keys(ctx: &MailboxContext, batch: &[&Analyzed]) -> LookupKeys {
+    let mut k = LookupKeys::default();
+    for a in batch {
+        let f = &a.parsed.facts;
+        k.message_ids.extend(f.message_id.iter().cloned());
+        k.message_ids.extend(a.referenced.iter().cloned());
+        k.fingerprints.extend(a.print.iter().cloned());
+        k.tokens.extend(a.token.iter().cloned());
+        k.conversation_keys
+            .extend(f.conversation_key.iter().cloned());
+        if ctx.settings.similarity_correlation && !a.normalized.is_empty() {
+            k.subjects.insert(a.normalized.clone());
+        }
+        k.addresses.extend(f.all_addresses().map(|x| x.0.clone()));
+    }
+    k
+}
+
+/// One message's look-ups, from the batch's answers and what the batch creates.
+fn lookups_for(
+    parsed: &Parsed,
+    token: &Option<String>,
+    normalized: &str,
+    print: &Option<String>,
+    referenced: &[String],
+    found: &BatchLookups,
+    batch: &BatchState,
+) -> Lookups {
+    let f = &parsed.facts;
+    let id_of = |m: &String| {
+        found
+            .by_message_id
+            .get(m)
+            .or_else(|| batch.by_message_id.get(m))
+            .cloned()
+    };
+    let mut l = Lookups::default();
+    for r in referenced {
+        if let Some(id) = id_of(r) {
+            l.by_message_id.insert(r.clone(), id);
         }
     }
-    if lookups.existing.is_none() {
-        lookups.existing = match (&f.message_id, &print) {
-            (Some(m), _) => batch.by_message_id.get(m).cloned(),
-            (None, Some(fp)) => batch.by_fingerprint.get(fp).cloned(),
-            _ => None,
-        };
+    l.existing = match (&f.message_id, print) {
+        (Some(m), _) => id_of(m),
+        (None, Some(fp)) => found
+            .by_fingerprint
+            .get(fp)
+            .or_else(|| batch.by_fingerprint.get(fp))
+            .cloned(),
+        _ => None,
+    };
+    l.by_token = token.as_ref().and_then(|t| found.by_token.get(t)).cloned();
+    l.by_conversation = f
+        .conversation_key
+        .as_ref()
+        .and_then(|k| {
+            found
+                .by_conversation
+                .get(k)
+                .or_else(|| batch.by_conversation.get(k))
+        })
+        .cloned();
+    l.similar = found.similar.get(normalized).cloned().unwrap_or_default();
+    for a in f.all_addresses() {
+        if let Some(c) = found.candidates.get(&a.0) {
+            l.candidates.insert(a.0.clone(), c.clone());
+        }
     }
-    if lookups.by_conversation.is_none()
-        && let Some(k) = &f.conversation_key
-    {
-        lookups.by_conversation = batch.by_conversation.get(k).cloned();
-    }
+    l
+}
+
+/// Decides one message and prepares its write, without writing.
+#[allow(clippy::too_many_arguments)]
+pub async fn prepare(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    folder: &str,
+    kind: &FolderKind,
+    uidvalidity: u32,
+    msg: &FetchedMessage,
+    a: Analyzed,
+    found: &BatchLookups,
+    checkpoint: Option<u32>,
+    batch: &mut BatchState,
+) -> Result<IngestWrite, ItemError> {
+    let org = ctx.mailbox.org_id.as_str();
+    let Analyzed {
+        parsed,
+        token,
+        normalized,
+        print,
+        referenced,
+    } = a;
+    let f = &parsed.facts;
+    let format = TrackingTokenFormat::from_settings(&ctx.settings);
+    let lookups = lookups_for(
+        &parsed,
+        &token,
+        &normalized,
+        &print,
+        &referenced,
+        found,
+        batch,
+    );
     let correlation = correlate(
         f,
         format.as_ref(),

@@ -12,7 +12,10 @@ mod workloads;
 
 pub use decisions::{Decision, alerts_since};
 pub use folders::{FolderState, TrackedFolder};
-pub use ingest::{AttachmentInfo, AttachmentWrite, IngestWrite, Lookups, NewIncomingEmail};
+pub use ingest::{
+    AttachmentInfo, AttachmentWrite, BatchLookups, IngestWrite, LookupKeys, Lookups,
+    NewIncomingEmail,
+};
 pub use leases::DueWork;
 pub use outbox::OutgoingEmail;
 pub use workloads::Workload;

@@ -25,6 +25,30 @@ pub struct AttachmentInfo {
     pub stored: bool,
 }
 
+/// What a batch of messages asks the store about.
+#[derive(Debug, Clone, Default)]
+pub struct LookupKeys {
+    /// Their own Message-IDs and those they refer to.
+    pub message_ids: BTreeSet<String>,
+    pub fingerprints: BTreeSet<String>,
+    pub tokens: BTreeSet<String>,
+    pub conversation_keys: BTreeSet<String>,
+    /// Normalized subjects, when similarity correlation is on.
+    pub subjects: BTreeSet<String>,
+    pub addresses: BTreeSet<String>,
+}
+
+/// The answers for a batch, from which each message's [`Lookups`] are taken.
+#[derive(Debug, Clone, Default)]
+pub struct BatchLookups {
+    pub by_message_id: BTreeMap<String, String>,
+    pub by_fingerprint: BTreeMap<String, String>,
+    pub by_token: BTreeMap<String, String>,
+    pub by_conversation: BTreeMap<String, String>,
+    pub similar: BTreeMap<String, Vec<(String, Vec<String>)>>,
+    pub candidates: BTreeMap<String, Vec<Candidate>>,
+}
+
 /// What the store knows that the decisions of one message need.
 #[derive(Debug, Clone, Default)]
 pub struct Lookups {
@@ -87,69 +111,76 @@ pub struct IngestWrite {
 }
 
 impl Store {
-    /// The look-ups for one message.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn ingest_lookups(
+    /// The look-ups for a whole batch of messages, in a handful of queries.
+    pub async fn batch_lookups(
         &self,
         org_id: &str,
-        referenced: &[String],
-        key: (&Option<String>, &Option<String>),
-        token: Option<&str>,
-        conversation_key: Option<&str>,
-        normalized_subject: Option<&str>,
-        addresses: &[String],
-    ) -> StoreResult<Lookups> {
-        let mut l = Lookups::default();
-        let (message_id, fingerprint) = key;
+        keys: &LookupKeys,
+    ) -> StoreResult<BatchLookups> {
+        let mut l = BatchLookups::default();
+        let org = org_id.to_owned();
+        let ids: Vec<String> = keys.message_ids.iter().cloned().collect();
+        let prints: Vec<String> = keys.fingerprints.iter().cloned().collect();
+        let tokens: Vec<String> = keys.tokens.iter().cloned().collect();
+        let convs: Vec<String> = keys.conversation_keys.iter().cloned().collect();
+        let subjects: Vec<String> = keys.subjects.iter().cloned().collect();
+        let addresses: Vec<String> = keys.addresses.iter().cloned().collect();
         with_db!(&self.db, p => {
-            if !referenced.is_empty() {
+            for chunk in ids.chunks(500) {
                 let mut qb = QueryBuilder::new("SELECT message_id, id FROM emails WHERE org_id = ");
-                qb.push_bind(org_id.to_owned()).push(" AND message_id IN (");
-                let mut ids = qb.separated(", ");
-                for r in referenced {
-                    ids.push_bind(r.clone());
-                }
-                qb.push(")");
+                qb.push_bind(org.clone());
+                push_in(&mut qb, "message_id", chunk);
                 let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(p).await?;
-                l.by_message_id = rows.into_iter().collect();
+                l.by_message_id.extend(rows);
             }
-            if let Some(m) = message_id {
-                l.existing = sqlx::query_scalar("SELECT id FROM emails WHERE org_id = $1 AND message_id = $2")
-                    .bind(org_id).bind(m).fetch_optional(p).await?;
-            } else if let Some(f) = fingerprint {
-                l.existing = sqlx::query_scalar("SELECT id FROM emails WHERE org_id = $1 AND fingerprint = $2")
-                    .bind(org_id).bind(f).fetch_optional(p).await?;
+            for chunk in prints.chunks(500) {
+                let mut qb = QueryBuilder::new("SELECT fingerprint, id FROM emails WHERE org_id = ");
+                qb.push_bind(org.clone());
+                push_in(&mut qb, "fingerprint", chunk);
+                let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(p).await?;
+                l.by_fingerprint.extend(rows);
             }
-            if let Some(t) = token {
-                l.by_token = sqlx::query_scalar(
-                    "SELECT id FROM emails WHERE org_id = $1 AND tracking_token = $2 ORDER BY id LIMIT 1",
-                ).bind(org_id).bind(t).fetch_optional(p).await?;
+            for chunk in tokens.chunks(500) {
+                let mut qb = QueryBuilder::new("SELECT tracking_token, MIN(id) FROM emails WHERE org_id = ");
+                qb.push_bind(org.clone());
+                push_in(&mut qb, "tracking_token", chunk);
+                qb.push(" GROUP BY tracking_token");
+                let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(p).await?;
+                l.by_token.extend(rows);
             }
-            if let Some(c) = conversation_key {
-                l.by_conversation = sqlx::query_scalar(
-                    "SELECT id FROM emails WHERE org_id = $1 AND conversation_key = $2 ORDER BY id DESC LIMIT 1",
-                ).bind(org_id).bind(c).fetch_optional(p).await?;
+            for chunk in convs.chunks(500) {
+                let mut qb = QueryBuilder::new("SELECT conversation_key, MAX(id) FROM emails WHERE org_id = ");
+                qb.push_bind(org.clone());
+                push_in(&mut qb, "conversation_key", chunk);
+                qb.push(" GROUP BY conversation_key");
+                let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(p).await?;
+                l.by_conversation.extend(rows);
             }
-            if let Some(s) = normalized_subject.filter(|s| !s.is_empty()) {
-                let ids: Vec<String> = sqlx::query_scalar(
-                    "SELECT id FROM emails WHERE org_id = $1 AND normalized_subject = $2 ORDER BY id DESC LIMIT 20",
-                ).bind(org_id).bind(s).fetch_all(p).await?;
-                for id in ids {
-                    let addrs: Vec<String> = sqlx::query_scalar("SELECT lower(address) FROM email_parties WHERE email_id = $1")
-                        .bind(&id).fetch_all(p).await?;
-                    l.similar.push((id, addrs));
+            for chunk in subjects.chunks(200) {
+                let mut qb = QueryBuilder::new("SELECT normalized_subject, id FROM emails WHERE org_id = ");
+                qb.push_bind(org.clone());
+                push_in(&mut qb, "normalized_subject", chunk);
+                qb.push(" ORDER BY id DESC");
+                let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(p).await?;
+                for (subject, id) in rows {
+                    let list = l.similar.entry(subject).or_default();
+                    if list.len() < 20 {
+                        let addrs: Vec<String> = sqlx::query_scalar("SELECT lower(address) FROM email_parties WHERE email_id = $1")
+                            .bind(&id).fetch_all(p).await?;
+                        list.push((id, addrs));
+                    }
                 }
             }
-            if !addresses.is_empty() {
+            for chunk in addresses.chunks(300) {
                 let mut qb = QueryBuilder::new(
                     "SELECT 'user' AS kind, id, lower(email) AS address FROM users WHERE disabled = FALSE AND org_id = ",
                 );
-                qb.push_bind(org_id.to_owned());
-                push_in(&mut qb, "lower(email)", addresses);
-                qb.push(" UNION ALL SELECT 'queue', id, lower(email) FROM queues WHERE org_id = ").push_bind(org_id.to_owned());
-                push_in(&mut qb, "lower(email)", addresses);
-                qb.push(" UNION ALL SELECT kind, id, lower(email) FROM parties WHERE active = TRUE AND org_id = ").push_bind(org_id.to_owned());
-                push_in(&mut qb, "lower(email)", addresses);
+                qb.push_bind(org.clone());
+                push_in(&mut qb, "lower(email)", chunk);
+                qb.push(" UNION ALL SELECT 'queue', id, lower(email) FROM queues WHERE org_id = ").push_bind(org.clone());
+                push_in(&mut qb, "lower(email)", chunk);
+                qb.push(" UNION ALL SELECT kind, id, lower(email) FROM parties WHERE active = TRUE AND org_id = ").push_bind(org.clone());
+                push_in(&mut qb, "lower(email)", chunk);
                 let rows: Vec<(String, String, String)> = qb.build_query_as().fetch_all(p).await?;
                 for (kind, id, address) in rows {
                     let party_type = match kind.as_str() {
