@@ -207,9 +207,10 @@ pub async fn run_jobs(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) 
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "could not claim a job"),
         }
+        // Jobs are started by people waiting for them: look often (the query is cheap).
         tokio::select! {
             _ = shutdown.changed() => break,
-            _ = tokio::time::sleep(engine.config.tick) => {}
+            _ = tokio::time::sleep(engine.config.tick.min(std::time::Duration::from_millis(200))) => {}
         }
     }
 }
