@@ -585,16 +585,20 @@ async fn a_password_rejected_later_disables_incoming_and_alerts() {
             .contains(&user["id"])
     );
     // The profile's only mailbox failed: more than half, so its owner hears of it.
-    let profile_alerts = w
-        .get(&format!("/alerts?scope=profile&profile_id={}", w.profile))
-        .await;
-    let pa = &profile_alerts["items"][0];
+    // (It is raised just after the mailbox's alert: wait for it.)
+    let pa = wait("the profile alert", Duration::from_secs(10), || async {
+        let alerts = w
+            .get(&format!("/alerts?scope=profile&profile_id={}", w.profile))
+            .await;
+        alerts["items"].as_array().unwrap().first().cloned()
+    })
+    .await;
     assert!(
         pa["recipient_ids"]
             .as_array()
             .unwrap()
             .contains(&owner["id"]),
-        "{profile_alerts}"
+        "{pa}"
     );
     // It stays disabled: no more runs, no more alerts.
     tokio::time::sleep(Duration::from_secs(2)).await;
