@@ -380,13 +380,22 @@ async fn a_message_that_cannot_be_created_ends_in_undeliverable() {
     assert!(String::from_utf8_lossy(&moved[0].bytes).contains(&id));
     assert_eq!(session.select("Customers").await.unwrap().exists, 0);
     session.logout().await;
-    let alerts = w
-        .get(&format!("/alerts?scope=item&mailbox_id={mailbox}"))
-        .await;
+    // The alert is raised just after the failure is recorded.
+    let alerts = wait(
+        "the item failure alert",
+        Duration::from_secs(10),
+        || async {
+            let a = w
+                .get(&format!("/alerts?scope=item&mailbox_id={mailbox}"))
+                .await;
+            (!a["items"].as_array().unwrap().is_empty()).then_some(a)
+        },
+    )
+    .await;
     assert_eq!(
         alerts["items"].as_array().unwrap().len(),
         1,
-        "an item failure alert"
+        "one item failure alert"
     );
     assert!(w.emails(&format!("&message_id={id}")).await.is_empty());
 }

@@ -59,15 +59,21 @@ async fn outgoing_mail_is_sent_saved_and_replies_correlate() {
         .await
         .unwrap()
         .unwrap();
-    session.select(&sent_folder).await.unwrap();
-    let copies = session.fetch_after(0, 100).await.unwrap();
-    assert!(
+    session.logout().await;
+    // The copy is appended just after the email is marked sent.
+    wait("a copy in Sent", Duration::from_secs(10), || async {
+        let mut session = mailbridge_connectors::ImapSession::connect(&cfg)
+            .await
+            .unwrap();
+        session.select(&sent_folder).await.unwrap();
+        let copies = session.fetch_after(0, 100).await.unwrap();
+        session.logout().await;
         copies
             .iter()
-            .any(|m| String::from_utf8_lossy(&m.bytes).contains(&message_id)),
-        "a copy in {sent_folder}"
-    );
-    session.logout().await;
+            .any(|m| String::from_utf8_lossy(&m.bytes).contains(&message_id))
+            .then_some(())
+    })
+    .await;
 
     // Bob replies with headers: correlated by In-Reply-To, regarding the contact.
     let (reply, reply_id) = message(
