@@ -22,8 +22,9 @@ pub struct Parsed {
     pub body_text: Option<String>,
     pub body_html: Option<String>,
     pub attachments: Vec<Attachment>,
-    /// SHA-256 of the raw bytes, for fingerprints of messages without a Message-ID.
-    pub digest: String,
+    /// SHA-256 of the raw bytes, for the fingerprint of a message without a
+    /// Message-ID (computed only for those).
+    pub digest: Option<String>,
 }
 
 fn ids(value: &HeaderValue<'_>) -> Vec<String> {
@@ -61,10 +62,12 @@ fn conversation_key(thread_index: Option<&str>) -> Option<String> {
 /// Parses a raw RFC 5322 message; never fails (an unreadable message yields
 /// empty facts and is still recorded).
 pub fn parse(raw: &[u8], keywords: Vec<String>) -> Parsed {
-    let digest: String = Sha256::digest(raw)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = || -> String {
+        Sha256::digest(raw)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
     let Some(m) = MessageParser::default().parse(raw) else {
         return Parsed {
             facts: MessageFacts {
@@ -74,7 +77,7 @@ pub fn parse(raw: &[u8], keywords: Vec<String>) -> Parsed {
             body_text: None,
             body_html: None,
             attachments: Vec::new(),
-            digest,
+            digest: Some(digest()),
         };
     };
     let date: Option<DateTime<Utc>> = m
@@ -108,11 +111,17 @@ pub fn parse(raw: &[u8], keywords: Vec<String>) -> Parsed {
         })
         .collect();
     Parsed {
-        facts,
         body_text: m.body_text(0).map(|b| b.into_owned()),
-        body_html: m.body_html(0).map(|b| b.into_owned()),
+        // Only a real HTML part: mail-parser would otherwise convert the text
+        // part to HTML, which costs time and stores nothing new.
+        body_html: m
+            .html_part(0)
+            .filter(|p| p.is_text_html())
+            .and_then(|_| m.body_html(0))
+            .map(|b| b.into_owned()),
+        digest: facts.message_id.is_none().then(digest),
+        facts,
         attachments,
-        digest,
     }
 }
 
@@ -136,13 +145,29 @@ References: <r0@x.org> <o1@example.org>\r\nDate: Thu, 26 Nov 2026 08:00:00 +0000
         assert_eq!(f.date.unwrap().to_rfc3339(), "2026-11-26T08:00:00+00:00");
         assert_eq!(p.body_text.as_deref().map(str::trim), Some("Hello"));
         assert_eq!(f.keywords, ["$Tracked"]);
+        assert_eq!(p.body_html, None, "a text-only message has no HTML body");
+        assert_eq!(p.digest, None, "a Message-ID needs no digest");
+    }
+
+    #[test]
+    fn an_html_part_is_kept() {
+        let raw = b"From: a@x.org\r\nTo: b@x.org\r\nSubject: html\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nplain\r\n\
+--b1\r\nContent-Type: text/html\r\n\r\n<p>rich</p>\r\n--b1--\r\n";
+        let p = parse(raw, Vec::new());
+        assert_eq!(p.body_text.as_deref().map(str::trim), Some("plain"));
+        assert!(p.body_html.as_deref().is_some_and(|h| h.contains("<p>rich</p>")), "{:?}", p.body_html);
     }
 
     #[test]
     fn garbage_still_parses_to_something() {
         let p = parse(b"\x00\xff not a message", Vec::new());
         assert!(p.facts.message_id.is_none());
-        assert_eq!(p.digest.len(), 64);
+        assert_eq!(
+            p.digest.map(|d| d.len()),
+            Some(64),
+            "no Message-ID: a digest for the fingerprint"
+        );
     }
 
     #[test]

@@ -176,7 +176,7 @@ pub fn analyze(ctx: &MailboxContext, msg: &FetchedMessage) -> Analyzed {
     let print = f
         .message_id
         .is_none()
-        .then(|| fingerprint(f, &parsed.digest));
+        .then(|| fingerprint(f, parsed.digest.as_deref().unwrap_or_default()));
     let referenced = f.in_reply_to.iter().chain(&f.references).cloned().collect();
     Analyzed {
         parsed,
