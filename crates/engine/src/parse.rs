@@ -156,7 +156,13 @@ Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type
 --b1\r\nContent-Type: text/html\r\n\r\n<p>rich</p>\r\n--b1--\r\n";
         let p = parse(raw, Vec::new());
         assert_eq!(p.body_text.as_deref().map(str::trim), Some("plain"));
-        assert!(p.body_html.as_deref().is_some_and(|h| h.contains("<p>rich</p>")), "{:?}", p.body_html);
+        assert!(
+            p.body_html
+                .as_deref()
+                .is_some_and(|h| h.contains("<p>rich</p>")),
+            "{:?}",
+            p.body_html
+        );
     }
 
     #[test]
