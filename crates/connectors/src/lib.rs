@@ -6,8 +6,6 @@
 //! Today: IMAP ([`imap`]) and SMTP ([`smtp`]) over a shared TLS setup ([`tls`]) with
 //! certificate verification always on. Microsoft Graph, EWS and DAV follow.
 
-use chrono::{DateTime, Utc};
-
 mod errors;
 pub mod imap;
 mod net;
@@ -20,24 +18,6 @@ pub use imap::{
     SpecialUse, imap_test,
 };
 pub use smtp::{SmtpConfig, SmtpSession, smtp_send, smtp_test};
-
-/// One message as the server holds it: bytes only; parsing is the ingest
-/// pipeline's job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawMessage {
-    pub folder: String,
-    /// The server's id for the message (an IMAP UID, a Graph immutable id, ...).
-    pub server_id: String,
-    pub bytes: Vec<u8>,
-    /// Keywords or categories on the message (the tracking keyword among them).
-    pub keywords: Vec<String>,
-    pub received_at: Option<DateTime<Utc>>,
-}
-
-/// Opaque per-folder sync state (UIDVALIDITY/UIDNEXT/MODSEQ, a delta link, an
-/// EWS sync state), stored with the activities it produced in one transaction.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Checkpoint(pub String);
 
 /// One step of Test Connection, shown to administrators in order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use chrono::{Duration as ChronoDuration, Utc};
 use mailbridge_domain::error_model::{ErrorClass, ErrorScope, SyncError};
 use mailbridge_domain::schedule::retry_after_failure;
 use mailbridge_domain::{AlertScope, AlertSeverity};
-use mailbridge_store::{Workload, alerts_since};
+use mailbridge_store::Workload;
 
 use crate::Engine;
 use crate::context::MailboxContext;
@@ -93,7 +93,8 @@ async fn profile_threshold(engine: &Engine, ctx: &MailboxContext) {
     if total == 0 || failed * 2 <= total {
         return;
     }
-    if alerts_since(store, org, &ctx.profile.id, since)
+    if store
+        .profile_alerts_since(org, &ctx.profile.id, since)
         .await
         .unwrap_or(1)
         > 0

@@ -218,7 +218,11 @@ async fn sync_folder(
                 }
             }
         }
-        let ids = store.ingest_batch(&writes).await.map_err(store_error)?;
+        let ids = if writes.is_empty() {
+            Vec::new()
+        } else {
+            store.ingest_batch(&writes).await.map_err(store_error)?
+        };
         report.tracked += writes
             .iter()
             .zip(&ids)

@@ -102,6 +102,19 @@ impl Store {
         Ok(alert)
     }
 
+    /// How many profile alerts a profile got since `since` (to raise one at most
+    /// once in a window).
+    pub async fn profile_alerts_since(
+        &self,
+        org_id: &str,
+        profile_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<i64> {
+        Ok(with_db!(&self.db, p => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM alerts WHERE org_id = $1 AND scope = 'profile' AND profile_id = $2 AND created_at >= $3",
+        ).bind(org_id).bind(profile_id).bind(since).fetch_one(p).await?))
+    }
+
     /// Dismisses an alert.
     pub async fn delete_alert(&self, org_id: &str, id: &str) -> StoreResult<()> {
         self.delete_record("alerts", org_id, id).await

@@ -10,7 +10,7 @@ mod leases;
 mod outbox;
 mod workloads;
 
-pub use decisions::{Decision, alerts_since};
+pub use decisions::Decision;
 pub use folders::{FolderState, TrackedFolder};
 pub use ingest::{
     AttachmentInfo, AttachmentWrite, BatchLookups, IngestWrite, LookupKeys, Lookups,

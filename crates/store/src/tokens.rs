@@ -129,7 +129,7 @@ impl Store {
         let role = match row.role {
             Some(r) => Some(
                 r.parse::<Role>()
-                    .map_err(|e| StoreError::Crypto(e.to_string()))?,
+                    .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?,
             ),
             None => None,
         };

@@ -46,18 +46,6 @@ impl crate::records::Record for Decision {
     }
 }
 
-/// Alerts of a scope raised since a time, to avoid raising the same twice.
-pub async fn alerts_since(
-    store: &Store,
-    org_id: &str,
-    profile_id: &str,
-    since: DateTime<Utc>,
-) -> StoreResult<i64> {
-    Ok(with_db!(&store.db, p => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM alerts WHERE org_id = $1 AND scope = 'profile' AND profile_id = $2 AND created_at >= $3",
-    ).bind(org_id).bind(profile_id).bind(since).fetch_one(p).await?))
-}
-
 impl Store {
     /// The latest decision of each of these emails, by email id, in one query.
     pub async fn decisions_for_emails(
@@ -94,25 +82,5 @@ impl Store {
         page: &PageRequest,
     ) -> StoreResult<Page<Decision>> {
         self.list_records(SELECT, Some(org_id), filters, page).await
-    }
-
-    /// The latest decision that produced or linked an email.
-    pub async fn decision_for_email(
-        &self,
-        org_id: &str,
-        email_id: &str,
-    ) -> StoreResult<Option<Decision>> {
-        let page: Page<Decision> = self
-            .list_records(
-                SELECT,
-                Some(org_id),
-                &[Filter::Eq("t.email_id", email_id.to_owned())],
-                &PageRequest {
-                    after: None,
-                    limit: Some(1),
-                },
-            )
-            .await?;
-        Ok(page.items.into_iter().next())
     }
 }

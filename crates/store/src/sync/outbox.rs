@@ -132,13 +132,6 @@ impl Store {
         Ok(())
     }
 
-    /// The HTML body of an email (not part of the list model).
-    pub async fn email_body_html(&self, email_id: &str) -> StoreResult<Option<String>> {
-        let v: Option<Option<String>> = with_db!(&self.db, p => sqlx::query_scalar("SELECT body_html FROM emails WHERE id = $1")
-            .bind(email_id).fetch_optional(p).await?);
-        Ok(v.flatten())
-    }
-
     /// The HTML bodies of these emails, by id, in one query.
     pub async fn email_bodies_html(
         &self,
