@@ -23,9 +23,8 @@ pub struct RunningEngine {
 }
 
 impl RunningEngine {
-    pub fn start(store: &Store, config: EngineConfig) -> RunningEngine {
+    pub fn start(engine: Arc<Engine>) -> RunningEngine {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let engine = Engine::new(store.clone(), config);
         let handle = tokio::spawn(engine.clone().run(stopped));
         RunningEngine {
             engine,
@@ -54,7 +53,9 @@ pub struct World {
     pub approver: String,
     pub profile: String,
     pub engine: Option<RunningEngine>,
-    pub config: EngineConfig,
+    /// The engine of this world, which the API wakes; it runs between
+    /// [`World::start_engine`] and [`World::stop_engine`].
+    node: Arc<Engine>,
     server: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -102,7 +103,8 @@ impl World {
         let admin = store.issue_system_admin_token("bench").await?.token;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
-        let app = mailbridge_http::app_with(store.clone(), config.clone());
+        let node = Engine::new(store.clone(), config);
+        let app = mailbridge_http::app_for_engine(&node);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -116,7 +118,7 @@ impl World {
             approver: String::new(),
             profile: String::new(),
             engine: None,
-            config,
+            node,
             server,
             _dir: dir,
         };
@@ -152,7 +154,7 @@ impl World {
     }
 
     pub fn start_engine(&mut self) -> Arc<Engine> {
-        let running = RunningEngine::start(&self.store, self.config.clone());
+        let running = RunningEngine::start(self.node.clone());
         let engine = running.engine.clone();
         self.engine = Some(running);
         engine
@@ -226,13 +228,48 @@ impl World {
         filter: &str,
         outgoing: bool,
     ) -> Result<Vec<(String, TestUser)>> {
+        self.members_with(prefix, n, filter, outgoing, &[]).await
+    }
+
+    /// Like [`World::members`] (outgoing off), each Dovecot user calling this
+    /// world's mail-events endpoint after every delivery
+    /// (contrib/dovecot/mailbridge-push.lua).
+    pub async fn members_with_push_hook(
+        &self,
+        prefix: &str,
+        n: usize,
+        filter: &str,
+    ) -> Result<Vec<(String, TestUser)>> {
+        let url = format!(
+            "{}{}",
+            self.base,
+            self.org_path(&format!(
+                "/email-server-profiles/{}/mail-events",
+                self.profile
+            ))
+        );
+        let hook = [
+            ("mailbridge_push_url", url.as_str()),
+            ("mailbridge_push_token", self.admin.as_str()),
+        ];
+        self.members_with(prefix, n, filter, false, &hook).await
+    }
+
+    async fn members_with(
+        &self,
+        prefix: &str,
+        n: usize,
+        filter: &str,
+        outgoing: bool,
+        userdb: &[(&str, &str)],
+    ) -> Result<Vec<(String, TestUser)>> {
         let names: Vec<String> = (0..n).map(|_| unique(prefix)).collect();
         let passwords: Vec<String> = names.iter().map(|name| format!("pw-{name}")).collect();
         let logins = futures_join_all(
             names
                 .iter()
                 .zip(&passwords)
-                .map(|(name, pw)| self.servers.add_user(name, pw)),
+                .map(|(name, pw)| self.servers.add_user_with(name, pw, userdb)),
         )
         .await;
         let mut out = Vec::with_capacity(n);

@@ -31,7 +31,7 @@ pub struct Engine {
     pub store: Store,
     pub config: EngineConfig,
     /// Wakes the scheduler before its next tick (push, a queued email).
-    pub wake: Notify,
+    pub wake: Arc<Notify>,
     /// The mailboxes whose Inbox this node holds an IDLE on right now.
     watching: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -42,7 +42,7 @@ impl Engine {
         Arc::new(Engine {
             store,
             config,
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
             watching: Default::default(),
         })
     }

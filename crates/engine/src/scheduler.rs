@@ -154,6 +154,7 @@ async fn run_mailbox(engine: &Engine, caps: &Caps, work: DueWork) {
 
 async fn run_incoming(engine: &Engine, ctx: &MailboxContext) {
     let started = std::time::Instant::now();
+    let started_at = Utc::now();
     match incoming::run(engine, ctx).await {
         Ok(report) => {
             let idle_runs = engine.store.idle_runs(&ctx.mailbox.id).await.unwrap_or(0);
@@ -167,7 +168,7 @@ async fn run_incoming(engine: &Engine, ctx: &MailboxContext) {
             let next = Utc::now() + chrono(wait);
             if let Err(e) = engine
                 .store
-                .workload_succeeded(&ctx.mailbox.id, Workload::Incoming, next, idle)
+                .workload_succeeded(&ctx.mailbox.id, Workload::Incoming, started_at, next, idle)
                 .await
             {
                 tracing::warn!(error = %e, "could not record a successful run");
@@ -180,12 +181,19 @@ async fn run_incoming(engine: &Engine, ctx: &MailboxContext) {
 }
 
 async fn run_outgoing(engine: &Engine, ctx: &MailboxContext) {
+    let started_at = Utc::now();
     match outgoing::run(engine, ctx).await {
         Ok(sent) => {
             let next = Utc::now();
             if let Err(e) = engine
                 .store
-                .workload_succeeded(&ctx.mailbox.id, Workload::Outgoing, next, sent == 0)
+                .workload_succeeded(
+                    &ctx.mailbox.id,
+                    Workload::Outgoing,
+                    started_at,
+                    next,
+                    sent == 0,
+                )
                 .await
             {
                 tracing::warn!(error = %e, "could not record a successful run");

@@ -16,8 +16,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use mailbridge_engine::EngineConfig;
+use mailbridge_engine::{Engine, EngineConfig};
 use mailbridge_store::Store;
+use tokio::sync::Notify;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub store: Store,
     /// The engine's settings, for what the API runs itself (Test Connection).
     pub engine: Arc<EngineConfig>,
+    /// Wakes the engine's scheduler at once (new mail announced, an email queued).
+    pub wake: Arc<Notify>,
 }
 
 /// The whole HTTP application, with the engine's default settings.
@@ -36,12 +39,27 @@ pub fn app(store: Store) -> Router {
     app_with(store, EngineConfig::default())
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application, beside no engine of this process (work it queues
+/// is found by the engines' next tick).
 pub fn app_with(store: Store, engine: EngineConfig) -> Router {
-    let state = AppState {
+    build(AppState {
         store,
         engine: Arc::new(engine),
-    };
+        wake: Arc::new(Notify::new()),
+    })
+}
+
+/// The whole HTTP application of a node that runs `engine`: work the API makes
+/// due (an announced mail, a queued email) wakes that engine at once.
+pub fn app_for_engine(engine: &Engine) -> Router {
+    build(AppState {
+        store: engine.store.clone(),
+        engine: Arc::new(engine.config.clone()),
+        wake: engine.wake.clone(),
+    })
+}
+
+fn build(state: AppState) -> Router {
     let (api, mut doc) = routes::api_router().split_for_parts();
     openapi::unique_operation_ids(&mut doc);
     let doc_json = serde_json::to_string(&doc).expect("the OpenAPI document serializes");

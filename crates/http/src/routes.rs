@@ -7,6 +7,7 @@ mod appointments;
 mod emails;
 pub mod health;
 mod jobs;
+mod mail_events;
 mod mailboxes;
 mod organizations;
 mod parties;
@@ -66,6 +67,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(sync::delete_tracked_folder))
         .routes(routes!(sync::test_connection))
+        .routes(routes!(mail_events::receive))
         .routes(routes!(emails::send))
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(emails::list, emails::create))

@@ -122,5 +122,6 @@ pub async fn queue(s: &AppState, scope: &Scope, mut email: Email) -> Result<Emai
         )
         .await?;
     s.store.wake_outgoing(&mailbox_id, Utc::now()).await?;
+    s.wake.notify_one();
     Ok(s.store.get_email(&email.org_id, &email.id).await?)
 }

@@ -20,25 +20,23 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     bootstrap::admin_token(&store, &settings.data_dir).await?;
     let engine_config = settings.engine_config(bootstrap::node_id(&settings)?)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let engine = settings.engine.then(|| {
-        let engine = mailbridge_engine::Engine::new(store.clone(), engine_config.clone());
-        tokio::spawn(engine.run(stopped))
-    });
+    let engine = mailbridge_engine::Engine::new(store.clone(), engine_config);
+    // Without the engine (`engine = false`) the API still serves; other nodes'
+    // engines find the work it queues on their next tick.
+    let app = mailbridge_http::app_for_engine(&engine);
+    let engine = settings.engine.then(|| tokio::spawn(engine.run(stopped)));
 
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listen on {}", settings.listen))?;
     tracing::info!(address = %listener.local_addr()?, "HTTP API listening");
-    axum::serve(
-        listener,
-        mailbridge_http::app_with(store.clone(), engine_config),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = stop.send(true);
-    })
-    .await
-    .context("serve HTTP")?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        })
+        .await
+        .context("serve HTTP")?;
     if let Some(engine) = engine {
         // The engine finishes the runs in flight and releases their leases.
         let _ = engine.await;

@@ -168,12 +168,27 @@ impl TestServers {
     /// When `name` is not lower-case (`[a-z0-9._-]`), when the password holds `:` or a
     /// line break, or when `name` already exists with another password.
     pub async fn add_user(&self, name: &str, password: &str) -> TestUser {
-        let added = users::append_user(
+        self.add_user_with(name, password, &[]).await
+    }
+
+    /// Like [`TestServers::add_user`], with Dovecot settings of the user's own
+    /// (userdb fields), e.g. `[("mailbridge_push_url", url)]` to have Dovecot call
+    /// a mailbridge when mail is delivered to this user
+    /// (`contrib/dovecot/mailbridge-push.lua`). A user that exists keeps the
+    /// settings it was added with.
+    pub async fn add_user_with(
+        &self,
+        name: &str,
+        password: &str,
+        userdb: &[(&str, &str)],
+    ) -> TestUser {
+        let added = users::append_user_with(
             &self.dir.join("users.lock"),
             &self.dovecot_passwd,
             &self.radicale_htpasswd,
             name,
             password,
+            userdb,
         );
         if added.dovecot {
             tokio::time::sleep(users::dovecot_reload_delay()).await;

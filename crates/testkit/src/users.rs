@@ -66,6 +66,7 @@ pub(crate) struct Added {
 /// Appends `name` to both files unless it is there, under a lock shared with other
 /// test processes. Panics if `name` exists with another password: Dovecot keeps the
 /// first line of a user, so a second line could never take effect.
+#[cfg(test)]
 pub(crate) fn append_user(
     lock_path: &Path,
     dovecot_passwd: &Path,
@@ -73,7 +74,46 @@ pub(crate) fn append_user(
     name: &str,
     password: &str,
 ) -> Added {
+    append_user_with(
+        lock_path,
+        dovecot_passwd,
+        radicale_htpasswd,
+        name,
+        password,
+        &[],
+    )
+}
+
+/// Like [`append_user`], with Dovecot userdb settings of this user's own (the
+/// passwd-file line's extra fields, `userdb_<key>=<value>`), e.g. a plugin setting.
+/// Panics on a key that is not `[a-z0-9_]+` or a value with white space.
+pub(crate) fn append_user_with(
+    lock_path: &Path,
+    dovecot_passwd: &Path,
+    radicale_htpasswd: &Path,
+    name: &str,
+    password: &str,
+    userdb: &[(&str, &str)],
+) -> Added {
     check_name_and_password(name, password);
+    let mut extra = String::new();
+    for (key, value) in userdb {
+        assert!(
+            !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "userdb setting name {key:?}: use [a-z0-9_]+"
+        );
+        assert!(
+            !value.is_empty() && !value.chars().any(char::is_whitespace),
+            "userdb setting {key}: the value must be non-empty without white space"
+        );
+        extra.push_str(&format!(
+            "{}userdb_{key}={value}",
+            if extra.is_empty() { "" } else { " " }
+        ));
+    }
     let lock = File::create(lock_path)
         .unwrap_or_else(|error| panic!("creating {}: {error}", lock_path.display()));
     lock.lock()
@@ -83,7 +123,7 @@ pub(crate) fn append_user(
         dovecot_passwd,
         name,
         &format!("{{PLAIN}}{password}"),
-        &format!("{name}:{{PLAIN}}{password}::::::\n"),
+        &format!("{name}:{{PLAIN}}{password}::::::{extra}\n"),
     );
     append_line(
         radicale_htpasswd,
@@ -151,7 +191,7 @@ pub(crate) fn dovecot_reload_delay() -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use super::{append_user, dovecot_password, find_password};
+    use super::{append_user, append_user_with, dovecot_password, find_password};
 
     #[test]
     fn find_password_cases() {
@@ -193,6 +233,38 @@ mod tests {
             dovecot_password(&passwd, "erin").as_deref(),
             Some("pw-erin")
         );
+    }
+
+    #[test]
+    fn append_user_with_writes_userdb_fields_after_the_seven_fields() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (lock, passwd, htpasswd) = (
+            dir.path().join("users.lock"),
+            dir.path().join("passwd"),
+            dir.path().join("htpasswd"),
+        );
+        std::fs::write(&passwd, "").expect("write");
+        std::fs::write(&htpasswd, "").expect("write");
+        let fields = [("mailbridge_push_url", "http://127.0.0.1:9/x"), ("k2", "v")];
+        assert!(append_user_with(&lock, &passwd, &htpasswd, "erin", "pw-erin", &fields).dovecot);
+        assert_eq!(
+            std::fs::read_to_string(&passwd).expect("read"),
+            "erin:{PLAIN}pw-erin::::::userdb_mailbridge_push_url=http://127.0.0.1:9/x userdb_k2=v\n"
+        );
+        // The colons of the URL do not move the password field.
+        assert_eq!(
+            dovecot_password(&passwd, "erin").as_deref(),
+            Some("pw-erin")
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "without white space")]
+    fn append_user_with_refuses_white_space_in_a_value() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("f");
+        std::fs::write(&path, "").expect("write");
+        append_user_with(&path, &path, &path, "erin", "pw", &[("k", "a b")]);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod common;
 mod approval;
 mod authz;
 mod isolation;
+mod mail_events;
 mod mailboxes;
 mod openapi;
 mod records;

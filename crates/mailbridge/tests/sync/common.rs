@@ -73,10 +73,10 @@ impl World {
         let admin = store.issue_system_admin_token("test").await.unwrap().token;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = mailbridge_http::app_with(store.clone(), engine.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let engine = Engine::new(store.clone(), engine);
+        let app = mailbridge_http::app_for_engine(&engine);
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         tokio::spawn(engine.clone().run(stopped));
         let mut w = World {
             servers,
@@ -182,8 +182,36 @@ impl World {
     /// A Dovecot user and a mailbridge user on that address, with the mailbox's
     /// credentials set, on the test profile, approved. Returns (user, mailbox id, login).
     pub async fn member(&self, filter: &str) -> (Value, String, TestUser) {
+        self.member_with(filter, &[]).await
+    }
+
+    /// Like [`World::member`], the Dovecot user calling this World's mail-events
+    /// endpoint after each delivery (contrib/dovecot/mailbridge-push.lua).
+    pub async fn member_with_push_hook(&self, filter: &str) -> (Value, String, TestUser) {
+        let url = format!(
+            "{}/api/v1/orgs/{}/email-server-profiles/{}/mail-events",
+            self.base, self.org, self.profile
+        );
+        self.member_with(
+            filter,
+            &[
+                ("mailbridge_push_url", &url),
+                ("mailbridge_push_token", &self.admin),
+            ],
+        )
+        .await
+    }
+
+    async fn member_with(
+        &self,
+        filter: &str,
+        userdb: &[(&str, &str)],
+    ) -> (Value, String, TestUser) {
         let name = unique("u");
-        let login = self.servers.add_user(&name, &format!("pw-{name}")).await;
+        let login = self
+            .servers
+            .add_user_with(&name, &format!("pw-{name}"), userdb)
+            .await;
         let user = self
             .post("/users", json!({"full_name": format!("User {name}"), "email": login.address, "tracking_filter": filter}))
             .await;

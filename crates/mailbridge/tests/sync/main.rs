@@ -3,6 +3,7 @@
 
 mod common;
 mod incoming;
+mod mail_events;
 mod outgoing;
 mod restart;
 mod test_enable;

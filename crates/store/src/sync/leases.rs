@@ -93,6 +93,24 @@ impl Store {
         Ok(())
     }
 
+    /// The mailboxes of a profile that a mail server's event names by `login`:
+    /// those whose sign-in name (the mailbox's username, else its address) or
+    /// address is `login`, compared without case.
+    pub async fn mailboxes_for_login(
+        &self,
+        org_id: &str,
+        profile_id: &str,
+        login: &str,
+    ) -> StoreResult<Vec<String>> {
+        Ok(with_db!(&self.db, p => sqlx::query_scalar(
+            "SELECT id FROM mailboxes
+             WHERE org_id = $1 AND profile_id = $2
+               AND (LOWER(COALESCE(username, email_address)) = LOWER($3)
+                    OR LOWER(email_address) = LOWER($3))
+             ORDER BY id",
+        ).bind(org_id).bind(profile_id).bind(login).fetch_all(p).await?))
+    }
+
     /// Makes a mailbox's outgoing work due now (an email was queued).
     pub async fn wake_outgoing(&self, mailbox_id: &str, now: DateTime<Utc>) -> StoreResult<()> {
         with_db!(&self.db, p => sqlx::query("UPDATE mailboxes SET next_outgoing_at = $2 WHERE id = $1")

@@ -25,11 +25,14 @@ impl Workload {
 
 impl Store {
     /// A successful run: failures reset, next run scheduled. `idle` says whether
-    /// the run found nothing (the idle back-off counts those).
+    /// the run found nothing (the idle back-off counts those). A wake-up that came
+    /// while the run was going (its due time is after `started`) is kept: the change
+    /// it announced may have come after the run looked.
     pub async fn workload_succeeded(
         &self,
         mailbox_id: &str,
         w: Workload,
+        started: DateTime<Utc>,
         next_at: DateTime<Utc>,
         idle: bool,
     ) -> StoreResult<()> {
@@ -41,9 +44,10 @@ impl Store {
         };
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE mailboxes SET {p_}_failures = 0, {p_}_error = NULL, last_{p_}_success_at = $2,
-                next_{p_}_at = $3, {p_}_status = 'success'{idle_sql} WHERE id = $1"
+                next_{p_}_at = CASE WHEN next_{p_}_at > $4 THEN next_{p_}_at ELSE $3 END,
+                {p_}_status = 'success'{idle_sql} WHERE id = $1"
         ));
-        with_db!(&self.db, p => sqlx::query(sql).bind(mailbox_id).bind(now()).bind(next_at).execute(p).await?.rows_affected());
+        with_db!(&self.db, p => sqlx::query(sql).bind(mailbox_id).bind(now()).bind(next_at).bind(started).execute(p).await?.rows_affected());
         Ok(())
     }
 
