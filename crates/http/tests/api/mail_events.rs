@@ -134,3 +134,95 @@ async fn mail_events_wake_the_named_mailbox_of_the_profile(backend: Backend) {
     .await
     .error(404, "not_found");
 }
+
+on_both_backends!(a_wake_up_during_a_run_outlives_the_run,);
+
+/// A mail server's event that arrives while the mailbox's run is going (after the
+/// run looked) keeps the mailbox due when the run ends; the run's own schedule
+/// applies only when nothing woke it meanwhile.
+async fn a_wake_up_during_a_run_outlives_the_run(backend: Backend) {
+    use chrono::{Duration, Utc};
+    use mailbridge_domain::WorkloadStatus;
+    use mailbridge_store::Workload;
+
+    let app = TestApp::start(backend).await;
+    let org = app.org("Contoso").await;
+    let dovecot = app.imap_profile(&org, "Dovecot").await;
+    let (alice, _) = app.member(&org, "Alice", "user").await;
+    let mailbox = alice["mailbox_id"].as_str().unwrap().to_owned();
+    app.patch(
+        &format!("/api/v1/orgs/{org}/mailboxes/{mailbox}"),
+        &app.admin,
+        json!({"profile_id": dovecot["id"]}),
+    )
+    .await
+    .expect(200);
+    app.patch(
+        &format!("/api/v1/orgs/{org}/email-settings"),
+        &app.admin,
+        json!({"process_email_for_approved_users_only": false}),
+    )
+    .await
+    .expect(200);
+    let store = &app.store;
+    store
+        .record_test_results(
+            &mailbox,
+            WorkloadStatus::Success,
+            WorkloadStatus::NotRun,
+            WorkloadStatus::NotRun,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let url = format!(
+        "/api/v1/orgs/{org}/email-server-profiles/{}/mail-events",
+        dovecot["id"].as_str().unwrap()
+    );
+    let event = json!({"event": "messageNew", "user": "alice@example.org"});
+
+    let started = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    app.post(&url, &app.admin, event.clone()).await.expect(202);
+    let later = Utc::now() + Duration::minutes(10);
+    store
+        .workload_succeeded(&mailbox, Workload::Incoming, started, later, true)
+        .await
+        .unwrap();
+    assert!(
+        incoming_due(store, &mailbox, Utc::now() + Duration::milliseconds(1)).await,
+        "the event during the run keeps the mailbox due"
+    );
+
+    // The control: the event came before the next run started; that run's
+    // schedule stands.
+    app.post(&url, &app.admin, event).await.expect(202);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let started = Utc::now();
+    store
+        .workload_succeeded(&mailbox, Workload::Incoming, started, later, true)
+        .await
+        .unwrap();
+    assert!(
+        !incoming_due(store, &mailbox, Utc::now()).await,
+        "not due until its next poll"
+    );
+    assert!(
+        incoming_due(store, &mailbox, later).await,
+        "due at its next poll"
+    );
+}
+
+async fn incoming_due(
+    store: &mailbridge_store::Store,
+    mailbox: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    store
+        .due_mailboxes(at, 100)
+        .await
+        .unwrap()
+        .iter()
+        .any(|w| w.mailbox_id == mailbox && w.incoming_due)
+}
