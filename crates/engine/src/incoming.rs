@@ -1,6 +1,9 @@
 //! The incoming workload of one mailbox: for each processed folder, fetch what is
 //! new since the checkpoint (by UID, never by \Seen), decide, and write each
-//! message with its checkpoint in one transaction.
+//! batch of messages with its checkpoint in one transaction — the next batch is
+//! fetched and parsed while the previous one is decided and written.
+
+use std::collections::VecDeque;
 
 use chrono::Utc;
 use mailbridge_connectors::{FetchedMessage, ImapSession, SpecialUse};
@@ -9,6 +12,7 @@ use mailbridge_domain::ingest::FolderKind;
 use mailbridge_store::Store;
 
 use crate::Engine;
+use crate::batch::{self, BatchDone, Fetched, FolderRef, GivenUp};
 use crate::context::{MailboxContext, store_error};
 use crate::pipeline::{self, ItemError};
 
@@ -87,7 +91,7 @@ async fn sync_folder(
         .folder_state(mailbox, folder)
         .await
         .map_err(store_error)?;
-    let mut last_uid = match known {
+    let last_uid = match known {
         Some(k) if k.uidvalidity == state.uidvalidity => k.last_uid,
         Some(k) => {
             tracing::warn!(
@@ -140,109 +144,120 @@ async fn sync_folder(
             .map_err(store_error)?;
         return Ok(report);
     }
-    // Once a message fails and will be retried, the checkpoint stays before it;
-    // later messages are still processed, and skipped on the retry by their decision.
-    let mut blocked = false;
-    loop {
-        let batch = session
-            .fetch_after(last_uid, engine.config.fetch_batch)
-            .await?;
-        let Some(first) = batch.first() else { break };
-        let decided = store
-            .decided_uids(mailbox, folder, state.uidvalidity, first.uid)
-            .await
-            .map_err(store_error)?;
-        // The batch is decided message by message, then written in one
-        // transaction; the checkpoint moves only with (or after) that write.
-        let mut pending = pipeline::BatchState::default();
-        let mut writes = Vec::with_capacity(batch.len());
-        let mut advance_to = None;
-        // Parse every new message first, so the batch's look-ups take a handful
-        // of queries instead of a few per message.
-        let mut analyzed: Vec<Option<pipeline::Analyzed>> = batch
-            .iter()
-            .map(|m| (!decided.contains(&m.uid)).then(|| pipeline::analyze(ctx, m)))
-            .collect();
-        let refs: Vec<&pipeline::Analyzed> = analyzed.iter().flatten().collect();
-        let found = store
-            .batch_lookups(&ctx.mailbox.org_id, &pipeline::keys(ctx, &refs))
-            .await
-            .map_err(store_error)?;
-        for (msg, a) in batch.iter().zip(analyzed.iter_mut()) {
-            last_uid = last_uid.max(msg.uid);
-            let Some(a) = a.take() else {
-                if !blocked {
-                    advance_to = Some(msg.uid);
-                }
-                continue;
-            };
-            report.processed += 1;
-            let checkpoint = (!blocked).then_some(msg.uid);
-            match pipeline::prepare(
-                engine,
-                ctx,
-                folder,
-                kind,
-                state.uidvalidity,
-                msg,
-                a,
-                &found,
-                checkpoint,
-                &mut pending,
-            )
-            .await
-            {
-                Ok(write) => {
-                    if !blocked {
-                        advance_to = Some(msg.uid);
-                    }
-                    writes.push(write);
-                }
-                Err(ItemError::Sync(e)) => return Err(e),
-                Err(ItemError::Item(reason)) => {
-                    if !give_up_or_retry(
-                        engine,
-                        ctx,
-                        session,
-                        folder,
-                        state.uidvalidity,
-                        msg,
-                        &reason,
-                    )
-                    .await?
-                    {
-                        blocked = true;
-                    } else if !blocked {
-                        advance_to = Some(msg.uid);
-                    }
-                }
-            }
-        }
-        let ids = if writes.is_empty() {
-            Vec::new()
-        } else {
-            store.ingest_batch(&writes).await.map_err(store_error)?
-        };
-        report.tracked += writes
-            .iter()
-            .zip(&ids)
-            .filter(|(w, id)| pipeline::created(w, id))
-            .count();
-        if let Some(uid) = advance_to {
-            store
-                .advance_folder(mailbox, folder, state.uidvalidity, uid)
-                .await
-                .map_err(store_error)?;
-        }
-        if batch.len() < engine.config.fetch_batch {
-            break;
-        }
-    }
+    let folder = FolderRef {
+        name: folder,
+        kind,
+        uidvalidity: state.uidvalidity,
+    };
+    ingest_new(engine, ctx, session, folder, last_uid, &mut report).await?;
     store
-        .set_folder_modseq(mailbox, folder, state.uidvalidity, state.highestmodseq)
+        .set_folder_modseq(mailbox, folder.name, state.uidvalidity, state.highestmodseq)
         .await
         .map_err(store_error)?;
     Ok(report)
+}
+
+/// The UIDs still to fetch: searched once, fetched a batch at a time, and
+/// searched again when used up (for what arrived meanwhile).
+struct UidQueue {
+    after: u32,
+    pending: VecDeque<u32>,
+}
+
+impl UidQueue {
+    /// The next batch of at most `max` messages; `None` when nothing is left.
+    async fn next_batch(
+        &mut self,
+        session: &mut ImapSession,
+        max: usize,
+    ) -> Result<Option<Vec<FetchedMessage>>, SyncError> {
+        loop {
+            if self.pending.is_empty() {
+                self.pending = session.uids_after(self.after).await?.into();
+            }
+            if self.pending.is_empty() {
+                return Ok(None);
+            }
+            let n = max.clamp(1, self.pending.len());
+            let uids: Vec<u32> = self.pending.drain(..n).collect();
+            self.after = uids[uids.len() - 1];
+            let batch = session.fetch_uids(&uids).await?;
+            // A batch expunged meanwhile is empty: go on with the next.
+            if !batch.is_empty() {
+                return Ok(Some(batch));
+            }
+        }
+    }
+}
+
+/// Ingests the messages after `last_uid`, fetching the next batch while the
+/// previous one is decided and written. Each batch's checkpoint moves with its
+/// write, or after the messages it gave up are moved and recorded.
+async fn ingest_new(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    session: &mut ImapSession,
+    folder: FolderRef<'_>,
+    last_uid: u32,
+    report: &mut IncomingReport,
+) -> Result<(), SyncError> {
+    let mut queue = UidQueue {
+        after: last_uid,
+        pending: Default::default(),
+    };
+    let mut blocked = false;
+    let mut current = next_parsed(engine, ctx, session, &mut queue, folder).await?;
+    while let Some(batch) = current {
+        let (next, done) = tokio::join!(
+            next_parsed(engine, ctx, session, &mut queue, folder),
+            batch::process(engine, ctx, folder, batch, &mut blocked),
+        );
+        let done = done?;
+        report.processed += done.processed;
+        report.tracked += done.tracked;
+        // A failed fetch leaves the session unusable: the batch's checkpoint
+        // then stays where its write put it, and the rest is read again.
+        let next = next?;
+        settle(engine, ctx, session, folder, done).await?;
+        current = next;
+    }
+    Ok(())
+}
+
+/// The next batch, fetched and parsed; `None` when nothing is left.
+async fn next_parsed(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    session: &mut ImapSession,
+    queue: &mut UidQueue,
+    folder: FolderRef<'_>,
+) -> Result<Option<Fetched>, SyncError> {
+    match queue.next_batch(session, engine.config.fetch_batch).await? {
+        Some(messages) => Ok(Some(batch::analyze(engine, ctx, folder, messages).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Finishes a processed batch on the session: its given-up messages are moved
+/// and recorded, then the checkpoint moves past them.
+async fn settle(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    session: &mut ImapSession,
+    folder: FolderRef<'_>,
+    done: BatchDone,
+) -> Result<(), SyncError> {
+    for g in &done.given_up {
+        give_up(engine, ctx, session, folder, g).await?;
+    }
+    if let Some(uid) = done.advance_to {
+        engine
+            .store
+            .advance_folder(&ctx.mailbox.id, folder.name, folder.uidvalidity, uid)
+            .await
+            .map_err(store_error)?;
+    }
+    Ok(())
 }
 
 /// Mail tracked by hand after it arrived: messages already looked at and skipped
@@ -283,60 +298,33 @@ async fn retrack_tagged(
     Ok(())
 }
 
-/// A message that could not be created: counted; after the last attempt, moved
-/// to Undeliverable (when the profile says so) and recorded as an item failure.
-/// Returns true when the message is given up (final), false when it will be retried.
-async fn give_up_or_retry(
+/// A message given up after its last attempt: moved to Undeliverable (when the
+/// profile says so), then recorded as failed, then the owner alerted.
+async fn give_up(
     engine: &Engine,
     ctx: &MailboxContext,
     session: &mut ImapSession,
-    folder: &str,
-    uidvalidity: u32,
-    msg: &FetchedMessage,
-    reason: &str,
-) -> Result<bool, SyncError> {
+    folder: FolderRef<'_>,
+    g: &GivenUp,
+) -> Result<(), SyncError> {
     let store = &engine.store;
-    let parsed = crate::parse::parse(&msg.bytes, Vec::new());
-    let (mid, subject) = (
-        parsed.facts.message_id.as_deref(),
-        Some(parsed.facts.subject.as_str()),
-    );
-    let org = &ctx.mailbox.org_id;
-    let attempts = store
-        .record_item_failure(
-            org,
-            &ctx.mailbox.id,
-            folder,
-            uidvalidity,
-            msg.uid,
-            mid,
-            subject,
-            "retrying",
-            reason,
-            true,
-        )
-        .await
-        .map_err(store_error)?;
-    if attempts < engine.config.max_item_attempts {
-        tracing::warn!(mailbox = %ctx.mailbox.id, folder, uid = msg.uid, attempts, reason, "email not created; will retry");
-        return Ok(false);
-    }
-    let moved = ctx.profile.settings.move_failed_to_undeliverable;
-    let final_reason = if moved {
-        session.move_to(msg.uid, UNDELIVERABLE).await?;
+    let (name, uidvalidity) = (folder.name, folder.uidvalidity);
+    let (reason, attempts) = (&g.reason, g.attempts);
+    let final_reason = if ctx.profile.settings.move_failed_to_undeliverable {
+        session.move_to(g.uid, UNDELIVERABLE).await?;
         format!("{reason}; moved to the {UNDELIVERABLE} folder after {attempts} attempts")
     } else {
         format!("{reason}; given up after {attempts} attempts")
     };
     store
         .record_item_failure(
-            org,
+            &ctx.mailbox.org_id,
             &ctx.mailbox.id,
-            folder,
+            name,
             uidvalidity,
-            msg.uid,
-            mid,
-            subject,
+            g.uid,
+            g.message_id.as_deref(),
+            Some(&g.subject),
             "failed",
             &final_reason,
             false,
@@ -348,12 +336,12 @@ async fn give_up_or_retry(
         ctx,
         mailbridge_domain::AlertScope::Item,
         mailbridge_domain::AlertSeverity::Warning,
-        Some(format!("{folder}/{uidvalidity}/{}", msg.uid)),
-        format!("An email could not be tracked: {final_reason} (subject: {})", subject.unwrap_or_default()),
+        Some(format!("{name}/{uidvalidity}/{}", g.uid)),
+        format!("An email could not be tracked: {final_reason} (subject: {})", g.subject),
         "Look at the message in the mailbox; fix the cause (for example the record its folder is tracked to), then move it back to be processed again",
         false,
     )
     .await;
-    tracing::warn!(mailbox = %ctx.mailbox.id, folder, uid = msg.uid, at = %Utc::now(), "email given up: {final_reason}");
-    Ok(true)
+    tracing::warn!(mailbox = %ctx.mailbox.id, folder = name, uid = g.uid, at = %Utc::now(), "email given up: {final_reason}");
+    Ok(())
 }

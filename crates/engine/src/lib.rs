@@ -7,6 +7,7 @@
 //! talks to servers through the connectors, and writes through the store.
 
 mod alerts;
+mod batch;
 pub mod config;
 mod context;
 mod failures;

@@ -84,7 +84,6 @@ fn counterpart(parsed: &Parsed, lookups: &Lookups, sent: bool) -> Option<PartyTy
         .min_by_key(rank)
 }
 
-/// Processes one fetched message; `Ok(true)` when a new email was created.
 /// Processes one fetched message on its own and writes it; `Ok(true)` when a
 /// new email was created.
 pub async fn process(
@@ -159,6 +158,15 @@ pub struct Analyzed {
 
 /// Parses a fetched message and derives its look-up keys.
 pub fn analyze(ctx: &MailboxContext, msg: &FetchedMessage) -> Analyzed {
+    analyze_with(
+        TrackingTokenFormat::from_settings(&ctx.settings).as_ref(),
+        msg,
+    )
+}
+
+/// [`analyze`] with the organization's token format; needs nothing else of the
+/// mailbox, so it can run on any thread.
+pub fn analyze_with(format: Option<&TrackingTokenFormat>, msg: &FetchedMessage) -> Analyzed {
     let keywords: Vec<String> = msg
         .flags
         .iter()
@@ -167,12 +175,8 @@ pub fn analyze(ctx: &MailboxContext, msg: &FetchedMessage) -> Analyzed {
         .collect();
     let parsed = parse(&msg.bytes, keywords);
     let f = &parsed.facts;
-    let format = TrackingTokenFormat::from_settings(&ctx.settings);
-    let token = format.as_ref().and_then(|t| t.find(&f.subject));
-    let normalized = normalize_subject(
-        &f.subject,
-        format.as_ref().map_or("", |t| t.prefix.as_str()),
-    );
+    let token = format.and_then(|t| t.find(&f.subject));
+    let normalized = normalize_subject(&f.subject, format.map_or("", |t| t.prefix.as_str()));
     let print = f
         .message_id
         .is_none()
@@ -275,7 +279,7 @@ pub async fn prepare(
 ) -> Result<IngestWrite, ItemError> {
     let org = ctx.mailbox.org_id.as_str();
     let Analyzed {
-        parsed,
+        mut parsed,
         token,
         normalized,
         print,
@@ -347,15 +351,16 @@ pub async fn prepare(
         Outcome::Skip => {}
         Outcome::Link => write.link_to = lookups.existing.clone(),
         Outcome::Track => {
-            let pending = match kind {
+            // The correlated email's regarding, when the batch created it or
+            // looked it up; else it is read below.
+            let known = match kind {
                 FolderKind::Tracked { .. } => None,
                 _ => correlation
                     .email_id
                     .as_ref()
-                    .and_then(|id| batch.regarding.get(id))
-                    .cloned(),
+                    .and_then(|id| batch.regarding.get(id).or_else(|| found.regarding.get(id))),
             };
-            let (regarding_type, regarding_id) = match pending {
+            let (regarding_type, regarding_id) = match known.cloned() {
                 Some(r) => r,
                 None => regarding(engine, ctx, kind, correlation.email_id.as_deref()).await?,
             };
@@ -363,7 +368,7 @@ pub async fn prepare(
                 id: new_id(),
                 org_id: org.to_owned(),
                 subject: f.subject.clone(),
-                body: parsed.body_text.clone(),
+                body: parsed.body_text.take(),
                 direction: if sent {
                     EmailDirection::Outgoing
                 } else {
@@ -389,16 +394,15 @@ pub async fn prepare(
                 updated_at: Utc::now(),
             };
             let limit = ctx.settings.max_attachment_size_kb * 1024;
-            let attachments = parsed
-                .attachments
-                .iter()
+            let attachments = std::mem::take(&mut parsed.attachments)
+                .into_iter()
                 .map(|a| {
                     let size = a.content.len() as i64;
                     AttachmentWrite {
-                        file_name: a.file_name.clone(),
-                        content_type: a.content_type.clone(),
+                        file_name: a.file_name,
+                        content_type: a.content_type,
                         size,
-                        content: (size <= limit).then(|| a.content.clone()),
+                        content: (size <= limit).then_some(a.content),
                     }
                 })
                 .collect();
@@ -407,7 +411,7 @@ pub async fn prepare(
                 references_header: (!f.references.is_empty()).then(|| f.references.join(" ")),
                 conversation_key: f.conversation_key.clone(),
                 normalized_subject: normalized,
-                body_html: parsed.body_html.clone(),
+                body_html: parsed.body_html.take(),
                 fingerprint: print,
                 correlated_email_id: correlation.email_id.clone(),
                 attachments,

@@ -37,6 +37,10 @@ pub async fn run_job(engine: &Engine, job: Job) {
             {
                 tracing::error!(job = %job.id, error = %e, "could not record a job item");
             }
+            if passed {
+                // Its first run is due now: do not wait for the scheduler's tick.
+                engine.wake.notify_one();
+            }
         })
         .await;
     if let Err(e) = engine.store.finish_job(&job.id, None).await {

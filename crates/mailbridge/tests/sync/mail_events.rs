@@ -23,9 +23,11 @@ async fn dovecot_push_hook_syncs_the_mailbox_at_once() {
     // Test & Enable sends each mailbox a "now connected" message (delivered before
     // the job ends); the first run, right after, decides it.
     for id in [&hooked, &plain] {
-        wait("the first incoming run", Duration::from_secs(10), || async {
-            (!w.decisions(id, "").await.is_empty()).then_some(())
-        })
+        wait(
+            "the first incoming run",
+            Duration::from_secs(10),
+            || async { (!w.decisions(id, "").await.is_empty()).then_some(()) },
+        )
         .await;
     }
 
