@@ -51,11 +51,18 @@ pub async fn run(opts: &Options) -> Result<Report> {
         World::start(opts.database, engine_config(true, Duration::from_secs(60))).await?;
     let members = world.members("out", 1, "none", true).await?;
     let (mailbox, sender) = &members[0];
-    let rcpt_name = unique("rcpt");
-    let rcpt = world
-        .servers
-        .add_user(&rcpt_name, &format!("pw-{rcpt_name}"))
-        .await;
+    // Each side sends to a fresh recipient of its own: Dovecot's LMTP delivery
+    // slows down as the recipient's Inbox fills (1,000 messages into an Inbox that
+    // holds 3,000 took 8.3 s against 4.9 s into an empty one), so a shared recipient
+    // would favour whichever side runs first.
+    let mut rcpts = Vec::new();
+    for side in ["yard", "lettre", "engine"] {
+        let name = unique(side);
+        rcpts.push(world.servers.add_user(&name, &format!("pw-{name}")).await);
+    }
+    let [yard_rcpt, lettre_rcpt, engine_rcpt] = &rcpts[..] else {
+        unreachable!("three recipients")
+    };
     world.start_engine();
     let job = world
         .start_test_and_enable(std::slice::from_ref(mailbox))
@@ -83,15 +90,15 @@ pub async fn run(opts: &Options) -> Result<Report> {
         smtp_send(
             &cfg,
             &sender.address,
-            std::slice::from_ref(&rcpt.address),
-            &raw(&sender.address, &rcpt.address, i, &tag),
+            std::slice::from_ref(&yard_rcpt.address),
+            &raw(&sender.address, &yard_rcpt.address, i, &tag),
         )
         .await
         .map_err(|e| anyhow::anyhow!("smtp_send: {}", e.message))?;
     }
     let yardstick = started.elapsed();
 
-    let lettre = lettre_reused(&cfg, &sender.address, &rcpt.address, n, &tag).await;
+    let lettre = lettre_reused(&cfg, &sender.address, &lettre_rcpt.address, n, &tag).await;
 
     // mailbridge: queue n emails through the API while the engine is stopped, then
     // start it and time until all are sent.
@@ -100,7 +107,7 @@ pub async fn run(opts: &Options) -> Result<Report> {
         world
             .post(
                 "/emails",
-                json!({"from_mailbox_id": mailbox, "to": [rcpt.address], "subject": format!("Quote {i}"),
+                json!({"from_mailbox_id": mailbox, "to": [engine_rcpt.address], "subject": format!("Quote {i}"),
                        "body_text": body(i), "send": true}),
             )
             .await?;
@@ -123,6 +130,16 @@ pub async fn run(opts: &Options) -> Result<Report> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mailbridge = started.elapsed();
+    // The copies to Sent are appended by a task of their own and may trail the
+    // last `sent`: the time until all are in the sender's Maildir, for the record.
+    let sent_folder = world.servers.maildir(&sender.login).join(".Sent");
+    let copies_deadline = Instant::now() + Duration::from_secs(60);
+    let mut copies = count_files(&sent_folder);
+    while copies < n && Instant::now() < copies_deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        copies = count_files(&sent_folder);
+    }
+    let with_copies = started.elapsed();
     world.shutdown().await;
     if sent != n as i64 {
         bail!("mailbridge sent {sent} of {n} emails ({failed} failed) within {mailbridge:?}");
@@ -133,7 +150,7 @@ pub async fn run(opts: &Options) -> Result<Report> {
         (
             "emails".into(),
             format!(
-                "{n} (about {} bytes each) to one recipient on the test domain",
+                "{n} (about {} bytes each) to a fresh recipient on the test domain per side",
                 raw("s@example.org", "r@example.org", 0, "t").len()
             ),
         ),
@@ -144,6 +161,14 @@ pub async fn run(opts: &Options) -> Result<Report> {
                 "{} from engine start to {n} sent ({:.0} emails/s; each also appended to Sent)",
                 secs(mailbridge),
                 n as f64 / mailbridge.as_secs_f64()
+            ),
+        ),
+        (
+            "mailbridge, until every copy is in Sent".into(),
+            format!(
+                "{} ({copies} of {n} copies; ratio {:.2})",
+                secs(with_copies),
+                yardstick.as_secs_f64() / with_copies.as_secs_f64()
             ),
         ),
         (
@@ -184,6 +209,15 @@ pub async fn run(opts: &Options) -> Result<Report> {
         target_met: ratio >= 0.8,
         details,
     })
+}
+
+/// How many messages a Maildir folder holds (`new/` and `cur/`).
+fn count_files(folder: &std::path::Path) -> usize {
+    ["new", "cur"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(folder.join(d)).ok())
+        .map(|entries| entries.count())
+        .sum()
 }
 
 /// lettre's transport with a pool of one connection, reused for every message.

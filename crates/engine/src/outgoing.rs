@@ -1,17 +1,29 @@
-//! The outgoing workload: each queued email is sent as its mailbox through the
-//! mailbox's SMTP server, a copy is saved to Sent, and the email becomes Sent or
-//! Failed. An email is marked `sending` while in flight.
+//! The outgoing workload: queued emails are claimed a batch at a time and each is
+//! sent as its mailbox through the mailbox's SMTP server and becomes Sent or
+//! Failed; a task of its own saves the copies to Sent. An email is `sending` from
+//! its claim until it is sent, failed or back in the queue.
 
-use chrono::{Duration as ChronoDuration, Utc};
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use mail_builder::MessageBuilder;
-use mailbridge_connectors::{ImapSession, SmtpSession, SpecialUse};
+use mailbridge_connectors::{ImapSession, SmtpConfig, SmtpSession, SpecialUse};
 use mailbridge_domain::PartyRole;
 use mailbridge_domain::error_model::{ErrorClass, ErrorScope, SyncError};
 use mailbridge_domain::schedule::retry_after_failure;
-use mailbridge_store::OutgoingEmail;
+use mailbridge_store::{OutgoingEmail, Store, StoreError};
+use tokio::sync::mpsc;
 
-use crate::Engine;
 use crate::context::{MailboxContext, store_error};
+use crate::{Engine, EngineConfig};
+
+/// How many due emails one claim moves to `sending`.
+pub const CLAIM_BATCH: i64 = 50;
+
+/// How many copies may wait for the Sent folder before the send loop waits too:
+/// the bound of their memory, and of the copies a crash can lose (their emails
+/// are already Sent).
+const COPY_BACKLOG: usize = 16;
 
 /// Builds the RFC 5322 message of an email; returns it with its envelope recipients.
 pub fn build(from_name: &str, from: &str, out: &OutgoingEmail) -> (Vec<u8>, Vec<String>) {
@@ -51,119 +63,207 @@ pub fn build(from_name: &str, from: &str, out: &OutgoingEmail) -> (Vec<u8>, Vec<
     (b.write_to_vec().unwrap_or_default(), recipients)
 }
 
-/// Sends every due email of the mailbox over one SMTP connection (and one IMAP
-/// connection for the copies to Sent); returns how many were sent.
+/// Sends every due email of the mailbox over one SMTP connection, claiming them
+/// [`CLAIM_BATCH`] at a time, while the copies to Sent are appended over one IMAP
+/// connection by a task of their own. Returns how many were sent, once every copy
+/// is appended (or its failure logged).
 pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<usize, SyncError> {
     recover_in_flight(engine, ctx).await?;
     let smtp_cfg = ctx.smtp(&engine.store, &engine.config).await?;
     let from = ctx.address()?;
-    let mut smtp: Option<SmtpSession> = None;
-    let mut sent_box: Option<(ImapSession, String)> = None;
-    let result = send_all(engine, ctx, &smtp_cfg, &from, &mut smtp, &mut sent_box).await;
-    if let Some(s) = smtp {
+    let (copies, copier) = SentCopier::start(engine, ctx);
+    let mut run = SendLoop {
+        engine,
+        ctx,
+        smtp_cfg: &smtp_cfg,
+        from: &from,
+        smtp: None,
+        copies,
+    };
+    let result = run.send_all().await;
+    if let Some(s) = run.smtp.take() {
         s.quit().await;
     }
-    if let Some((s, _)) = sent_box {
-        s.logout().await;
-    }
+    drop(run);
+    copier.finish().await;
     result
 }
 
-async fn send_all(
-    engine: &Engine,
-    ctx: &MailboxContext,
-    smtp_cfg: &mailbridge_connectors::SmtpConfig,
-    from: &str,
-    smtp: &mut Option<SmtpSession>,
-    sent_box: &mut Option<(ImapSession, String)>,
-) -> Result<usize, SyncError> {
-    let store = &engine.store;
-    let mut sent = 0;
-    while let Some(out) = store
-        .next_outgoing(&ctx.mailbox.id, Utc::now())
-        .await
-        .map_err(store_error)?
-    {
-        if !store
-            .transition_email(&out.email.id, "pending_send", "sending")
-            .await
-            .map_err(store_error)?
-        {
-            continue;
-        }
-        let (bytes, recipients) = build(&ctx.mailbox.name, from, &out);
-        let session = match smtp {
-            Some(s) => s,
-            None => match SmtpSession::connect(smtp_cfg).await {
-                Ok(s) => smtp.insert(s),
-                Err(e) => {
-                    store
-                        .transition_email(&out.email.id, "sending", "pending_send")
-                        .await
-                        .map_err(store_error)?;
-                    return Err(e);
-                }
-            },
-        };
-        match session.send(from, &recipients, &bytes).await {
-            Ok(()) => {
-                store
-                    .mark_sent(&out.email.id, Utc::now())
-                    .await
-                    .map_err(store_error)?;
-                sent += 1;
-                save_to_sent(engine, ctx, sent_box, &bytes).await;
+/// What the send loop of a run holds.
+struct SendLoop<'a> {
+    engine: &'a Engine,
+    ctx: &'a MailboxContext,
+    smtp_cfg: &'a SmtpConfig,
+    from: &'a str,
+    /// Connected on first use, dropped after a transient error.
+    smtp: Option<SmtpSession>,
+    copies: mpsc::Sender<Vec<u8>>,
+}
+
+/// Why a send ends the run, and what became of its email.
+enum Stop {
+    /// Not handed over, or the mailbox or profile is at fault: the email goes back
+    /// to the queue with the rest of the claim.
+    Unsent(SyncError),
+    /// The email's own outcome was recorded (retry or failed), or the store failed.
+    Recorded(SyncError),
+}
+
+impl SendLoop<'_> {
+    async fn send_all(&mut self) -> Result<usize, SyncError> {
+        let (store, mailbox) = (&self.engine.store, &self.ctx.mailbox);
+        let mut sent = 0;
+        loop {
+            let batch = store
+                .claim_outgoing(&mailbox.org_id, &mailbox.id, Utc::now(), CLAIM_BATCH)
+                .await
+                .map_err(store_error)?;
+            if batch.is_empty() {
+                return Ok(sent);
             }
-            Err(e) => {
-                let reason = e.message.clone();
-                match (e.class, e.scope) {
-                    (ErrorClass::Permanent, ErrorScope::Item) => {
-                        // The session stays usable: the transaction was reset.
-                        store
-                            .mark_send_failed(&out.email.id, &reason)
-                            .await
-                            .map_err(store_error)?;
-                    }
-                    (ErrorClass::Transient { retry_after }, _) => {
-                        *smtp = None;
-                        let attempts = u32::try_from(out.send_attempts).unwrap_or(u32::MAX);
-                        match retry_after_failure(&engine.config.timing, attempts, retry_after) {
-                            Some(wait) => {
-                                let at = Utc::now()
-                                    + ChronoDuration::from_std(wait)
-                                        .unwrap_or(ChronoDuration::minutes(5));
-                                store
-                                    .mark_send_retry(&out.email.id, at, &reason)
-                                    .await
-                                    .map_err(store_error)?;
-                            }
-                            None => store
-                                .mark_send_failed(&out.email.id, &reason)
-                                .await
-                                .map_err(store_error)?,
-                        }
+            let mut claimed = Claimed::new(store, &mailbox.org_id, batch);
+            while let Some(out) = claimed.next() {
+                match self.send(&out).await {
+                    Ok(true) => sent += 1,
+                    Ok(false) => {}
+                    Err(Stop::Unsent(e)) => {
+                        claimed.put_back(out);
+                        claimed.release().await;
                         return Err(e);
                     }
-                    _ => {
-                        // The mailbox or profile is at fault, not this email: it
-                        // waits in the queue for the workload to be fixed.
-                        store
-                            .transition_email(&out.email.id, "sending", "pending_send")
-                            .await
-                            .map_err(store_error)?;
+                    Err(Stop::Recorded(e)) => {
+                        claimed.release().await;
                         return Err(e);
                     }
                 }
             }
         }
     }
-    Ok(sent)
+
+    /// Sends one claimed email: true when the server accepted it (it is marked sent
+    /// at once and its copy queued for Sent), false when refused for good.
+    async fn send(&mut self, out: &OutgoingEmail) -> Result<bool, Stop> {
+        let store = &self.engine.store;
+        let recorded = |r: Result<(), StoreError>| r.map_err(|e| Stop::Recorded(store_error(e)));
+        let (bytes, recipients) = build(&self.ctx.mailbox.name, self.from, out);
+        let session = match &mut self.smtp {
+            Some(s) => s,
+            None => {
+                let s = SmtpSession::connect(self.smtp_cfg)
+                    .await
+                    .map_err(Stop::Unsent)?;
+                self.smtp.insert(s)
+            }
+        };
+        let e = match session.send(self.from, &recipients, &bytes).await {
+            Ok(()) => {
+                // Before anything else: a stop before this line sends it again.
+                recorded(store.mark_sent(&out.email.id, Utc::now()).await)?;
+                if self.copies.send(bytes).await.is_err() {
+                    tracing::warn!(mailbox = %self.ctx.mailbox.id, email = %out.email.id,
+                        "sent, but the copy to Sent failed: the copier stopped");
+                }
+                return Ok(true);
+            }
+            Err(e) => e,
+        };
+        let reason = e.message.clone();
+        match (e.class, e.scope) {
+            (ErrorClass::Permanent, ErrorScope::Item) => {
+                // The session stays usable: the transaction was reset.
+                recorded(store.mark_send_failed(&out.email.id, &reason).await)?;
+                Ok(false)
+            }
+            (ErrorClass::Transient { retry_after }, _) => {
+                self.smtp = None;
+                let attempts = u32::try_from(out.send_attempts).unwrap_or(u32::MAX);
+                match retry_after_failure(&self.engine.config.timing, attempts, retry_after) {
+                    Some(wait) => {
+                        let at = Utc::now()
+                            + ChronoDuration::from_std(wait).unwrap_or(ChronoDuration::minutes(5));
+                        recorded(store.mark_send_retry(&out.email.id, at, &reason).await)?;
+                    }
+                    None => recorded(store.mark_send_failed(&out.email.id, &reason).await)?,
+                }
+                Err(Stop::Recorded(e))
+            }
+            // The mailbox or profile is at fault, not this email: it waits in the
+            // queue for the workload to be fixed.
+            _ => Err(Stop::Unsent(e)),
+        }
+    }
 }
 
-/// A stop during a send leaves an email in `sending`. When its copy is in Sent,
-/// it was sent: it is marked so. Otherwise it goes back to the queue.
-/// FIXME: a stop after the SMTP server accepted it but before the copy was
-/// appended still sends it twice; closing that needs the send and the copy in
+/// The emails of a claim not yet handed to the SMTP server. What is left when the
+/// run stops goes back to the queue: at once after an error, from a spawned task
+/// when the run is dropped (a lost lease). The email being sent is not here: a run
+/// dropped during its send leaves it `sending`, for [`recover_in_flight`].
+struct Claimed {
+    store: Store,
+    org_id: String,
+    claimed_at: DateTime<Utc>,
+    rest: VecDeque<OutgoingEmail>,
+}
+
+impl Claimed {
+    fn new(store: &Store, org_id: &str, batch: Vec<OutgoingEmail>) -> Claimed {
+        Claimed {
+            store: store.clone(),
+            org_id: org_id.to_owned(),
+            claimed_at: batch.first().map_or_else(Utc::now, |e| e.claimed_at),
+            rest: batch.into(),
+        }
+    }
+
+    fn next(&mut self) -> Option<OutgoingEmail> {
+        self.rest.pop_front()
+    }
+
+    fn put_back(&mut self, out: OutgoingEmail) {
+        self.rest.push_front(out);
+    }
+
+    fn take_ids(&mut self) -> Vec<String> {
+        self.rest.drain(..).map(|o| o.email.id).collect()
+    }
+
+    /// Puts the rest back in the queue now.
+    async fn release(&mut self) {
+        let ids = self.take_ids();
+        release(&self.store, &self.org_id, &ids, self.claimed_at).await;
+    }
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        if self.rest.is_empty() {
+            return;
+        }
+        let ids = self.take_ids();
+        let (store, org_id, at) = (self.store.clone(), self.org_id.clone(), self.claimed_at);
+        // Without a runtime they stay `sending`, for the next run's recovery.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { release(&store, &org_id, &ids, at).await });
+        }
+    }
+}
+
+async fn release(store: &Store, org_id: &str, ids: &[String], claimed_at: DateTime<Utc>) {
+    if ids.is_empty() {
+        return;
+    }
+    if let Err(e) = store.release_outgoing(org_id, ids, claimed_at).await {
+        // They stay `sending`: the next run's recovery queues them again.
+        tracing::warn!(error = %e, emails = ids.len(), "could not put unsent emails back in the queue");
+    }
+}
+
+/// A stop during a run can leave emails in `sending`: the one being sent and,
+/// when the run could not put them back, the rest of its claim. One whose copy is
+/// in Sent was sent: it is marked so. The others go back to the queue.
+/// FIXME: a stop after the SMTP server accepted an email but before it was marked
+/// sent still sends it twice (its copy is queued only after); a stop after that
+/// loses the copies not yet appended. Closing both needs the send and the copy in
 /// one step the server confirms (e.g. BURL or Graph's sendMail).
 async fn recover_in_flight(engine: &Engine, ctx: &MailboxContext) -> Result<(), SyncError> {
     let store = &engine.store;
@@ -207,38 +307,191 @@ async fn recover_in_flight(engine: &Engine, ctx: &MailboxContext) -> Result<(), 
     Ok(())
 }
 
-/// Saves a copy to the mailbox's Sent folder, over the run's IMAP connection
-/// (opened on first use). A failure here does not unsend the email: it is logged,
-/// the email stays Sent, and the connection is opened again for the next copy.
-async fn save_to_sent(
-    engine: &Engine,
-    ctx: &MailboxContext,
-    sent_box: &mut Option<(ImapSession, String)>,
-    bytes: &[u8],
-) {
-    if sent_box.is_none() {
-        let opened: Result<(ImapSession, String), SyncError> = async {
-            let cfg = ctx.imap(&engine.store, &engine.config).await?;
-            let mut session = ImapSession::connect(&cfg).await?;
-            let folder = session
-                .find_special_use(SpecialUse::Sent)
-                .await?
-                .unwrap_or_else(|| "Sent".to_owned());
-            Ok((session, folder))
-        }
-        .await;
-        match opened {
-            Ok(b) => *sent_box = Some(b),
-            Err(e) => {
-                tracing::warn!(mailbox = %ctx.mailbox.id, error = %e.message, "sent, but the copy to Sent failed");
-                return;
-            }
+/// The task that appends the copies of sent emails to the mailbox's Sent folder
+/// over one IMAP connection (opened on first use), so that the send loop never
+/// waits for IMAP. A failed copy does not unsend its email: it is logged, the
+/// email stays Sent, and the connection is opened again for the next copy.
+struct SentCopier {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SentCopier {
+    fn start(engine: &Engine, ctx: &MailboxContext) -> (mpsc::Sender<Vec<u8>>, SentCopier) {
+        let (tx, rx) = mpsc::channel(COPY_BACKLOG);
+        let (store, config, ctx) = (engine.store.clone(), engine.config.clone(), ctx.clone());
+        let task = tokio::spawn(copy_to_sent(store, config, ctx, rx));
+        (tx, SentCopier { task })
+    }
+
+    /// Waits until every copy queued is appended; the senders must be dropped first.
+    async fn finish(self) {
+        if let Err(e) = self.task.await {
+            tracing::warn!(error = %e, "the copies to Sent stopped");
         }
     }
-    if let Some((session, folder)) = sent_box
-        && let Err(e) = session.append(folder, &["\\Seen"], bytes).await
-    {
-        tracing::warn!(mailbox = %ctx.mailbox.id, error = %e.message, "sent, but the copy to Sent failed");
-        *sent_box = None;
+}
+
+async fn copy_to_sent(
+    store: Store,
+    config: EngineConfig,
+    ctx: MailboxContext,
+    mut copies: mpsc::Receiver<Vec<u8>>,
+) {
+    let mut sent_box: Option<(ImapSession, String)> = None;
+    while let Some(bytes) = copies.recv().await {
+        if sent_box.is_none() {
+            let opened: Result<(ImapSession, String), SyncError> = async {
+                let cfg = ctx.imap(&store, &config).await?;
+                let mut session = ImapSession::connect(&cfg).await?;
+                let folder = session
+                    .find_special_use(SpecialUse::Sent)
+                    .await?
+                    .unwrap_or_else(|| "Sent".to_owned());
+                Ok((session, folder))
+            }
+            .await;
+            match opened {
+                Ok(b) => sent_box = Some(b),
+                Err(e) => {
+                    tracing::warn!(mailbox = %ctx.mailbox.id, error = %e.message, "sent, but the copy to Sent failed");
+                    continue;
+                }
+            }
+        }
+        if let Some((session, folder)) = &mut sent_box
+            && let Err(e) = session.append(folder, &["\\Seen"], &bytes).await
+        {
+            tracing::warn!(mailbox = %ctx.mailbox.id, error = %e.message, "sent, but the copy to Sent failed");
+            sent_box = None;
+        }
+    }
+    if let Some((session, _)) = sent_box {
+        session.logout().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use mailbridge_domain::activity::{Email, EmailParty};
+    use mailbridge_domain::{EmailDirection, EmailStatus, Role, TrackingFilter};
+    use mailbridge_store::{Cipher, NewUser};
+
+    use super::*;
+
+    /// A store in a fresh SQLite file with one mailbox holding `n` queued emails.
+    async fn queue(n: usize) -> (Store, String, String, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "mailbridge-outgoing-{}.db",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let cipher = Cipher::from_base64(&Cipher::generate_key()).unwrap();
+        let store = Store::open(&path.display().to_string(), cipher)
+            .await
+            .unwrap();
+        let org = store.create_organization("Contoso", None).await.unwrap().id;
+        let new_user = NewUser {
+            full_name: "Alice".into(),
+            email: Some("alice@contoso.com".into()),
+            role: Role::User,
+            tracking_filter: TrackingFilter::None,
+        };
+        let mailbox = store.create_user(&org, new_user).await.unwrap().mailbox_id;
+        for i in 0..n {
+            let t = Utc::now();
+            let e = Email {
+                id: format!("email-{i:02}"),
+                org_id: org.clone(),
+                subject: format!("Quote {i}"),
+                body: None,
+                direction: EmailDirection::Outgoing,
+                status: EmailStatus::PendingSend,
+                message_id: Some(format!("quote-{i}@contoso.com")),
+                in_reply_to: None,
+                tracking_token: None,
+                correlation_method: None,
+                regarding_type: None,
+                regarding_id: None,
+                mailbox_id: Some(mailbox.clone()),
+                parties: vec![EmailParty {
+                    role: PartyRole::To,
+                    address: "bob@fabrikam.com".into(),
+                    party_type: None,
+                    party_id: None,
+                }],
+                status_reason: None,
+                sent_at: None,
+                received_at: None,
+                created_at: t,
+                updated_at: t,
+            };
+            store.create_email(&e).await.unwrap();
+        }
+        (store, org, mailbox, path)
+    }
+
+    async fn remove(store: Store, path: std::path::PathBuf) {
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    async fn statuses(store: &Store, org: &str, n: usize) -> Vec<EmailStatus> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let id = format!("email-{i:02}");
+            out.push(store.get_email(org, &id).await.unwrap().status);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_puts_it_and_the_rest_of_the_claim_back() {
+        use EmailStatus::{PendingSend, Sent};
+        let (store, org, mailbox, path) = queue(4).await;
+        let batch = store
+            .claim_outgoing(&org, &mailbox, Utc::now(), CLAIM_BATCH)
+            .await
+            .unwrap();
+        let mut claimed = Claimed::new(&store, &org, batch);
+        let first = claimed.next().unwrap();
+        store.mark_sent(&first.email.id, Utc::now()).await.unwrap();
+        // The second could not be handed over: it goes back with the rest.
+        let second = claimed.next().unwrap();
+        claimed.put_back(second);
+        claimed.release().await;
+        assert_eq!(
+            statuses(&store, &org, 4).await,
+            [Sent, PendingSend, PendingSend, PendingSend]
+        );
+        drop(claimed);
+        remove(store, path).await;
+    }
+
+    #[tokio::test]
+    async fn a_dropped_run_puts_back_all_but_the_email_in_flight() {
+        use EmailStatus::{PendingSend, Sending};
+        let (store, org, mailbox, path) = queue(4).await;
+        let batch = store
+            .claim_outgoing(&org, &mailbox, Utc::now(), CLAIM_BATCH)
+            .await
+            .unwrap();
+        let mut claimed = Claimed::new(&store, &org, batch);
+        let _in_flight = claimed.next().unwrap();
+        // A lost lease drops the run in the middle of this send.
+        drop(claimed);
+        let expected = [Sending, PendingSend, PendingSend, PendingSend];
+        let mut now = statuses(&store, &org, 4).await;
+        for _ in 0..100 {
+            if now == expected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            now = statuses(&store, &org, 4).await;
+        }
+        assert_eq!(now, expected, "the one in flight is left to the recovery");
+        remove(store, path).await;
     }
 }

@@ -1,10 +1,13 @@
 //! The outgoing queue: emails in `pending_send` are sent by the engine as their
 //! mailbox; `sending` marks one in flight, so a crash leaves a trace to check.
 
-use chrono::{DateTime, Utc};
-use mailbridge_domain::activity::Email;
+use std::collections::HashMap;
 
-use crate::{Store, StoreError, StoreResult, now, with_db};
+use chrono::{DateTime, Utc};
+use mailbridge_domain::activity::{Email, EmailParty};
+use sqlx::QueryBuilder;
+
+use crate::{Db, Store, StoreError, StoreResult, now, with_db};
 
 /// An email to send, with what the API does not show.
 #[derive(Debug, Clone)]
@@ -12,6 +15,29 @@ pub struct OutgoingEmail {
     pub email: Email,
     pub body_html: Option<String>,
     pub send_attempts: i64,
+    /// When it was claimed (its `updated_at` since): releasing it checks this.
+    pub claimed_at: DateTime<Utc>,
+}
+
+/// What a claim returns of each email: the model's columns and the sending state.
+const CLAIMED_COLUMNS: &str =
+    "id, org_id, subject, body, direction, status, message_id, in_reply_to,
+    tracking_token, correlation_method, regarding_type, regarding_id, mailbox_id, status_reason,
+    sent_at, received_at, created_at, updated_at, body_html, send_attempts";
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    #[sqlx(flatten)]
+    email: Email,
+    body_html: Option<String>,
+    send_attempts: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct PartyRow {
+    email_id: String,
+    #[sqlx(flatten)]
+    party: EmailParty,
 }
 
 impl Store {
@@ -61,26 +87,98 @@ impl Store {
         Ok(())
     }
 
-    /// The oldest email of a mailbox that is due to be sent.
-    pub async fn next_outgoing(
+    /// Claims up to `limit` of a mailbox's emails due at `at`, oldest first: each
+    /// moves from `pending_send` to `sending` in one statement and is returned once,
+    /// with its parties and HTML body. On PostgreSQL rows another claim holds are
+    /// skipped (`FOR UPDATE SKIP LOCKED`); SQLite runs one writer at a time.
+    pub async fn claim_outgoing(
         &self,
+        org_id: &str,
         mailbox_id: &str,
         at: DateTime<Utc>,
-    ) -> StoreResult<Option<OutgoingEmail>> {
-        let row: Option<(String, String, Option<String>, i64)> = with_db!(&self.db, p => sqlx::query_as(
-            "SELECT org_id, id, body_html, send_attempts FROM emails
-             WHERE mailbox_id = $1 AND status = 'pending_send' AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
-             ORDER BY id LIMIT 1",
-        ).bind(mailbox_id).bind(at).fetch_optional(p).await?);
-        let Some((org_id, id, body_html, send_attempts)) = row else {
-            return Ok(None);
+        limit: i64,
+    ) -> StoreResult<Vec<OutgoingEmail>> {
+        let claimed_at = now();
+        let lock = match self.db {
+            Db::Sqlite(_) => "",
+            Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
         };
-        let email = self.get_email(&org_id, &id).await?;
-        Ok(Some(OutgoingEmail {
-            email,
-            body_html,
-            send_attempts,
-        }))
+        // The claim is chosen once, in a materialized CTE: as an `IN (subquery)`
+        // PostgreSQL may run the subquery again for each row and claim past `limit`.
+        let sql = sqlx::AssertSqlSafe(format!(
+            "WITH due AS MATERIALIZED (
+                SELECT id FROM emails
+                WHERE org_id = $1 AND mailbox_id = $2 AND status = 'pending_send'
+                  AND (next_attempt_at IS NULL OR next_attempt_at <= $3)
+                ORDER BY id LIMIT $5{lock})
+             UPDATE emails SET status = 'sending', updated_at = $4
+             WHERE org_id = $1 AND status = 'pending_send' AND id IN (SELECT id FROM due)
+             RETURNING {CLAIMED_COLUMNS}"
+        ));
+        let mut rows: Vec<ClaimedRow> = with_db!(&self.db, p => sqlx::query_as(sql)
+            .bind(org_id).bind(mailbox_id).bind(at).bind(claimed_at).bind(limit)
+            .fetch_all(p).await?);
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        // RETURNING keeps no order.
+        rows.sort_by(|a, b| a.email.id.cmp(&b.email.id));
+        let parties: Vec<PartyRow> = with_db!(&self.db, p => {
+            let mut qb = QueryBuilder::new(
+                "SELECT email_id, role, address, party_type, party_id FROM email_parties WHERE email_id IN (",
+            );
+            let mut ids = qb.separated(", ");
+            for r in &rows {
+                ids.push_bind(r.email.id.clone());
+            }
+            qb.push(") ORDER BY email_id, position");
+            qb.build_query_as::<PartyRow>().fetch_all(p).await?
+        });
+        let mut by_email: HashMap<String, Vec<EmailParty>> = HashMap::new();
+        for row in parties {
+            by_email.entry(row.email_id).or_default().push(row.party);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                r.email.parties = by_email.remove(&r.email.id).unwrap_or_default();
+                OutgoingEmail {
+                    email: r.email,
+                    body_html: r.body_html,
+                    send_attempts: r.send_attempts,
+                    claimed_at,
+                }
+            })
+            .collect())
+    }
+
+    /// Puts claimed emails that were not handed to the SMTP server back in the
+    /// queue. Only those still in the claim of `claimed_at` move: an email another
+    /// run has since recovered or claimed again is left alone. Returns how many moved.
+    pub async fn release_outgoing(
+        &self,
+        org_id: &str,
+        email_ids: &[String],
+        claimed_at: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut released = 0;
+        let t = now();
+        with_db!(&self.db, p => {
+            for chunk in email_ids.chunks(500) {
+                let mut qb = QueryBuilder::new("UPDATE emails SET status = 'pending_send', updated_at = ");
+                qb.push_bind(t);
+                qb.push(" WHERE org_id = ").push_bind(org_id.to_owned());
+                qb.push(" AND status = 'sending' AND updated_at = ").push_bind(claimed_at);
+                qb.push(" AND id IN (");
+                let mut ids = qb.separated(", ");
+                for id in chunk {
+                    ids.push_bind(id.clone());
+                }
+                qb.push(")");
+                released += qb.build().execute(p).await?.rows_affected();
+            }
+        });
+        Ok(released)
     }
 
     /// Emails of a mailbox left in `sending` (a stop during the send).
