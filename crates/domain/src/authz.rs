@@ -32,6 +32,8 @@ pub enum Resource {
     Jobs,
     EmailSettings,
     Tokens,
+    /// Webhook subscriptions and their delivery log: administrators only.
+    Webhooks,
 }
 
 /// What a request does.
@@ -128,6 +130,12 @@ mod tests {
             (user, EmailSettings, Update, Denied),
             (user, Tokens, Create, Denied),
             (user, Organizations, Read, OwnOnly),
+            (None, Webhooks, Create, Allowed),
+            (admin, Webhooks, Create, Allowed),
+            (admin, Webhooks, Delete, Allowed),
+            (approver, Webhooks, Read, Denied),
+            (user, Webhooks, Read, Denied),
+            (user, Webhooks, Update, Denied),
         ];
         for (role, resource, action, expected) in cases {
             assert_eq!(

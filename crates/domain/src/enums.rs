@@ -319,6 +319,34 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// What a webhook event reports; subscriptions list the types they receive.
+    WebhookEventType {
+        /// An email activity was created by incoming sync (or from Sent Items).
+        EmailTracked = "email.tracked",
+        EmailSent = "email.sent",
+        /// An outgoing email gave up: its `status_reason` says why.
+        EmailFailed = "email.failed",
+        /// A workload of a mailbox changed status (not_run, success, failure).
+        MailboxStatusChanged = "mailbox.status_changed",
+        AlertRaised = "alert.raised",
+        /// An appointment, contact or task changed (emitted by the ACT workload).
+        ActItemChanged = "act.item_changed",
+    }
+);
+
+string_enum!(
+    /// Where one event stands for one webhook subscription.
+    WebhookDeliveryStatus {
+        Pending = "pending",
+        /// Claimed by a node, being posted (the claim expires after a crash).
+        Delivering = "delivering",
+        Delivered = "delivered",
+        /// Every attempt of the retry schedule failed; the retry endpoint resets it.
+        Failed = "failed",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ pub mod profile;
 pub mod schedule;
 pub mod secret;
 pub mod validation;
+pub mod webhook;
 
 pub use enums::*;
 pub use validation::{FieldError, Validation};

@@ -9,6 +9,7 @@ use mailbridge_domain::ingest::{FolderKind, TrackingTokenFormat};
 
 use crate::Engine;
 use crate::context::{MailboxContext, store_error};
+use crate::metrics::{ItemOutcome, Workload};
 use crate::pipeline::{self, ItemError};
 
 /// The folder a batch belongs to.
@@ -154,10 +155,18 @@ pub async fn process(
             Err(ItemError::Item(reason)) => {
                 match count_failure(engine, ctx, folder, msg, reason).await? {
                     Some(given_up) => {
+                        engine
+                            .metrics
+                            .items(Workload::Incoming, ItemOutcome::Failed, 1);
                         done.given_up.push(given_up);
                         done.done_with(msg.uid, *blocked);
                     }
-                    None => *blocked = true,
+                    None => {
+                        engine
+                            .metrics
+                            .items(Workload::Incoming, ItemOutcome::Retrying, 1);
+                        *blocked = true;
+                    }
                 }
             }
         }
@@ -169,6 +178,13 @@ pub async fn process(
             .zip(&ids)
             .filter(|(w, id)| pipeline::created(w, id))
             .count();
+        let m = &engine.metrics;
+        m.items(Workload::Incoming, ItemOutcome::Tracked, done.tracked);
+        m.items(
+            Workload::Incoming,
+            ItemOutcome::NotTracked,
+            writes.len() - done.tracked,
+        );
     }
     Ok(done)
 }

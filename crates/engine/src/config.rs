@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use mailbridge_domain::schedule::Timing;
+use mailbridge_domain::webhook::retry::RetrySchedule;
 
 /// How the engine runs; every duration can be shortened for tests.
 #[derive(Debug, Clone)]
@@ -30,6 +31,17 @@ pub struct EngineConfig {
     pub extra_roots: Vec<Vec<u8>>,
     /// Mailboxes claimed per scheduler tick.
     pub claim_batch: i64,
+    /// Webhook deliveries: the waits after each failed attempt.
+    pub webhook_retry: RetrySchedule,
+    /// How often the webhook worker looks for due deliveries when idle.
+    pub webhook_poll: Duration,
+    /// How long a receiver has to answer one webhook request.
+    pub webhook_timeout: Duration,
+    /// How long a claimed delivery stays this node's; a crashed node's claims
+    /// are attempted again after it (longer than `webhook_timeout`).
+    pub webhook_lease: Duration,
+    /// Deliveries of different mailboxes posted at the same time.
+    pub webhook_concurrency: usize,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +58,11 @@ impl Default for EngineConfig {
             network_timeout: Duration::from_secs(60),
             extra_roots: Vec::new(),
             claim_batch: 100,
+            webhook_retry: RetrySchedule::default(),
+            webhook_poll: Duration::from_secs(1),
+            webhook_timeout: Duration::from_secs(10),
+            webhook_lease: Duration::from_secs(60),
+            webhook_concurrency: 8,
         }
     }
 }

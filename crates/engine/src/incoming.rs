@@ -14,6 +14,7 @@ use mailbridge_store::Store;
 use crate::Engine;
 use crate::batch::{self, BatchDone, Fetched, FolderRef, GivenUp};
 use crate::context::{MailboxContext, store_error};
+use crate::metrics::{ItemOutcome, Protocol, Workload};
 use crate::pipeline::{self, ItemError};
 
 /// The Undeliverable folder's name, as Dynamics administrators know it.
@@ -58,6 +59,9 @@ async fn folders(
 pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<IncomingReport, SyncError> {
     let cfg = ctx.imap(&engine.store, &engine.config).await?;
     let mut session = ImapSession::connect(&cfg).await?;
+    let _open = engine
+        .metrics
+        .connection_opened(Protocol::Imap, Workload::Incoming);
     let result = sync_folders(engine, ctx, &mut session).await;
     session.logout().await;
     result
@@ -288,9 +292,19 @@ async fn retrack_tagged(
     for msg in session.fetch_uids(&skipped).await? {
         report.processed += 1;
         match pipeline::process(engine, ctx, folder, kind, uidvalidity, &msg, None).await {
-            Ok(tracked) => report.tracked += usize::from(tracked),
+            Ok(tracked) => {
+                report.tracked += usize::from(tracked);
+                let outcome = match tracked {
+                    true => ItemOutcome::Tracked,
+                    false => ItemOutcome::NotTracked,
+                };
+                engine.metrics.items(Workload::Incoming, outcome, 1);
+            }
             Err(ItemError::Sync(e)) => return Err(e),
             Err(ItemError::Item(reason)) => {
+                engine
+                    .metrics
+                    .items(Workload::Incoming, ItemOutcome::Failed, 1);
                 tracing::warn!(mailbox = %ctx.mailbox.id, folder, uid = msg.uid, reason, "a message tagged for tracking could not be created");
             }
         }

@@ -12,12 +12,14 @@ pub mod config;
 mod context;
 mod failures;
 pub mod incoming;
+pub mod metrics;
 pub mod outgoing;
 pub mod parse;
 pub mod pipeline;
 mod push;
 mod scheduler;
 pub mod test_enable;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -33,6 +35,8 @@ pub struct Engine {
     pub config: EngineConfig,
     /// Wakes the scheduler before its next tick (push, a queued email).
     pub wake: Arc<Notify>,
+    /// What this engine did since the process started, for `/metrics`.
+    pub metrics: Arc<metrics::EngineMetrics>,
     /// The mailboxes whose Inbox this node holds an IDLE on right now.
     watching: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -44,6 +48,7 @@ impl Engine {
             store,
             config,
             wake: Arc::new(Notify::new()),
+            metrics: Arc::default(),
             watching: Default::default(),
         })
     }
@@ -73,9 +78,11 @@ impl Engine {
             .unwrap_or_else(|e| tracing::error!(error = %e, "start-up recovery failed"));
         tracing::info!(node = %self.config.node_id, push = self.config.push, lease_s = self.config.lease.as_secs(),
             poll_s = self.config.timing.poll.as_secs(), tick_ms = self.config.tick.as_millis() as u64, "engine started");
+        self.metrics.set_engine_running(true);
         let mut tasks = vec![
             tokio::spawn(scheduler::run(self.clone(), shutdown.clone())),
             tokio::spawn(scheduler::run_jobs(self.clone(), shutdown.clone())),
+            tokio::spawn(webhooks::run(self.clone(), shutdown.clone())),
         ];
         if self.config.push {
             tasks.push(tokio::spawn(push::supervise(
@@ -86,6 +93,7 @@ impl Engine {
         for t in tasks {
             let _ = t.await;
         }
+        self.metrics.set_engine_running(false);
         tracing::info!("engine stopped");
     }
 }

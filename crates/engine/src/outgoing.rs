@@ -15,6 +15,7 @@ use mailbridge_store::{OutgoingEmail, Store, StoreError};
 use tokio::sync::mpsc;
 
 use crate::context::{MailboxContext, store_error};
+use crate::metrics::{EngineMetrics, ItemOutcome, OpenConnection, Protocol, Workload};
 use crate::{Engine, EngineConfig};
 
 /// How many due emails one claim moves to `sending`.
@@ -81,7 +82,7 @@ pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<usize, SyncErr
         copies,
     };
     let result = run.send_all().await;
-    if let Some(s) = run.smtp.take() {
+    if let Some((s, _open)) = run.smtp.take() {
         s.quit().await;
     }
     drop(run);
@@ -96,7 +97,7 @@ struct SendLoop<'a> {
     smtp_cfg: &'a SmtpConfig,
     from: &'a str,
     /// Connected on first use, dropped after a transient error.
-    smtp: Option<SmtpSession>,
+    smtp: Option<(SmtpSession, OpenConnection)>,
     copies: mpsc::Sender<Vec<u8>>,
 }
 
@@ -146,19 +147,22 @@ impl SendLoop<'_> {
         let store = &self.engine.store;
         let recorded = |r: Result<(), StoreError>| r.map_err(|e| Stop::Recorded(store_error(e)));
         let (bytes, recipients) = build(&self.ctx.mailbox.name, self.from, out);
+        let metrics = &self.engine.metrics;
         let session = match &mut self.smtp {
-            Some(s) => s,
+            Some((s, _)) => s,
             None => {
                 let s = SmtpSession::connect(self.smtp_cfg)
                     .await
                     .map_err(Stop::Unsent)?;
-                self.smtp.insert(s)
+                let open = metrics.connection_opened(Protocol::Smtp, Workload::Outgoing);
+                &mut self.smtp.insert((s, open)).0
             }
         };
         let e = match session.send(self.from, &recipients, &bytes).await {
             Ok(()) => {
                 // Before anything else: a stop before this line sends it again.
                 recorded(store.mark_sent(&out.email.id, Utc::now()).await)?;
+                metrics.items(Workload::Outgoing, ItemOutcome::Sent, 1);
                 if self.copies.send(bytes).await.is_err() {
                     tracing::warn!(mailbox = %self.ctx.mailbox.id, email = %out.email.id,
                         "sent, but the copy to Sent failed: the copier stopped");
@@ -172,6 +176,7 @@ impl SendLoop<'_> {
             (ErrorClass::Permanent, ErrorScope::Item) => {
                 // The session stays usable: the transaction was reset.
                 recorded(store.mark_send_failed(&out.email.id, &reason).await)?;
+                metrics.items(Workload::Outgoing, ItemOutcome::Failed, 1);
                 Ok(false)
             }
             (ErrorClass::Transient { retry_after }, _) => {
@@ -182,8 +187,12 @@ impl SendLoop<'_> {
                         let at = Utc::now()
                             + ChronoDuration::from_std(wait).unwrap_or(ChronoDuration::minutes(5));
                         recorded(store.mark_send_retry(&out.email.id, at, &reason).await)?;
+                        metrics.items(Workload::Outgoing, ItemOutcome::Retried, 1);
                     }
-                    None => recorded(store.mark_send_failed(&out.email.id, &reason).await)?,
+                    None => {
+                        recorded(store.mark_send_failed(&out.email.id, &reason).await)?;
+                        metrics.items(Workload::Outgoing, ItemOutcome::Failed, 1);
+                    }
                 }
                 Err(Stop::Recorded(e))
             }
@@ -276,6 +285,9 @@ async fn recover_in_flight(engine: &Engine, ctx: &MailboxContext) -> Result<(), 
     }
     let cfg = ctx.imap(store, &engine.config).await?;
     let mut session = ImapSession::connect(&cfg).await?;
+    let _open = engine
+        .metrics
+        .connection_opened(Protocol::Imap, Workload::Outgoing);
     let sent_folder = session
         .find_special_use(SpecialUse::Sent)
         .await?
@@ -319,7 +331,8 @@ impl SentCopier {
     fn start(engine: &Engine, ctx: &MailboxContext) -> (mpsc::Sender<Vec<u8>>, SentCopier) {
         let (tx, rx) = mpsc::channel(COPY_BACKLOG);
         let (store, config, ctx) = (engine.store.clone(), engine.config.clone(), ctx.clone());
-        let task = tokio::spawn(copy_to_sent(store, config, ctx, rx));
+        let metrics = engine.metrics.clone();
+        let task = tokio::spawn(copy_to_sent(store, config, metrics, ctx, rx));
         (tx, SentCopier { task })
     }
 
@@ -334,20 +347,22 @@ impl SentCopier {
 async fn copy_to_sent(
     store: Store,
     config: EngineConfig,
+    metrics: std::sync::Arc<EngineMetrics>,
     ctx: MailboxContext,
     mut copies: mpsc::Receiver<Vec<u8>>,
 ) {
-    let mut sent_box: Option<(ImapSession, String)> = None;
+    let mut sent_box: Option<(ImapSession, String, OpenConnection)> = None;
     while let Some(bytes) = copies.recv().await {
         if sent_box.is_none() {
-            let opened: Result<(ImapSession, String), SyncError> = async {
+            let opened: Result<(ImapSession, String, OpenConnection), SyncError> = async {
                 let cfg = ctx.imap(&store, &config).await?;
                 let mut session = ImapSession::connect(&cfg).await?;
+                let open = metrics.connection_opened(Protocol::Imap, Workload::Outgoing);
                 let folder = session
                     .find_special_use(SpecialUse::Sent)
                     .await?
                     .unwrap_or_else(|| "Sent".to_owned());
-                Ok((session, folder))
+                Ok((session, folder, open))
             }
             .await;
             match opened {
@@ -358,14 +373,14 @@ async fn copy_to_sent(
                 }
             }
         }
-        if let Some((session, folder)) = &mut sent_box
+        if let Some((session, folder, _)) = &mut sent_box
             && let Err(e) = session.append(folder, &["\\Seen"], &bytes).await
         {
             tracing::warn!(mailbox = %ctx.mailbox.id, error = %e.message, "sent, but the copy to Sent failed");
             sent_box = None;
         }
     }
-    if let Some((session, _)) = sent_box {
+    if let Some((session, _, _open)) = sent_box {
         session.logout().await;
     }
 }

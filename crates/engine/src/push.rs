@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::Engine;
 use crate::context::MailboxContext;
+use crate::metrics::{Protocol, WakeSource, Workload};
 
 /// Keeps one watcher per enabled mailbox, starting and stopping them as
 /// mailboxes are enabled and disabled.
@@ -80,8 +81,12 @@ async fn watch_once(
     let ctx = MailboxContext::load(&engine.store, &org, mailbox_id).await?;
     let cfg = ctx.imap(&engine.store, &engine.config).await?;
     let mut session = ImapSession::connect(&cfg).await?;
+    let open = engine
+        .metrics
+        .connection_opened(Protocol::Imap, Workload::Push);
     if !session.capabilities().idle {
         session.logout().await;
+        drop(open);
         // No IDLE: polling alone serves this mailbox.
         tokio::time::sleep(Duration::from_secs(3600)).await;
         return Ok(());
@@ -98,6 +103,7 @@ async fn watch_once(
                 .wake_incoming(mailbox_id, Utc::now())
                 .await
                 .map_err(crate::context::store_error)?;
+            engine.metrics.push_wakeup(WakeSource::Idle);
             engine.wake.notify_one();
         }
     }

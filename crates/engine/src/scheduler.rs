@@ -12,6 +12,7 @@ use mailbridge_store::{DueWork, Workload};
 use tokio::sync::{Semaphore, watch};
 
 use crate::context::MailboxContext;
+use crate::metrics::{RunOutcome, Workload as Measured};
 use crate::{Engine, failures, incoming, outgoing};
 
 /// Per-profile connection caps, created on first sight and resized when the
@@ -155,7 +156,12 @@ async fn run_mailbox(engine: &Engine, caps: &Caps, work: DueWork) {
 async fn run_incoming(engine: &Engine, ctx: &MailboxContext) {
     let started = std::time::Instant::now();
     let started_at = Utc::now();
-    match incoming::run(engine, ctx).await {
+    let result = incoming::run(engine, ctx).await;
+    let outcome = RunOutcome::of(&result);
+    engine
+        .metrics
+        .run_finished(Measured::Incoming, outcome, started.elapsed());
+    match result {
         Ok(report) => {
             let idle_runs = engine.store.idle_runs(&ctx.mailbox.id).await.unwrap_or(0);
             let idle = report.processed == 0;
@@ -181,8 +187,14 @@ async fn run_incoming(engine: &Engine, ctx: &MailboxContext) {
 }
 
 async fn run_outgoing(engine: &Engine, ctx: &MailboxContext) {
+    let started = std::time::Instant::now();
     let started_at = Utc::now();
-    match outgoing::run(engine, ctx).await {
+    let result = outgoing::run(engine, ctx).await;
+    let outcome = RunOutcome::of(&result);
+    engine
+        .metrics
+        .run_finished(Measured::Outgoing, outcome, started.elapsed());
+    match result {
         Ok(sent) => {
             let next = Utc::now();
             if let Err(e) = engine

@@ -5,7 +5,7 @@
 //! owner on failure.
 
 use futures::StreamExt as _;
-use mailbridge_connectors::{imap_test, smtp_send};
+use mailbridge_connectors::{SmtpSession, imap_test};
 use mailbridge_domain::error_model::SyncError;
 use mailbridge_domain::job::Job;
 use mailbridge_domain::{
@@ -14,6 +14,7 @@ use mailbridge_domain::{
 
 use crate::Engine;
 use crate::context::MailboxContext;
+use crate::metrics::{Protocol, RunOutcome, Workload};
 
 /// The subject of the test message, as Dynamics administrators know it.
 pub const TEST_SUBJECT: &str = "Your mailbox is now connected";
@@ -27,8 +28,17 @@ pub const CONCURRENT_TESTS: usize = 8;
 pub async fn run_job(engine: &Engine, job: Job) {
     futures::stream::iter(&job.items)
         .for_each_concurrent(CONCURRENT_TESTS, |item| async {
+            let started = std::time::Instant::now();
             let (passed, statuses, message) =
                 test_mailbox(engine, &job.org_id, &item.mailbox_id).await;
+            // A failed test leaves the mailbox disabled until it is tested again.
+            let outcome = match passed {
+                true => RunOutcome::Succeeded,
+                false => RunOutcome::FailedPermanent,
+            };
+            engine
+                .metrics
+                .run_finished(Workload::TestEnable, outcome, started.elapsed());
             let (i, o, a) = statuses;
             if let Err(e) = engine
                 .store
@@ -186,7 +196,15 @@ fn describe(e: &SyncError) -> String {
 
 async fn test_incoming(engine: &Engine, ctx: &MailboxContext) -> Result<(), SyncError> {
     let cfg = ctx.imap(&engine.store, &engine.config).await?;
-    let (_steps, result) = imap_test(&cfg).await;
+    let (steps, result) = imap_test(&cfg).await;
+    // The probe opens and closes its own connection: count it once it got in.
+    if steps.iter().any(|s| s.name == "authenticate" && s.passed) {
+        drop(
+            engine
+                .metrics
+                .connection_opened(Protocol::Imap, Workload::TestEnable),
+        );
+    }
     result
 }
 
@@ -204,5 +222,13 @@ async fn test_outgoing(engine: &Engine, ctx: &MailboxContext) -> Result<(), Sync
         .text_body("mailbridge can now send email from this mailbox. You can delete this message.")
         .write_to_vec()
         .unwrap_or_default();
-    smtp_send(&cfg, &address, std::slice::from_ref(&address), &message).await
+    let mut session = SmtpSession::connect(&cfg).await?;
+    let _open = engine
+        .metrics
+        .connection_opened(Protocol::Smtp, Workload::TestEnable);
+    let result = session
+        .send(&address, std::slice::from_ref(&address), &message)
+        .await;
+    session.quit().await;
+    result
 }

@@ -113,6 +113,7 @@ fn describe(resource: Resource, action: Action) -> String {
         Resource::Jobs => "jobs",
         Resource::EmailSettings => "email settings",
         Resource::Tokens => "API tokens",
+        Resource::Webhooks => "webhooks",
     };
     let verb = match action {
         Action::Read => "read",

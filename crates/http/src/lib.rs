@@ -9,6 +9,7 @@ mod list;
 mod openapi;
 mod routes;
 mod send;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use routes::metrics::with_metrics_token;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -32,6 +34,8 @@ pub struct AppState {
     pub engine: Arc<EngineConfig>,
     /// Wakes the engine's scheduler at once (new mail announced, an email queued).
     pub wake: Arc<Notify>,
+    /// The engine's counters, on a node that runs one (`/metrics`, `/readyz`).
+    pub engine_metrics: Option<Arc<mailbridge_engine::metrics::EngineMetrics>>,
 }
 
 /// The whole HTTP application, with the engine's default settings.
@@ -46,6 +50,7 @@ pub fn app_with(store: Store, engine: EngineConfig) -> Router {
         store,
         engine: Arc::new(engine),
         wake: Arc::new(Notify::new()),
+        engine_metrics: None,
     })
 }
 
@@ -56,6 +61,7 @@ pub fn app_for_engine(engine: &Engine) -> Router {
         store: engine.store.clone(),
         engine: Arc::new(engine.config.clone()),
         wake: engine.wake.clone(),
+        engine_metrics: Some(engine.metrics.clone()),
     })
 }
 
@@ -63,9 +69,11 @@ fn build(state: AppState) -> Router {
     let (api, mut doc) = routes::api_router().split_for_parts();
     openapi::unique_operation_ids(&mut doc);
     let doc_json = serde_json::to_string(&doc).expect("the OpenAPI document serializes");
-    Router::new()
+    let store = state.store.clone();
+    let api = Router::new()
         .merge(api)
         .route("/healthz", axum::routing::get(routes::health::healthz))
+        .merge(routes::metrics::router())
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || async move {
@@ -77,7 +85,9 @@ fn build(state: AppState) -> Router {
         )
         .fallback(error::not_found_route)
         .with_state(state)
-        .layer(middleware::from_fn(error::json_errors))
+        .layer(middleware::from_fn(error::json_errors));
+    // The web admin's pages at `/`; every other path is the API's.
+    web::router(store, api)
         .layer(DefaultBodyLimit::max(16 * 1024 * 1024))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

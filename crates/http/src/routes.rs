@@ -9,6 +9,9 @@ pub mod health;
 mod jobs;
 mod mail_events;
 mod mailboxes;
+mod me;
+pub mod metrics;
+pub(crate) mod monitoring;
 mod organizations;
 mod parties;
 mod profiles;
@@ -18,6 +21,7 @@ mod sync;
 mod tasks;
 mod tokens;
 mod users;
+mod webhooks;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -32,6 +36,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(organizations::get, organizations::update))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get, users::update))
+        .routes(routes!(users::set_password))
         .routes(routes!(queues::list, queues::create))
         .routes(routes!(queues::get, queues::update, queues::delete))
         .routes(routes!(parties::list_contacts, parties::create_contact))
@@ -55,6 +60,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(profiles::list, profiles::create))
         .routes(routes!(profiles::get, profiles::update, profiles::delete))
         .routes(routes!(mailboxes::list, mailboxes::bulk_update))
+        .routes(routes!(mailboxes::counts))
         .routes(routes!(mailboxes::get, mailboxes::update))
         .routes(routes!(mailboxes::approve))
         .routes(routes!(mailboxes::reject))
@@ -84,6 +90,20 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::get, alerts::delete))
         .routes(routes!(jobs::list, jobs::create))
         .routes(routes!(jobs::get))
+        .routes(routes!(jobs::items))
+        .routes(routes!(emails::decisions))
+        .routes(routes!(monitoring::summary))
+        .routes(routes!(monitoring::profiles))
+        .routes(routes!(monitoring::mailboxes))
+        .routes(routes!(monitoring::mailbox))
+        .routes(routes!(monitoring::throughput))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::delete))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::retry))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(me::get))
 }

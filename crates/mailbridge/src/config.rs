@@ -79,6 +79,17 @@ pub struct Settings {
     /// A PEM file of extra certificate authorities to trust for mail servers (lab
     /// servers with their own CA); the web PKI roots are always trusted.
     pub extra_ca_file: Option<PathBuf>,
+    /// Webhooks: the waits, in seconds, after each failed attempt; the delivery
+    /// fails after the last (default: Standard Webhooks' 5 s, 5 min, 30 min, 2 h,
+    /// 5 h, 10 h, 10 h).
+    pub webhook_retry_seconds: Vec<f64>,
+    /// Webhooks: how long a receiver has to answer.
+    pub webhook_timeout_seconds: u64,
+    /// Webhooks: how often an idle worker looks for due deliveries, in milliseconds.
+    pub webhook_poll_millis: u64,
+    /// A bearer token that `/metrics` then requires (`Authorization: Bearer
+    /// <token>`); `/metrics` is open when absent, as Prometheus expects.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -101,6 +112,14 @@ impl Default for Settings {
             push: true,
             node_id: None,
             extra_ca_file: None,
+            webhook_retry_seconds: mailbridge_domain::webhook::retry::RetrySchedule::default()
+                .delays
+                .iter()
+                .map(std::time::Duration::as_secs_f64)
+                .collect(),
+            webhook_timeout_seconds: 10,
+            webhook_poll_millis: 1000,
+            metrics_token: None,
         }
     }
 }
@@ -164,6 +183,16 @@ impl Settings {
                 retry_delay: Duration::from_secs(self.retry_delay_seconds),
                 max_retries: self.max_retries,
             },
+            webhook_retry: mailbridge_domain::webhook::retry::RetrySchedule {
+                delays: self
+                    .webhook_retry_seconds
+                    .iter()
+                    .map(|s| Duration::from_secs_f64(s.clamp(0.0, 1e9)))
+                    .collect(),
+            },
+            webhook_timeout: Duration::from_secs(self.webhook_timeout_seconds.clamp(1, 300)),
+            webhook_lease: Duration::from_secs(self.webhook_timeout_seconds.clamp(1, 300) * 2 + 40),
+            webhook_poll: Duration::from_millis(self.webhook_poll_millis.max(10)),
             ..Default::default()
         })
     }
@@ -231,6 +260,28 @@ mod tests {
             assert_eq!(e.lease.as_secs(), 5);
             assert_eq!(e.tick.as_millis(), 100);
             assert!(!e.push);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn webhook_settings_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let e = s.engine_config("n1".into()).map_err(|e| e.to_string())?;
+            assert_eq!(e.webhook_retry, Default::default(), "the standard schedule");
+            jail.set_env("MAILBRIDGE_WEBHOOK_RETRY_SECONDS", "[0.2, 1]");
+            jail.set_env("MAILBRIDGE_WEBHOOK_POLL_MILLIS", "100");
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let e = s.engine_config("n1".into()).map_err(|e| e.to_string())?;
+            let millis: Vec<u128> = e
+                .webhook_retry
+                .delays
+                .iter()
+                .map(|d| d.as_millis())
+                .collect();
+            assert_eq!(millis, [200, 1000]);
+            assert_eq!(e.webhook_poll.as_millis(), 100);
             Ok(())
         });
     }

@@ -1,6 +1,7 @@
 //! The `mailbridge` binary: configuration, wiring and the command line.
 
 mod bootstrap;
+mod cli;
 mod config;
 mod logging;
 mod serve;
@@ -22,11 +23,49 @@ struct Cli {
 enum Command {
     /// Run the service: the REST API and the synchronization engine.
     Serve(config::ServeArgs),
+    /// Email server profiles of a running server.
+    Profiles {
+        #[command(flatten)]
+        conn: cli::Connection,
+        #[command(subcommand)]
+        command: cli::ProfilesCommand,
+    },
+    /// Mailboxes of a running server: list, change, approve.
+    Mailboxes {
+        #[command(flatten)]
+        conn: cli::Connection,
+        #[command(subcommand)]
+        command: cli::MailboxesCommand,
+    },
+    /// Test mailboxes and enable what passes, following the job to its end.
+    TestAndEnable {
+        #[command(flatten)]
+        conn: cli::Connection,
+        #[command(flatten)]
+        args: cli::TestAndEnableArgs,
+    },
+    /// Alerts of a running server.
+    Alerts {
+        #[command(flatten)]
+        conn: cli::Connection,
+        #[command(subcommand)]
+        command: cli::AlertsCommand,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Profiles { conn, command } => {
+            cli::run(conn, cli::ClientCommand::Profiles(command))
+        }
+        Command::Mailboxes { conn, command } => {
+            cli::run(conn, cli::ClientCommand::Mailboxes(command))
+        }
+        Command::TestAndEnable { conn, args } => {
+            cli::run(conn, cli::ClientCommand::TestAndEnable(args))
+        }
+        Command::Alerts { conn, command } => cli::run(conn, cli::ClientCommand::Alerts(command)),
         Command::Serve(args) => {
             let settings = match config::Settings::load(&args) {
                 Ok(s) => s,

@@ -22,14 +22,23 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let engine = mailbridge_engine::Engine::new(store.clone(), engine_config);
     // Without the engine (`engine = false`) the API still serves; other nodes'
-    // engines find the work it queues on their next tick.
-    let app = mailbridge_http::app_for_engine(&engine);
+    // engines find the work it queues on their next tick, and readiness does not
+    // wait for an engine that will not start.
+    let app = match settings.engine {
+        true => mailbridge_http::app_for_engine(&engine),
+        false => mailbridge_http::app_with(store.clone(), engine.config.clone()),
+    };
+    let app = match settings.metrics_token.as_deref().filter(|t| !t.is_empty()) {
+        Some(token) => mailbridge_http::with_metrics_token(app, token),
+        None => app,
+    };
     let engine = settings.engine.then(|| tokio::spawn(engine.run(stopped)));
 
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listen on {}", settings.listen))?;
-    tracing::info!(address = %listener.local_addr()?, "HTTP API listening");
+    let address = listener.local_addr()?;
+    tracing::info!(%address, web_admin = %format!("http://{address}/"), "HTTP API and web admin listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

@@ -6,7 +6,7 @@ use sqlx::QueryBuilder;
 
 use crate::{Filter, Page, PageRequest, Store, StoreError, StoreResult, now, with_db};
 
-const SELECT_EMAILS: &str =
+pub(crate) const SELECT_EMAILS: &str =
     "SELECT t.id, t.org_id, t.subject, t.body, t.direction, t.status, t.message_id,
         t.in_reply_to, t.tracking_token, t.correlation_method, t.regarding_type, t.regarding_id,
         t.mailbox_id, t.status_reason, t.sent_at, t.received_at, t.created_at, t.updated_at
@@ -192,7 +192,7 @@ impl Store {
     }
 
     /// Loads the parties of a page of emails with one query.
-    async fn attach_parties(&self, emails: &mut [Email]) -> StoreResult<()> {
+    pub(crate) async fn attach_parties(&self, emails: &mut [Email]) -> StoreResult<()> {
         if emails.is_empty() {
             return Ok(());
         }

@@ -3,7 +3,8 @@
 use mailbridge_domain::alert::Alert;
 use sqlx::QueryBuilder;
 
-use crate::{Filter, Page, PageRequest, Store, StoreResult, with_db};
+use crate::webhooks::events::{NewEvent, emit_events};
+use crate::{Backend, Filter, Page, PageRequest, Store, StoreResult, now, with_db};
 
 const SELECT: &str =
     "SELECT t.id, t.org_id, t.scope, t.severity, t.mailbox_id, t.profile_id, t.item_ref,
@@ -56,6 +57,10 @@ impl Store {
             )
             .await?;
         }
+        // Every alert written is a new one (the engine decides whether to raise
+        // one at all, e.g. at most one profile alert an hour): each is raised.
+        let events = [NewEvent::alert(a, now())];
+        let postgres = self.backend() == Backend::Postgres;
         with_db!(&self.db, p => {
             let mut tx = p.begin().await?;
             sqlx::query(
@@ -72,6 +77,7 @@ impl Store {
                 sqlx::query("INSERT INTO alert_recipients (alert_id, user_id) VALUES ($1, $2)")
                     .bind(&a.id).bind(user).execute(&mut *tx).await?;
             }
+            emit_events!(&mut *tx, &events, postgres);
             tx.commit().await?;
         });
         self.get_alert(&a.org_id, &a.id, &[]).await

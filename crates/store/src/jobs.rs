@@ -5,7 +5,7 @@ use sqlx::QueryBuilder;
 
 use crate::{Filter, Page, PageRequest, Store, StoreResult, now, with_db};
 
-const SELECT: &str =
+pub(crate) const SELECT: &str =
     "SELECT t.id, t.org_id, t.kind, t.status, t.profile_id, t.progress_done, t.progress_total,
         t.error, t.created_by, t.created_at, t.started_at, t.finished_at
     FROM jobs t";

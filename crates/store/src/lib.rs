@@ -13,14 +13,18 @@ mod error;
 mod jobs;
 mod mailboxes;
 mod meta;
+mod monitoring;
 mod organizations;
 mod owners;
 pub mod page;
 mod parties;
 mod profiles;
 mod records;
+mod stats;
 mod sync;
 mod tokens;
+mod webhooks;
+mod web;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -35,12 +39,19 @@ pub use alerts::alerts_for_recipient;
 pub use crypto::Cipher;
 pub use error::{StoreError, StoreResult};
 pub use meta::KeyCheck;
+pub use monitoring::{
+    HealthSort, JobItemCounts, JobItemView, MailboxHealth, MailboxViewCounts, MonitoringSummary,
+    ProfileHealth, Scope as ThroughputScope, ThroughputBucket, bucket_starts, mailbox_view_filter,
+};
 pub use owners::{NewQueue, NewUser};
 pub use page::{Filter, Page, PageRequest};
 pub use parties::PartyKind;
 pub use profiles::{ProfileSecret, ProfileSecretChanges};
+pub use stats::{IncomingLag, MailboxStatusCount, OutgoingQueue};
 pub use sync::*;
 pub use tokens::{IssuedToken, TokenInfo, TokenSummary};
+pub use webhooks::{AfterAttempt, AttemptResult, ClaimedDelivery};
+pub use web::{NewWebSession, PasswordOwner, WebSession, check_password};
 
 /// The database behind the store.
 #[derive(Clone, Debug)]

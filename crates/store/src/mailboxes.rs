@@ -4,8 +4,10 @@
 use mailbridge_domain::ApprovalStatus;
 use mailbridge_domain::mailbox::{DeliveryChange, Mailbox, validate_mailbox};
 use mailbridge_domain::secret::Secret;
+use mailbridge_domain::webhook::payload::WorkloadStatuses;
 
-use crate::{Filter, Page, PageRequest, Store, StoreError, StoreResult, now, with_db};
+use crate::webhooks::events::{emit_events, lock_mailbox_statuses};
+use crate::{Backend, Filter, Page, PageRequest, Store, StoreError, StoreResult, now, with_db};
 
 const SELECT: &str = "SELECT t.id, t.org_id, t.name, t.owner_type, t.owner_id, t.email_address,
         t.profile_id, t.incoming_method, t.outgoing_method, t.act_method, t.approval_status,
@@ -89,7 +91,18 @@ impl Store {
         if !errors.is_empty() {
             return Err(StoreError::Invalid(errors));
         }
-        let n = with_db!(&self.db, p => update_mailbox!(p, m, now())?.rows_affected());
+        let t = now();
+        let postgres = self.backend() == Backend::Postgres;
+        let n = with_db!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let before = lock_mailbox_statuses!(&mut *tx, &m.id)?;
+            let n = update_mailbox!(&mut *tx, m, t)?.rows_affected();
+            if let Some(before) = before.filter(|b| b.org_id == m.org_id) {
+                emit_events!(&mut *tx, &before.changes(statuses(m), [None; 3], t), postgres);
+            }
+            tx.commit().await?;
+            n
+        });
         if n == 0 {
             return Err(StoreError::NotFound);
         }
@@ -156,11 +169,18 @@ impl Store {
             }
         }
         let t = now();
+        let postgres = self.backend() == Backend::Postgres;
         with_db!(&self.db, p => {
             let mut tx = p.begin().await?;
+            let mut events = Vec::new();
             for m in &mailboxes {
+                let before = lock_mailbox_statuses!(&mut *tx, &m.id)?;
                 update_mailbox!(&mut *tx, m, t)?;
+                if let Some(before) = before {
+                    events.extend(before.changes(statuses(m), [None; 3], t));
+                }
             }
+            emit_events!(&mut *tx, &events, postgres);
             tx.commit().await?;
         });
         self.reload(org_id, ids).await
@@ -219,6 +239,14 @@ impl Store {
             ))),
             None => Ok(None),
         }
+    }
+}
+
+fn statuses(m: &Mailbox) -> WorkloadStatuses {
+    WorkloadStatuses {
+        incoming: m.incoming_status,
+        outgoing: m.outgoing_status,
+        act: m.act_status,
     }
 }
 

@@ -11,6 +11,7 @@ mod outbox;
 mod workloads;
 
 pub use decisions::Decision;
+pub(crate) use decisions::SELECT as DECISIONS_SELECT;
 pub use folders::{FolderState, TrackedFolder};
 pub use ingest::{
     AttachmentInfo, AttachmentWrite, BatchLookups, IngestWrite, LookupKeys, Lookups,

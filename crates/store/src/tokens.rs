@@ -93,7 +93,7 @@ impl Store {
         self.insert_token(Some(org_id), Some(user_id), name).await
     }
 
-    async fn insert_token(
+    pub(crate) async fn insert_token(
         &self,
         org_id: Option<&str>,
         user_id: Option<&str>,
@@ -120,8 +120,9 @@ impl Store {
         let row: Option<TokenRow> = with_db!(&self.db, p => sqlx::query_as(
             "SELECT t.id, t.org_id, t.user_id, u.role, u.disabled
              FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
-        ).bind(hash(token)).fetch_optional(p).await?);
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+               AND (t.expires_at IS NULL OR t.expires_at > $2)",
+        ).bind(hash(token)).bind(now()).fetch_optional(p).await?);
         let Some(row) = row else { return Ok(None) };
         if row.disabled == Some(true) {
             return Ok(None);
@@ -147,8 +148,9 @@ impl Store {
     pub async fn list_tokens(&self, org_id: &str) -> StoreResult<Vec<TokenSummary>> {
         Ok(with_db!(&self.db, p => sqlx::query_as(
             "SELECT id, user_id, name, created_at FROM api_tokens
-             WHERE org_id = $1 AND revoked_at IS NULL ORDER BY id",
-        ).bind(org_id).fetch_all(p).await?))
+             WHERE org_id = $1 AND revoked_at IS NULL
+               AND (expires_at IS NULL OR expires_at > $2) ORDER BY id",
+        ).bind(org_id).bind(now()).fetch_all(p).await?))
     }
 
     pub async fn revoke_token(&self, org_id: &str, id: &str) -> StoreResult<()> {

@@ -207,6 +207,10 @@ pub struct ListParams {
     mailbox_id: Option<String>,
     regarding_id: Option<String>,
     correlation_method: Option<CorrelationMethod>,
+    /// Part of the subject or of any party's address.
+    search: Option<String>,
+    /// `oldest_first` (the default) or `newest_first`.
+    order: Option<crate::routes::monitoring::Order>,
 }
 
 #[utoipa::path(post, path = "/api/v1/orgs/{org_id}/emails", tag = "emails", request_body = EmailInput,
@@ -295,7 +299,28 @@ pub async fn list(
     if let Some(m) = q.mailbox_id {
         filters.push(mailbridge_store::emails_of_mailbox(&m));
     }
-    let page = s.store.list_emails(&org_id, &filters, &page).await?;
+    if let Some(text) = q.search.filter(|t| !t.trim().is_empty()) {
+        let pattern = format!(
+            "%{}%",
+            text.trim().to_lowercase().replace(['%', '_'], "")
+        );
+        filters.push(Filter::AroundTwice(
+            "(lower(t.subject) LIKE ",
+            pattern,
+            " OR EXISTS (SELECT 1 FROM email_parties sp WHERE sp.email_id = t.id AND lower(sp.address) LIKE ",
+            "))",
+        ));
+    }
+    let page = match q.order.unwrap_or_default() {
+        crate::routes::monitoring::Order::OldestFirst => {
+            s.store.list_emails(&org_id, &filters, &page).await?
+        }
+        crate::routes::monitoring::Order::NewestFirst => {
+            s.store
+                .list_emails_newest_first(&org_id, &filters, &page)
+                .await?
+        }
+    };
     let items = views(&s, page.items).await?;
     Ok(Json(List {
         items,
@@ -314,6 +339,37 @@ pub async fn get(
         .await?;
     let email = s.store.get_email(&org_id, &id).await?;
     Ok(Json(view(&s, email).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionParams {
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+/// The decision trail of one email: what each mailbox that saw the message
+/// decided, by which rule and why, oldest first.
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/emails/{id}/decisions", tag = "emails", params(DecisionParams),
+    responses((status = 200, body = List<Decision>), (status = 404, body = ErrorBody)))]
+pub async fn decisions(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<DecisionParams>,
+) -> Result<Json<List<Decision>>, ApiError> {
+    auth.check(&s, &org_id, Resource::Activities, Action::Read)
+        .await?;
+    s.store.get_email(&org_id, &id).await?;
+    let page = page_request(q.cursor, q.limit)?;
+    let filters = [Filter::Eq("t.email_id", id)];
+    Ok(Json(
+        s.store
+            .list_decisions(&org_id, &filters, &page)
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(patch, path = "/api/v1/orgs/{org_id}/emails/{id}", tag = "emails", request_body = EmailInput,

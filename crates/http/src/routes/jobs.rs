@@ -8,7 +8,7 @@ use mailbridge_domain::authz::{Action, Resource};
 use mailbridge_domain::ids::new_id;
 use mailbridge_domain::job::{Job, JobItem};
 use mailbridge_domain::{JobKind, JobStatus};
-use mailbridge_store::Filter;
+use mailbridge_store::{Filter, JobItemCounts, JobItemView};
 use serde::Deserialize;
 
 use crate::auth::Auth;
@@ -156,14 +156,78 @@ pub async fn list(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/jobs/{id}", tag = "jobs",
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct GetParams {
+    /// `false` leaves `items` empty (read them page by page from `items`); `true` by default.
+    items: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/jobs/{id}", tag = "jobs", params(GetParams),
     responses((status = 200, body = Job), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(s): State<AppState>,
     auth: Auth,
     Path((org_id, id)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<GetParams>,
 ) -> Result<Json<Job>, ApiError> {
     auth.check(&s, &org_id, Resource::Jobs, Action::Read)
         .await?;
+    if q.items == Some(false) {
+        return Ok(Json(s.store.get_job_summary(&org_id, &id).await?));
+    }
     Ok(Json(s.store.get_job(&org_id, &id).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ItemParams {
+    /// A `next_cursor` of a previous page.
+    cursor: Option<String>,
+    limit: Option<u32>,
+    status: Option<JobStatus>,
+}
+
+/// A page of a job's items, in the job's order.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct JobItems {
+    /// Every item of the job counted by status (whatever the page and filter).
+    counts: JobItemCounts,
+    items: Vec<JobItemView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A job's per-mailbox results page by page, with the mailboxes' names, and
+/// every item counted by status: what a progress view polls.
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/jobs/{id}/items", tag = "jobs", params(ItemParams),
+    responses((status = 200, body = JobItems), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn items(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<ItemParams>,
+) -> Result<Json<JobItems>, ApiError> {
+    auth.check(&s, &org_id, Resource::Jobs, Action::Read)
+        .await?;
+    s.store.get_job_summary(&org_id, &id).await?;
+    let page = page_request(None, q.limit)?;
+    let after = match q.cursor {
+        None => None,
+        Some(c) => Some(c.parse::<i64>().map_err(|_| {
+            ApiError::field(
+                "invalid_value",
+                "cursor",
+                "cursor must be a next_cursor value from a previous page",
+            )
+        })?),
+    };
+    let (items, next) = s.store.job_items(&id, q.status, after, page.limit()).await?;
+    Ok(Json(JobItems {
+        counts: s.store.job_item_counts(&id).await?,
+        items,
+        next_cursor: next.map(|n| n.to_string()),
+    }))
 }

@@ -76,6 +76,9 @@ pub async fn receive(
         }
         if woken > 0 {
             s.wake.notify_one();
+            if let Some(m) = &s.engine_metrics {
+                m.push_wakeup(mailbridge_engine::metrics::WakeSource::MailEvent);
+            }
         }
     }
     tracing::debug!(profile = %id, event = %e.event, folder = e.folder.as_deref().unwrap_or(""),

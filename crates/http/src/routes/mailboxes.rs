@@ -10,7 +10,7 @@ use mailbridge_domain::authz::{Action, Resource};
 use mailbridge_domain::mailbox::{DeliveryChange, Mailbox, USER_EDITABLE_MAILBOX_FIELDS};
 use mailbridge_domain::secret::Secret;
 use mailbridge_domain::{ApprovalStatus, DeliveryMethod, OwnerType, WorkloadStatus};
-use mailbridge_store::Filter;
+use mailbridge_store::{Filter, MailboxViewCounts, mailbox_view_filter};
 use serde::Deserialize;
 
 use crate::auth::{Auth, Scope};
@@ -107,6 +107,41 @@ pub struct ListParams {
     email_address: Option<String>,
     /// Part of the name or address.
     search: Option<String>,
+    /// A view of the Mailboxes grid; `all` when absent.
+    view: Option<MailboxView>,
+}
+
+/// The views of the Mailboxes grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MailboxView {
+    All,
+    /// At least one workload enabled and none failed.
+    Active,
+    /// At least one workload failed (incoming, outgoing or ACT status `failure`).
+    Failed,
+    /// The address waits for an approver.
+    PendingApproval,
+}
+
+impl MailboxView {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailboxView::All => "all",
+            MailboxView::Active => "active",
+            MailboxView::Failed => "failed",
+            MailboxView::PendingApproval => "pending_approval",
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CountParams {
+    profile_id: Option<String>,
+    /// Part of the name or address.
+    search: Option<String>,
 }
 
 fn own_filters(scope: &Scope) -> Vec<Filter> {
@@ -167,8 +202,11 @@ pub async fn list(
     if let Some(e) = q.email_address {
         filters.push(Filter::EqIgnoreCase("t.email_address", e));
     }
-    if let Some(text) = q.search {
-        filters.push(Filter::Search(&["t.name", "t.email_address"], text));
+    if let Some(text) = q.search.filter(|t| !t.trim().is_empty()) {
+        filters.push(Filter::Search(&["t.name", "t.email_address"], text.trim().to_owned()));
+    }
+    if let Some(f) = q.view.and_then(|v| mailbox_view_filter(v.as_str())) {
+        filters.push(f);
     }
     Ok(Json(
         s.store
@@ -176,6 +214,29 @@ pub async fn list(
             .await?
             .into(),
     ))
+}
+
+/// How many mailboxes each view of the Mailboxes grid holds (`all`, `active`,
+/// `failed`, `pending_approval`), among those matching the search.
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/mailboxes/counts", tag = "mailboxes", params(CountParams),
+    responses((status = 200, body = MailboxViewCounts), (status = 404, body = ErrorBody)))]
+pub async fn counts(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(org_id): Path<String>,
+    ApiQuery(q): ApiQuery<CountParams>,
+) -> Result<Json<MailboxViewCounts>, ApiError> {
+    let scope = auth
+        .check(&s, &org_id, Resource::Mailboxes, Action::Read)
+        .await?;
+    let mut filters = own_filters(&scope);
+    if let Some(p) = q.profile_id {
+        filters.push(Filter::Eq("t.profile_id", p));
+    }
+    if let Some(text) = q.search.filter(|t| !t.trim().is_empty()) {
+        filters.push(Filter::Search(&["t.name", "t.email_address"], text.trim().to_owned()));
+    }
+    Ok(Json(s.store.mailbox_view_counts(&org_id, &filters).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/mailboxes/{id}", tag = "mailboxes",

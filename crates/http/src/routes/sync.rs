@@ -31,6 +31,8 @@ pub struct DecisionParams {
     folder: Option<String>,
     /// With or without angle brackets.
     message_id: Option<String>,
+    /// `oldest_first` (the default) or `newest_first`.
+    order: Option<crate::routes::monitoring::Order>,
 }
 
 /// Every message the engine looked at in this mailbox, with what it decided and
@@ -63,12 +65,17 @@ pub async fn messages(
         .into_iter()
         .filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v)))
         .collect();
-    Ok(Json(
-        s.store
-            .list_decisions(&org_id, &filters, &page)
-            .await?
-            .into(),
-    ))
+    let page = match q.order.unwrap_or_default() {
+        crate::routes::monitoring::Order::OldestFirst => {
+            s.store.list_decisions(&org_id, &filters, &page).await?
+        }
+        crate::routes::monitoring::Order::NewestFirst => {
+            s.store
+                .list_decisions_newest_first(&org_id, &filters, &page)
+                .await?
+        }
+    };
+    Ok(Json(page.into()))
 }
 
 /// A folder to track to a record.

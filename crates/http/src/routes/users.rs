@@ -150,3 +150,36 @@ pub async fn update(
     ))?;
     Ok(Json(s.store.update_user(&user).await?))
 }
+
+/// A user's web admin sign-in password.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordInput {
+    /// At least 12 characters; `null` removes the password (the user can then sign
+    /// in only with an API token).
+    #[schema(value_type = Option<String>, format = Password)]
+    password: Option<mailbridge_domain::secret::Secret>,
+}
+
+/// Sets a user's sign-in password for the web admin: users set their own, and
+/// administrators anyone's. The password is stored as an Argon2id hash only.
+#[utoipa::path(put, path = "/api/v1/orgs/{org_id}/users/{id}/password", tag = "users",
+    request_body = PasswordInput,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn set_password(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+    ApiJson(input): ApiJson<PasswordInput>,
+) -> Result<StatusCode, ApiError> {
+    let scope = auth.check(&s, &org_id, Resource::Users, Action::Read).await?;
+    if scope.user_id() != Some(id.as_str()) {
+        auth.check(&s, &org_id, Resource::Users, Action::Update)
+            .await?;
+    }
+    s.store
+        .set_user_password(&org_id, &id, input.password.as_ref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -4,6 +4,7 @@
 mod common;
 mod incoming;
 mod mail_events;
+mod metrics;
 mod outgoing;
 mod restart;
 mod test_enable;

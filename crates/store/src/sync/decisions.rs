@@ -34,7 +34,7 @@ pub struct Decision {
     pub updated_at: DateTime<Utc>,
 }
 
-const SELECT: &str =
+pub(crate) const SELECT: &str =
     "SELECT t.id, t.org_id, t.mailbox_id, t.folder, t.uidvalidity, t.uid, t.message_id, t.subject,
         t.from_address, t.received_at, t.outcome, t.rule, t.reason, t.correlation_method,
         t.correlated_email_id, t.email_id, t.attempts, t.error, t.created_at, t.updated_at

@@ -9,10 +9,11 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::{DateTime, Utc};
 use mailbridge_domain::activity::Email;
 use mailbridge_domain::ingest::Candidate;
-use mailbridge_domain::{PartyType, RegardingType};
+use mailbridge_domain::{PartyType, RegardingType, WebhookEventType};
 use sqlx::QueryBuilder;
 
-use crate::{Store, StoreResult, now, with_db};
+use crate::webhooks::events::{NewEvent, emit_events};
+use crate::{Backend, Store, StoreResult, now, with_db};
 
 /// An attachment as listed with its email (never its content).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -324,6 +325,7 @@ impl Store {
         let t = now();
         let new: Vec<&NewIncomingEmail> = writes.iter().filter_map(|w| w.email.as_ref()).collect();
         let checkpoints = checkpoints(writes);
+        let postgres = self.backend() == Backend::Postgres;
         let recorded = with_db!(&self.db, p => {
             let mut tx = p.begin().await?;
             // The new emails, in order; one whose Message-ID or fingerprint another
@@ -353,6 +355,12 @@ impl Store {
             }
             let created: Vec<&NewIncomingEmail> =
                 new.iter().copied().filter(|n| inserted.contains(&n.email.id)).collect();
+            // One email.tracked per email created here; a message linked to an
+            // existing email (another mailbox's, or a lost race) reports nothing.
+            let events: Vec<NewEvent> = created
+                .iter()
+                .map(|n| NewEvent::email(WebhookEventType::EmailTracked, &n.email, t))
+                .collect();
             let parties: Vec<_> = created
                 .iter()
                 .flat_map(|n| n.email.parties.iter().enumerate().map(|(i, party)| (&n.email.id, i as i64, party)))
@@ -443,6 +451,7 @@ impl Store {
                 ).bind(*mailbox_id).bind(*folder).bind(i64::from(*uidvalidity)).bind(i64::from(*uid)).bind(t)
                 .execute(&mut *tx).await?;
             }
+            emit_events!(&mut *tx, &events, postgres);
             tx.commit().await?;
             recorded
         });

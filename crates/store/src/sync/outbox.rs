@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use mailbridge_domain::activity::{Email, EmailParty};
 use sqlx::QueryBuilder;
 
-use crate::{Db, Store, StoreError, StoreResult, now, with_db};
+use mailbridge_domain::WebhookEventType;
+
+use crate::webhooks::events::{NewEvent, emit_events};
+use crate::{Backend, Db, Store, StoreError, StoreResult, now, with_db};
 
 /// An email to send, with what the API does not show.
 #[derive(Debug, Clone)]
@@ -19,11 +22,10 @@ pub struct OutgoingEmail {
     pub claimed_at: DateTime<Utc>,
 }
 
-/// What a claim returns of each email: the model's columns and the sending state.
-const CLAIMED_COLUMNS: &str =
-    "id, org_id, subject, body, direction, status, message_id, in_reply_to,
+/// The email model's columns.
+const EMAIL_COLUMNS: &str = "id, org_id, subject, body, direction, status, message_id, in_reply_to,
     tracking_token, correlation_method, regarding_type, regarding_id, mailbox_id, status_reason,
-    sent_at, received_at, created_at, updated_at, body_html, send_attempts";
+    sent_at, received_at, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct ClaimedRow {
@@ -113,7 +115,7 @@ impl Store {
                 ORDER BY id LIMIT $5{lock})
              UPDATE emails SET status = 'sending', updated_at = $4
              WHERE org_id = $1 AND status = 'pending_send' AND id IN (SELECT id FROM due)
-             RETURNING {CLAIMED_COLUMNS}"
+             RETURNING {EMAIL_COLUMNS}, body_html, send_attempts"
         ));
         let mut rows: Vec<ClaimedRow> = with_db!(&self.db, p => sqlx::query_as(sql)
             .bind(org_id).bind(mailbox_id).bind(at).bind(claimed_at).bind(limit)
@@ -201,11 +203,18 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Marks an email sent, with its `email.sent` event (once: an email already
+    /// sent is left as it is).
     pub async fn mark_sent(&self, email_id: &str, sent_at: DateTime<Utc>) -> StoreResult<()> {
-        with_db!(&self.db, p => sqlx::query(
-            "UPDATE emails SET status = 'sent', sent_at = $2, status_reason = NULL, updated_at = $2 WHERE id = $1",
-        ).bind(email_id).bind(sent_at).execute(p).await?.rows_affected());
-        Ok(())
+        self.finish_send(
+            email_id,
+            WebhookEventType::EmailSent,
+            "UPDATE emails SET status = 'sent', sent_at = $2, status_reason = $3, updated_at = $2
+             WHERE id = $1 AND status <> 'sent'",
+            sent_at,
+            None,
+        )
+        .await
     }
 
     /// A transient failure: back to the queue until `next_attempt_at`.
@@ -222,11 +231,41 @@ impl Store {
         Ok(())
     }
 
+    /// Gives up sending an email, with its `email.failed` event.
     pub async fn mark_send_failed(&self, email_id: &str, reason: &str) -> StoreResult<()> {
-        with_db!(&self.db, p => sqlx::query(
-            "UPDATE emails SET status = 'failed', send_attempts = send_attempts + 1, status_reason = $2, updated_at = $3
-             WHERE id = $1",
-        ).bind(email_id).bind(reason).bind(now()).execute(p).await?.rows_affected());
+        self.finish_send(
+            email_id,
+            WebhookEventType::EmailFailed,
+            "UPDATE emails SET status = 'failed', send_attempts = send_attempts + 1, status_reason = $3,
+                updated_at = $2
+             WHERE id = $1 AND status <> 'failed'",
+            now(),
+            Some(reason),
+        )
+        .await
+    }
+
+    /// Runs the final update of a send (`$1` id, `$2` time, `$3` reason) and
+    /// writes the event of the email it changed in the same transaction.
+    async fn finish_send(
+        &self,
+        email_id: &str,
+        event: WebhookEventType,
+        update: &'static str,
+        at: DateTime<Utc>,
+        reason: Option<&str>,
+    ) -> StoreResult<()> {
+        let sql = sqlx::AssertSqlSafe(format!("{update} RETURNING {EMAIL_COLUMNS}"));
+        let postgres = self.backend() == Backend::Postgres;
+        with_db!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let changed: Option<Email> = sqlx::query_as(sql)
+                .bind(email_id).bind(at).bind(reason).fetch_optional(&mut *tx).await?;
+            if let Some(email) = changed {
+                emit_events!(&mut *tx, &[NewEvent::email(event, &email, at)], postgres);
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 

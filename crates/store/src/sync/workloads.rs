@@ -1,11 +1,14 @@
 //! The health of each mailbox's workloads: successes, transient failures counted
 //! toward the retry limit, permanent failures that disable the workload, and the
-//! results of Test & Enable.
+//! results of Test & Enable. Each status change is reported to webhooks
+//! (`mailbox.status_changed`) in the transaction that makes it.
 
 use chrono::{DateTime, Utc};
 use mailbridge_domain::WorkloadStatus;
+use mailbridge_domain::webhook::payload::WorkloadStatuses;
 
-use crate::{Store, StoreResult, now, with_db};
+use crate::webhooks::events::{emit_events, lock_mailbox_statuses};
+use crate::{Backend, Store, StoreResult, now, with_db};
 
 /// One of a mailbox's workloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +22,23 @@ impl Workload {
         match self {
             Workload::Incoming => "incoming",
             Workload::Outgoing => "outgoing",
+        }
+    }
+
+    /// The statuses with this workload's set to `status`.
+    fn with(self, mut s: WorkloadStatuses, status: WorkloadStatus) -> WorkloadStatuses {
+        match self {
+            Workload::Incoming => s.incoming = status,
+            Workload::Outgoing => s.outgoing = status,
+        }
+        s
+    }
+
+    /// The errors to report with a `mailbox.status_changed`: this workload's.
+    fn errors(self, error: &str) -> [Option<&str>; 3] {
+        match self {
+            Workload::Incoming => [Some(error), None, None],
+            Workload::Outgoing => [None, Some(error), None],
         }
     }
 }
@@ -47,7 +67,18 @@ impl Store {
                 next_{p_}_at = CASE WHEN next_{p_}_at > $4 THEN next_{p_}_at ELSE $3 END,
                 {p_}_status = 'success'{idle_sql} WHERE id = $1"
         ));
-        with_db!(&self.db, p => sqlx::query(sql).bind(mailbox_id).bind(now()).bind(next_at).bind(started).execute(p).await?.rows_affected());
+        let t = now();
+        let postgres = self.backend() == Backend::Postgres;
+        with_db!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let before = lock_mailbox_statuses!(&mut *tx, mailbox_id)?;
+            sqlx::query(sql).bind(mailbox_id).bind(t).bind(next_at).bind(started).execute(&mut *tx).await?;
+            if let Some(before) = before {
+                let after = w.with(before.statuses(), WorkloadStatus::Success);
+                emit_events!(&mut *tx, &before.changes(after, [None; 3], t), postgres);
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -80,7 +111,18 @@ impl Store {
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE mailboxes SET {p_}_enabled = FALSE, {p_}_status = 'failure', {p_}_error = $2, updated_at = $3 WHERE id = $1"
         ));
-        with_db!(&self.db, p => sqlx::query(sql).bind(mailbox_id).bind(error).bind(now()).execute(p).await?.rows_affected());
+        let t = now();
+        let postgres = self.backend() == Backend::Postgres;
+        with_db!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let before = lock_mailbox_statuses!(&mut *tx, mailbox_id)?;
+            sqlx::query(sql).bind(mailbox_id).bind(error).bind(t).execute(&mut *tx).await?;
+            if let Some(before) = before {
+                let after = w.with(before.statuses(), WorkloadStatus::Failure);
+                emit_events!(&mut *tx, &before.changes(after, w.errors(error), t), postgres);
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 
@@ -96,7 +138,16 @@ impl Store {
         outgoing_error: Option<&str>,
     ) -> StoreResult<()> {
         let t = now();
-        with_db!(&self.db, p => sqlx::query(
+        let postgres = self.backend() == Backend::Postgres;
+        let after = WorkloadStatuses {
+            incoming,
+            outgoing,
+            act,
+        };
+        with_db!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let before = lock_mailbox_statuses!(&mut *tx, mailbox_id)?;
+            sqlx::query(
             "UPDATE mailboxes SET incoming_status = $2, outgoing_status = $3, act_status = $4,
                 incoming_enabled = $5, outgoing_enabled = $6, act_enabled = $7, tested_at = $8,
                 incoming_error = $9, outgoing_error = $10, incoming_failures = 0, outgoing_failures = 0,
@@ -106,7 +157,13 @@ impl Store {
         .bind(mailbox_id).bind(incoming).bind(outgoing).bind(act)
         .bind(incoming == WorkloadStatus::Success).bind(outgoing == WorkloadStatus::Success).bind(act == WorkloadStatus::Success)
         .bind(t).bind(incoming_error).bind(outgoing_error)
-        .execute(p).await?.rows_affected());
+        .execute(&mut *tx).await?;
+            if let Some(before) = before {
+                let events = before.changes(after, [incoming_error, outgoing_error, None], t);
+                emit_events!(&mut *tx, &events, postgres);
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 

@@ -1,0 +1,353 @@
+//! The engine's counters since the process started — runs by outcome, items,
+//! run durations, connections, push wake-ups — in a Prometheus registry that the
+//! HTTP surface encodes at `/metrics` (docs/METRICS.md). Labels are closed
+//! vocabularies (workload, outcome, protocol, source): never a mailbox, whose
+//! thousands would make as many series.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use mailbridge_domain::error_model::{ErrorClass, SyncError};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+
+/// Defines a label value enum encoded as its snake_case name.
+macro_rules! label_value {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl EncodeLabelValue for $name {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+                encoder.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+label_value!(
+    /// What the engine was doing.
+    Workload {
+        Incoming = "incoming",
+        Outgoing = "outgoing",
+        TestEnable = "test_enable",
+        /// The IMAP IDLE held per enabled Inbox.
+        Push = "push",
+    }
+);
+
+label_value!(
+    /// How a run ended: by the class of its error (a transient error that used up
+    /// its retries still counts as transient here; the mailbox's status says the rest).
+    RunOutcome {
+        Succeeded = "succeeded",
+        FailedTransient = "failed_transient",
+        FailedPermanent = "failed_permanent",
+    }
+);
+
+label_value!(
+    /// What became of one item (an email).
+    ItemOutcome {
+        /// Incoming: an email was created or linked for the message.
+        Tracked = "tracked",
+        /// Incoming: decided and recorded, not tracked (the filter, a duplicate...).
+        NotTracked = "not_tracked",
+        /// Incoming: an attempt failed and the message will be tried again.
+        Retrying = "retrying",
+        /// Incoming: given up after its last attempt. Outgoing: failed for good.
+        Failed = "failed",
+        /// Outgoing: accepted by the SMTP server.
+        Sent = "sent",
+        /// Outgoing: a transient failure; the email waits for its next attempt.
+        Retried = "retried",
+    }
+);
+
+label_value!(
+    /// The protocol of a connection to a mail server.
+    Protocol {
+        Imap = "imap",
+        Smtp = "smtp",
+    }
+);
+
+label_value!(
+    /// What made incoming work due at once.
+    WakeSource {
+        /// An IMAP IDLE of this node saw a change.
+        Idle = "idle",
+        /// A mail server called the API's mail-events endpoint.
+        MailEvent = "mail_event",
+    }
+);
+
+impl RunOutcome {
+    /// The outcome of a run's result.
+    pub fn of<T>(result: &Result<T, SyncError>) -> RunOutcome {
+        match result {
+            Ok(_) => RunOutcome::Succeeded,
+            Err(e) if e.class == ErrorClass::Permanent => RunOutcome::FailedPermanent,
+            Err(_) => RunOutcome::FailedTransient,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RunLabels {
+    workload: Workload,
+    outcome: RunOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ItemLabels {
+    workload: Workload,
+    outcome: ItemOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct WorkloadLabels {
+    workload: Workload,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ConnectionLabels {
+    protocol: Protocol,
+    workload: Workload,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct WakeLabels {
+    source: WakeSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+type DurationFamily = Family<WorkloadLabels, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    // 50 ms to about 100 s: an idle poll takes tens of milliseconds, a first
+    // sync of a large mailbox minutes (counted in +Inf).
+    Histogram::new(exponential_buckets(0.05, 2.0, 12))
+}
+
+/// The engine's metrics. Cheap to update from any task; the handles share their
+/// values with the registry.
+pub struct EngineMetrics {
+    registry: Registry,
+    runs: Family<RunLabels, Counter>,
+    run_duration: DurationFamily,
+    items: Family<ItemLabels, Counter>,
+    connections_opened: Family<ConnectionLabels, Counter>,
+    connections_open: Family<ConnectionLabels, Gauge>,
+    wakeups: Family<WakeLabels, Counter>,
+    running: Gauge,
+    started: AtomicBool,
+}
+
+impl Default for EngineMetrics {
+    fn default() -> Self {
+        EngineMetrics::new()
+    }
+}
+
+impl EngineMetrics {
+    pub fn new() -> EngineMetrics {
+        let mut registry = Registry::with_prefix("mailbridge");
+        let runs = Family::<RunLabels, Counter>::default();
+        let run_duration = DurationFamily::new_with_constructor(duration_histogram);
+        let items = Family::<ItemLabels, Counter>::default();
+        let connections_opened = Family::<ConnectionLabels, Counter>::default();
+        let connections_open = Family::<ConnectionLabels, Gauge>::default();
+        let wakeups = Family::<WakeLabels, Counter>::default();
+        let running = Gauge::default();
+        registry.register(
+            "build",
+            "The version of this process",
+            Info::new(BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            }),
+        );
+        registry.register(
+            "engine_running",
+            "1 while this process's engine runs (started and not stopped), else 0",
+            running.clone(),
+        );
+        registry.register(
+            "runs",
+            "Workload runs by outcome (incoming, outgoing: one per mailbox run; test_enable: one per mailbox tested)",
+            runs.clone(),
+        );
+        // The unit is in the name without a UNIT line: OpenMetrics allows one
+        // on a histogram, but some parsers (openmetrics-parser 0.5) refuse it.
+        registry.register(
+            "run_duration_seconds",
+            "How long workload runs took",
+            run_duration.clone(),
+        );
+        registry.register(
+            "items",
+            "Emails processed, by workload and outcome",
+            items.clone(),
+        );
+        registry.register(
+            "connections_opened",
+            "Connections to mail servers opened (connected and signed in)",
+            connections_opened.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "Connections to mail servers open now",
+            connections_open.clone(),
+        );
+        registry.register(
+            "push_wakeups",
+            "Times incoming work was made due at once by a push",
+            wakeups.clone(),
+        );
+        EngineMetrics {
+            registry,
+            runs,
+            run_duration,
+            items,
+            connections_opened,
+            connections_open,
+            wakeups,
+            running,
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// The registry to encode.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Whether the engine has started and not stopped.
+    pub fn engine_running(&self) -> bool {
+        self.started.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_engine_running(&self, on: bool) {
+        self.started.store(on, Ordering::SeqCst);
+        self.running.set(i64::from(on));
+    }
+
+    /// A run ended.
+    pub fn run_finished(&self, workload: Workload, outcome: RunOutcome, took: Duration) {
+        self.runs
+            .get_or_create(&RunLabels { workload, outcome })
+            .inc();
+        self.run_duration
+            .get_or_create(&WorkloadLabels { workload })
+            .observe(took.as_secs_f64());
+    }
+
+    /// `n` emails had this outcome.
+    pub fn items(&self, workload: Workload, outcome: ItemOutcome, n: usize) {
+        if n > 0 {
+            self.items
+                .get_or_create(&ItemLabels { workload, outcome })
+                .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        }
+    }
+
+    /// A connection was opened; it counts as open until the guard is dropped, so
+    /// keep the guard beside the session.
+    #[must_use = "the connection counts as open until the guard is dropped"]
+    pub fn connection_opened(&self, protocol: Protocol, workload: Workload) -> OpenConnection {
+        let labels = ConnectionLabels { protocol, workload };
+        self.connections_opened.get_or_create(&labels).inc();
+        let gauge = self.connections_open.get_or_create(&labels).clone();
+        gauge.inc();
+        OpenConnection { gauge }
+    }
+
+    /// Incoming work was made due at once.
+    pub fn push_wakeup(&self, source: WakeSource) {
+        self.wakeups.get_or_create(&WakeLabels { source }).inc();
+    }
+}
+
+/// Counts one connection as open while it lives.
+#[derive(Debug)]
+pub struct OpenConnection {
+    gauge: Gauge,
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(m: &EngineMetrics) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, m.registry()).unwrap();
+        out
+    }
+
+    #[test]
+    fn counters_carry_their_labels() {
+        let m = EngineMetrics::new();
+        m.run_finished(
+            Workload::Incoming,
+            RunOutcome::Succeeded,
+            Duration::from_millis(30),
+        );
+        m.items(Workload::Incoming, ItemOutcome::Tracked, 3);
+        m.items(Workload::Incoming, ItemOutcome::NotTracked, 0);
+        m.push_wakeup(WakeSource::Idle);
+        let t = text(&m);
+        for line in [
+            "mailbridge_runs_total{workload=\"incoming\",outcome=\"succeeded\"} 1",
+            "mailbridge_items_total{workload=\"incoming\",outcome=\"tracked\"} 3",
+            "mailbridge_push_wakeups_total{source=\"idle\"} 1",
+            "mailbridge_run_duration_seconds_count{workload=\"incoming\"} 1",
+            "mailbridge_run_duration_seconds_bucket{le=\"0.05\",workload=\"incoming\"} 1",
+            "mailbridge_engine_running 0",
+        ] {
+            assert!(t.lines().any(|l| l == line), "{line} missing from\n{t}");
+        }
+        assert!(!t.contains("not_tracked"), "no series for a zero count");
+    }
+
+    #[test]
+    fn a_connection_is_open_while_its_guard_lives() {
+        let m = EngineMetrics::new();
+        let open = "mailbridge_connections_open{protocol=\"imap\",workload=\"push\"}";
+        let a = m.connection_opened(Protocol::Imap, Workload::Push);
+        let b = m.connection_opened(Protocol::Imap, Workload::Push);
+        assert!(text(&m).contains(&format!("{open} 2")));
+        drop(a);
+        drop(b);
+        let t = text(&m);
+        assert!(t.contains(&format!("{open} 0")));
+        assert!(t.contains(
+            "mailbridge_connections_opened_total{protocol=\"imap\",workload=\"push\"} 2"
+        ));
+    }
+}

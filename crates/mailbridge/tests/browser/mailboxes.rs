@@ -1,0 +1,179 @@
+//! The Mailboxes grid and a mailbox's page: Change Multiple Records, Approve
+//! Email, Test & Enable with its live job progress, and a failure alert.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::{Backend, World, fast_engine, unique, wait};
+use crate::driver::{Browser, signed_in};
+
+/// Signs out, then in with `token` (a member of the organization: no picker).
+async fn sign_in_as(b: &Browser, token: &str) {
+    b.click("form[action='/sign-out'] button").await;
+    b.wait_for_text("Sign in", 10).await;
+    b.click("#tab-token").await;
+    b.fill("#token", token).await;
+    b.click("#token-form button[type=submit]").await;
+    b.wait_for_text("Sign out", 10).await;
+}
+
+/// Ticks the row boxes of these mailboxes in the grid.
+async fn select(b: &Browser, ids: &[&str]) {
+    for id in ids {
+        b.click(&format!("#mailbox-{id} input[data-row]")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_edit_approve_and_test_and_enable_three_mailboxes() {
+    let w = World::start(Backend::Sqlite, fast_engine()).await;
+    // Three users on Dovecot whose mailboxes are new: no profile, pending approval.
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let name = unique(&format!("bulk{i}"));
+        let login = w
+            .servers
+            .add_user_with(&name, &format!("pw-{name}"), &[])
+            .await;
+        let user = w
+            .post(
+                "/users",
+                json!({"full_name": format!("Bulk User {i} {name}"), "email": login.address}),
+            )
+            .await;
+        let mailbox = user["mailbox_id"].as_str().unwrap().to_owned();
+        w.patch(
+            &format!("/mailboxes/{mailbox}"),
+            json!({"password": login.password}),
+        )
+        .await;
+        ids.push(mailbox);
+    }
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+
+    let b = signed_in(&w).await;
+    b.open("/mailboxes?view=pending_approval").await;
+    b.wait_for_text("Pending email approval", 10).await;
+    assert!(
+        b.text("#view-pending_approval").await.contains('3'),
+        "the view counts its mailboxes"
+    );
+    // Nothing selected: the commands wait for a selection.
+    assert!(!b.find("#cmd-edit").await.is_enabled().await.unwrap());
+
+    // Edit: Change Multiple Records sets profile and delivery methods on all three.
+    select(&b, &ids).await;
+    b.wait_for_text("3 selected", 5).await;
+    b.click("#cmd-edit").await;
+    b.wait_for_text("Change Multiple Records", 10).await;
+    b.select("#profile_id", &w.profile).await;
+    b.select("#incoming_method", "server_side_sync").await;
+    b.select("#outgoing_method", "server_side_sync").await;
+    b.select("#act_method", "none").await;
+    b.click("#save").await;
+    b.wait_for_text("3 mailboxes updated", 10).await;
+    for id in &ids {
+        let row = b.text(&format!("#mailbox-{id}")).await;
+        assert!(row.contains("Test Dovecot"), "{row}");
+        assert!(row.contains("Server-Side Synchronization"), "{row}");
+        let m = w.get(&format!("/mailboxes/{id}")).await;
+        assert_eq!(m["profile_id"], w.profile.as_str());
+        assert_eq!(m["act_method"], "none");
+    }
+    b.screenshot("mailboxes").await;
+
+    // The administrator may not approve: the API's message is shown.
+    select(&b, &ids).await;
+    b.click("#cmd-approve").await;
+    b.wait_for_text("approver", 10).await;
+
+    // Approve Email, as the approver.
+    sign_in_as(&b, &w.approver).await;
+    b.open("/mailboxes?view=pending_approval").await;
+    select(&b, &ids).await;
+    b.click("#cmd-approve").await;
+    b.wait_for_text("Email approved for 3 mailboxes", 10).await;
+    for id in &ids {
+        let m = w.get(&format!("/mailboxes/{id}")).await;
+        assert_eq!(m["approval_status"], "approved");
+    }
+    assert!(b.text("#view-pending_approval").await.contains('0'));
+
+    // Test & Enable, as the administrator, from the grid; the job page follows
+    // the job by itself until it finishes.
+    sign_in_as(&b, &w.admin).await;
+    if b.path().await.starts_with("/organizations") {
+        b.click(&format!("button.choice[value='{}']", w.org)).await;
+        b.wait_for_text("Sign out", 10).await;
+    }
+    b.open("/mailboxes").await;
+    select(&b, &ids).await;
+    b.click("#cmd-test").await;
+    wait("the job page", Duration::from_secs(10), || async {
+        b.path().await.starts_with("/jobs/").then_some(())
+    })
+    .await;
+    b.find("#job-progress").await;
+    let body = b.wait_for_text("Completed", 60).await;
+    assert!(!body.contains("Completed with failures"), "{body}");
+    assert_eq!(b.text("#count-succeeded").await, "3");
+    assert_eq!(b.text("#count-failed").await, "0");
+    let rows = b.text("#job-items").await;
+    assert_eq!(rows.matches("Succeeded").count(), 3, "{rows}");
+    b.screenshot("job-progress").await;
+    for id in &ids {
+        let m = w.get(&format!("/mailboxes/{id}")).await;
+        assert_eq!(m["incoming_enabled"], true, "{m}");
+    }
+    b.open("/mailboxes?view=active").await;
+    assert!(b.text("#view-active").await.contains('3'));
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_shows_a_failure_alert() {
+    let w = World::start(Backend::Sqlite, fast_engine()).await;
+    let (_, good, _) = w.member("all").await;
+    let (_, bad, _) = w.member("all").await;
+    w.patch(
+        &format!("/mailboxes/{bad}"),
+        json!({"password": "not-the-password"}),
+    )
+    .await;
+    w.test_and_enable(&[&good]).await;
+
+    let b = signed_in(&w).await;
+    // Test & Enable from the mailbox's own page.
+    b.open(&format!("/mailboxes/{bad}")).await;
+    b.click("#cmd-test").await;
+    b.wait_for_text("Completed with failures", 60).await;
+    assert_eq!(b.text("#count-failed").await, "1");
+    let rows = b.text("#job-items").await;
+    assert!(rows.contains("Failed"), "{rows}");
+
+    // The mailbox page: failed statuses, the alert with its fix.
+    b.open(&format!("/mailboxes/{bad}")).await;
+    let alert = b.text("#latest-alert").await;
+    assert!(alert.to_lowercase().contains("password") || alert.to_lowercase().contains("authentic"), "{alert}");
+    let workloads = b.text("#workloads").await;
+    assert!(workloads.contains("Failure"), "{workloads}");
+    assert!(b.text("#mailbox-alerts").await.contains("How to fix"));
+    b.screenshot("mailbox").await;
+
+    // The Failed view lists it; the alerts wall has it too.
+    b.open("/mailboxes?view=failed").await;
+    let grid = b.text("#mailboxes").await;
+    assert!(grid.contains("Failure"), "{grid}");
+    b.find(&format!("#mailbox-{bad}")).await;
+    assert!(
+        b.client
+            .find(fantoccini::Locator::Css(&format!("#mailbox-{good}")))
+            .await
+            .is_err(),
+        "the working mailbox is not in the Failed view"
+    );
+    b.open("/alerts?severity=error").await;
+    b.find(".alert-card.sev-error").await;
+    b.close().await;
+}
