@@ -23,8 +23,8 @@ mod records;
 mod stats;
 mod sync;
 mod tokens;
-mod webhooks;
 mod web;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -50,8 +50,8 @@ pub use profiles::{ProfileSecret, ProfileSecretChanges};
 pub use stats::{IncomingLag, MailboxStatusCount, OutgoingQueue};
 pub use sync::*;
 pub use tokens::{IssuedToken, TokenInfo, TokenSummary};
-pub use webhooks::{AfterAttempt, AttemptResult, ClaimedDelivery};
 pub use web::{NewWebSession, PasswordOwner, WebSession, check_password};
+pub use webhooks::{AfterAttempt, AttemptResult, ClaimedDelivery};
 
 /// The database behind the store.
 #[derive(Clone, Debug)]

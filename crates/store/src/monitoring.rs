@@ -27,8 +27,7 @@ pub struct MailboxViewCounts {
 }
 
 /// The SQL condition of each view, on the mailboxes alias `t`.
-pub const VIEW_FAILED: &str =
-    "'failure' IN (t.incoming_status, t.outgoing_status, t.act_status)";
+pub const VIEW_FAILED: &str = "'failure' IN (t.incoming_status, t.outgoing_status, t.act_status)";
 pub const VIEW_ACTIVE: &str = "(t.incoming_enabled OR t.outgoing_enabled OR t.act_enabled)
     AND NOT ('failure' IN (t.incoming_status, t.outgoing_status, t.act_status))";
 pub const VIEW_PENDING_APPROVAL: &str = "t.approval_status = 'pending'";
@@ -217,8 +216,11 @@ fn push_bucket_expr<DB: sqlx::Database>(
 }
 
 /// Joins each mailbox `t`'s activity since `since`: `d` (decisions) and `e` (sends).
-fn push_activity_joins<DB: sqlx::Database>(qb: &mut QueryBuilder<DB>, org_id: &str, since: DateTime<Utc>)
-where
+fn push_activity_joins<DB: sqlx::Database>(
+    qb: &mut QueryBuilder<DB>,
+    org_id: &str,
+    since: DateTime<Utc>,
+) where
     for<'t> DateTime<Utc>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
@@ -496,8 +498,7 @@ impl Store {
             }
             f
         };
-        const IN_PROFILE: &str =
-            "t.mailbox_id IN (SELECT id FROM mailboxes WHERE profile_id = ";
+        const IN_PROFILE: &str = "t.mailbox_id IN (SELECT id FROM mailboxes WHERE profile_id = ";
         let decisions: Vec<(i64, String, i64)> = with_db!(&self.db, p => {
             let mut qb = QueryBuilder::new("SELECT ");
             push_bucket_expr(&mut qb, "t.updated_at", starts, end);

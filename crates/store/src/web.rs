@@ -55,6 +55,9 @@ pub struct PasswordOwner {
     pub user_id: String,
 }
 
+/// token_id, token_enc, org_id, csrf_token, expires_at.
+type SessionRow = (String, String, Option<String>, String, DateTime<Utc>);
+
 fn random_text() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
@@ -209,7 +212,7 @@ impl Store {
 
     /// The live session of a cookie; `None` when unknown, expired or signed out.
     pub async fn web_session(&self, cookie: &str) -> StoreResult<Option<WebSession>> {
-        let row: Option<(String, String, Option<String>, String, DateTime<Utc>)> = with_db!(&self.db, p => sqlx::query_as(
+        let row: Option<SessionRow> = with_db!(&self.db, p => sqlx::query_as(
                 "SELECT s.token_id, s.token_enc, s.org_id, s.csrf_token, s.expires_at
                  FROM web_sessions s JOIN api_tokens t ON t.id = s.token_id
                  WHERE s.id_hash = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL",

@@ -300,10 +300,7 @@ pub async fn list(
         filters.push(mailbridge_store::emails_of_mailbox(&m));
     }
     if let Some(text) = q.search.filter(|t| !t.trim().is_empty()) {
-        let pattern = format!(
-            "%{}%",
-            text.trim().to_lowercase().replace(['%', '_'], "")
-        );
+        let pattern = format!("%{}%", text.trim().to_lowercase().replace(['%', '_'], ""));
         filters.push(Filter::AroundTwice(
             "(lower(t.subject) LIKE ",
             pattern,

@@ -224,7 +224,10 @@ pub async fn items(
             )
         })?),
     };
-    let (items, next) = s.store.job_items(&id, q.status, after, page.limit()).await?;
+    let (items, next) = s
+        .store
+        .job_items(&id, q.status, after, page.limit())
+        .await?;
     Ok(Json(JobItems {
         counts: s.store.job_item_counts(&id).await?,
         items,

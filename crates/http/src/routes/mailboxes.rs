@@ -203,7 +203,10 @@ pub async fn list(
         filters.push(Filter::EqIgnoreCase("t.email_address", e));
     }
     if let Some(text) = q.search.filter(|t| !t.trim().is_empty()) {
-        filters.push(Filter::Search(&["t.name", "t.email_address"], text.trim().to_owned()));
+        filters.push(Filter::Search(
+            &["t.name", "t.email_address"],
+            text.trim().to_owned(),
+        ));
     }
     if let Some(f) = q.view.and_then(|v| mailbox_view_filter(v.as_str())) {
         filters.push(f);
@@ -234,7 +237,10 @@ pub async fn counts(
         filters.push(Filter::Eq("t.profile_id", p));
     }
     if let Some(text) = q.search.filter(|t| !t.trim().is_empty()) {
-        filters.push(Filter::Search(&["t.name", "t.email_address"], text.trim().to_owned()));
+        filters.push(Filter::Search(
+            &["t.name", "t.email_address"],
+            text.trim().to_owned(),
+        ));
     }
     Ok(Json(s.store.mailbox_view_counts(&org_id, &filters).await?))
 }

@@ -173,7 +173,9 @@ pub async fn set_password(
     Path((org_id, id)): Path<(String, String)>,
     ApiJson(input): ApiJson<PasswordInput>,
 ) -> Result<StatusCode, ApiError> {
-    let scope = auth.check(&s, &org_id, Resource::Users, Action::Read).await?;
+    let scope = auth
+        .check(&s, &org_id, Resource::Users, Action::Read)
+        .await?;
     if scope.user_id() != Some(id.as_str()) {
         auth.check(&s, &org_id, Resource::Users, Action::Update)
             .await?;

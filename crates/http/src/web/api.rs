@@ -93,15 +93,6 @@ impl Api {
         self.call(Method::PATCH, path, Some(body)).await
     }
 
-    /// `PUT path` with a JSON body.
-    pub async fn put<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &Value,
-    ) -> Result<T, ApiFailure> {
-        self.call(Method::PUT, path, Some(body)).await
-    }
-
     /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> Result<(), ApiFailure> {
         self.call::<Value>(Method::DELETE, path, None)

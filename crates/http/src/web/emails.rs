@@ -49,17 +49,15 @@ const CORRELATIONS: &[(&str, &str)] = &[
 /// The API query for the list's filters (unknown choices are dropped).
 fn api_query(f: &ListQuery) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
-    q.append_pair("limit", "50").append_pair("order", "newest_first");
+    q.append_pair("limit", "50")
+        .append_pair("order", "newest_first");
     if !f.q.trim().is_empty() {
         q.append_pair("search", f.q.trim());
     }
     if DIRECTIONS.contains(&f.direction.as_str()) {
         q.append_pair("direction", &f.direction);
     }
-    if CORRELATIONS
-        .iter()
-        .any(|(k, _)| *k == f.correlation_method)
-    {
+    if CORRELATIONS.iter().any(|(k, _)| *k == f.correlation_method) {
         q.append_pair("correlation_method", &f.correlation_method);
     }
     for (k, v) in [("mailbox_id", &f.mailbox_id), ("cursor", &f.cursor)] {
@@ -177,8 +175,13 @@ async fn list(s: Session, Query(f): Query<ListQuery>) -> Result<Html<String>, We
             .cloned()
             .collect();
         e["from"] = from.map(|p| p["address"].clone()).unwrap_or(Value::Null);
-        e["to_first"] = to.first().map(|p| p["address"].clone()).unwrap_or(Value::Null);
+        e["to_first"] = to
+            .first()
+            .map(|p| p["address"].clone())
+            .unwrap_or(Value::Null);
         e["to_more"] = json!(to.len().saturating_sub(1));
+        e["from_parts"] = json!(wrap_at(e["from"].as_str().unwrap_or_default()));
+        e["to_parts"] = json!(wrap_at(e["to_first"].as_str().unwrap_or_default()));
         e["when"] = if e["received_at"].is_string() {
             e["received_at"].clone()
         } else if e["sent_at"].is_string() {
@@ -206,6 +209,14 @@ async fn list(s: Session, Query(f): Query<ListQuery>) -> Result<Html<String>, We
             "correlations": CORRELATIONS,
         }),
     )
+}
+
+/// An address split before its `@`, where a narrow column may wrap it.
+fn wrap_at(address: &str) -> [&str; 2] {
+    match address.find('@') {
+        Some(i) => [&address[..i], &address[i..]],
+        None => [address, ""],
+    }
 }
 
 /// A sentence on how an email was correlated.
@@ -304,8 +315,13 @@ mod tests {
             api_query(&f),
             "limit=50&order=newest_first&search=invoice&direction=incoming"
         );
-        assert_eq!(page_query(&f), "q=invoice&direction=incoming&correlation_method=bogus");
+        assert_eq!(
+            page_query(&f),
+            "q=invoice&direction=incoming&correlation_method=bogus"
+        );
         assert_eq!(record_api("lead"), Some(("leads", "name")));
         assert_eq!(record_api("nothing"), None);
+        assert_eq!(wrap_at("carl@fabrikam.com"), ["carl", "@fabrikam.com"]);
+        assert_eq!(wrap_at("nobody"), ["nobody", ""]);
     }
 }

@@ -96,10 +96,7 @@ fn grid_query(view: &str, q: &str) -> String {
 async fn profile_names(s: &Session) -> Result<HashMap<String, String>, WebError> {
     let profiles: Value = match s
         .api
-        .get(&format!(
-            "{}?limit=500",
-            s.org_api("email-server-profiles")
-        ))
+        .get(&format!("{}?limit=500", s.org_api("email-server-profiles")))
         .await
     {
         Ok(p) => p,
@@ -157,10 +154,7 @@ async fn render_grid(
     let names = profile_names(s).await?;
     let mut items = list["items"].as_array().cloned().unwrap_or_default();
     for m in &mut items {
-        let name = m["profile_id"]
-            .as_str()
-            .and_then(|p| names.get(p))
-            .cloned();
+        let name = m["profile_id"].as_str().and_then(|p| names.get(p)).cloned();
         m["profile_name"] = json!(name);
     }
     let views: Vec<Value> = VIEWS
@@ -284,7 +278,7 @@ async fn render_edit(
     }
     let names = profile_names(s).await?;
     let mut profiles: Vec<(String, String)> = names.into_iter().collect();
-    profiles.sort_by(|a, b| a.1.to_lowercase().cmp(&b.1.to_lowercase()));
+    profiles.sort_by_key(|p| p.1.to_lowercase());
     let errors = failure
         .as_ref()
         .map(ApiFailure::field_messages)
@@ -432,10 +426,7 @@ async fn render_page(
         .await?;
     let alerts: Value = s
         .api
-        .get(&format!(
-            "{}?mailbox_id={id}&limit=20",
-            s.org_api("alerts")
-        ))
+        .get(&format!("{}?mailbox_id={id}&limit=20", s.org_api("alerts")))
         .await?;
     let mut alerts = alerts["items"].as_array().cloned().unwrap_or_default();
     alerts.sort_by(|a, b| b["created_at"].as_str().cmp(&a["created_at"].as_str()));
@@ -462,7 +453,13 @@ async fn render_page(
     let workloads = vec![
         workload("Incoming email", &m, &health, "incoming", true),
         workload("Outgoing email", &m, &health, "outgoing", true),
-        workload("Appointments, contacts and tasks", &m, &health, "act", false),
+        workload(
+            "Appointments, contacts and tasks",
+            &m,
+            &health,
+            "act",
+            false,
+        ),
     ];
     let title = m["name"].as_str().unwrap_or("Mailbox").to_owned();
     Ok(html(
@@ -520,6 +517,9 @@ mod tests {
         assert_eq!(return_to(&f), "/mailboxes?view=failed");
         let f = form(b"return_to=https%3A%2F%2Fevil.example");
         assert_eq!(return_to(&f), "/mailboxes");
-        assert_eq!(with_done("/mailboxes?view=all", "approved", 3), "/mailboxes?view=all&done=approved&n=3");
+        assert_eq!(
+            with_done("/mailboxes?view=all", "approved", 3),
+            "/mailboxes?view=all&done=approved&n=3"
+        );
     }
 }

@@ -267,8 +267,18 @@ mod tests {
     #[test]
     fn bars_stack_within_the_plot() {
         let buckets = vec![
-            Bucket { start: at(10), tracked: 0, sent: 0, failed: 0 },
-            Bucket { start: at(11), tracked: 4, sent: 2, failed: 2 },
+            Bucket {
+                start: at(10),
+                tracked: 0,
+                sent: 0,
+                failed: 0,
+            },
+            Bucket {
+                start: at(11),
+                tracked: 4,
+                sent: 2,
+                failed: 2,
+            },
         ];
         let c = chart(&buckets, 3600, 400.0, 200.0);
         assert_eq!(c.max, 8);
@@ -283,7 +293,11 @@ mod tests {
         assert!((failed.y - c.top).abs() < 0.3, "{failed:?}");
         assert!((tracked.h - plot_h * 0.5).abs() < 0.11);
         // Bars of one bucket share x and stay inside their slot.
-        assert!(c.bars.iter().all(|b| b.x == tracked.x && b.x >= c.left && b.x + b.w <= c.right));
+        assert!(
+            c.bars
+                .iter()
+                .all(|b| b.x == tracked.x && b.x >= c.left && b.x + b.w <= c.right)
+        );
         assert_eq!(failed.title, "11:00 UTC: 2 failed");
         assert_eq!(c.y_ticks.first().unwrap().label, "0");
         assert_eq!(c.y_ticks.last().unwrap().label, "8");

@@ -562,7 +562,17 @@ async fn test_connection(
             for direction in ["incoming", "outgoing"] {
                 let split = r[direction]["error"].as_str().map(split_fix);
                 if let Some((message, fix)) = split {
-                    r[direction]["error_message"] = Value::String(message);
+                    // A failed step already says what failed: then only the fix is new.
+                    let said = r[direction]["steps"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|s| s["passed"] == false && s["detail"] == message.as_str());
+                    r[direction]["error_message"] = if said {
+                        Value::Null
+                    } else {
+                        Value::String(message)
+                    };
                     r[direction]["fix"] = fix.map_or(Value::Null, Value::String);
                 }
             }

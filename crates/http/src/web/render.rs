@@ -37,7 +37,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "monitoring.html",
         include_str!("../../web/templates/monitoring.html"),
     ),
-    ("emails.html", include_str!("../../web/templates/emails.html")),
+    (
+        "emails.html",
+        include_str!("../../web/templates/emails.html"),
+    ),
     ("email.html", include_str!("../../web/templates/email.html")),
     ("base.html", include_str!("../../web/templates/base.html")),
     (
@@ -57,16 +60,46 @@ const TEMPLATES: &[(&str, &str)] = &[
         "alerts.html",
         include_str!("../../web/templates/alerts.html"),
     ),
-    ("record_macros.html", include_str!("../../web/templates/record_macros.html")),
-    ("profiles.html", include_str!("../../web/templates/profiles.html")),
-    ("profile_form.html", include_str!("../../web/templates/profile_form.html")),
-    ("profile_test.html", include_str!("../../web/templates/profile_test.html")),
-    ("profile_delete.html", include_str!("../../web/templates/profile_delete.html")),
-    ("settings.html", include_str!("../../web/templates/settings.html")),
-    ("webhooks.html", include_str!("../../web/templates/webhooks.html")),
-    ("webhook.html", include_str!("../../web/templates/webhook.html")),
-    ("webhook_form.html", include_str!("../../web/templates/webhook_form.html")),
-    ("webhook_secret.html", include_str!("../../web/templates/webhook_secret.html")),
+    (
+        "record_macros.html",
+        include_str!("../../web/templates/record_macros.html"),
+    ),
+    (
+        "profiles.html",
+        include_str!("../../web/templates/profiles.html"),
+    ),
+    (
+        "profile_form.html",
+        include_str!("../../web/templates/profile_form.html"),
+    ),
+    (
+        "profile_test.html",
+        include_str!("../../web/templates/profile_test.html"),
+    ),
+    (
+        "profile_delete.html",
+        include_str!("../../web/templates/profile_delete.html"),
+    ),
+    (
+        "settings.html",
+        include_str!("../../web/templates/settings.html"),
+    ),
+    (
+        "webhooks.html",
+        include_str!("../../web/templates/webhooks.html"),
+    ),
+    (
+        "webhook.html",
+        include_str!("../../web/templates/webhook.html"),
+    ),
+    (
+        "webhook_form.html",
+        include_str!("../../web/templates/webhook_form.html"),
+    ),
+    (
+        "webhook_secret.html",
+        include_str!("../../web/templates/webhook_secret.html"),
+    ),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -21,10 +21,7 @@ pub fn routes() -> Router<WebState> {
         .route("/webhooks/{id}/rotate-secret", post(rotate))
         .route("/webhooks/{id}/test", post(send_test))
         .route("/webhooks/{id}/delete", post(delete))
-        .route(
-            "/webhooks/{id}/deliveries/{event_id}/retry",
-            post(retry),
-        )
+        .route("/webhooks/{id}/deliveries/{event_id}/retry", post(retry))
 }
 
 /// The event types a subscription may choose, with what each means.
@@ -88,7 +85,9 @@ async fn create(
 ) -> Result<Response, WebError> {
     let body = form_body(&pairs);
     match s.api.post::<Value>(&s.org_api("webhooks"), &body).await {
-        Ok(created) => Ok(secret_page(&s, &created, &created["secret"], "created")?.into_response()),
+        Ok(created) => {
+            Ok(secret_page(&s, &created, &created["secret"], "created")?.into_response())
+        }
         Err(e) if e.status == 422 || e.status == 400 => {
             let subs: Value = s.api.get(&s.org_api("webhooks?limit=200")).await?;
             Ok(html(
@@ -109,7 +108,12 @@ async fn create(
 }
 
 /// The subscription page with its new secret, shown this once.
-fn secret_page(s: &Session, sub: &Value, secret: &Value, what: &str) -> Result<Html<String>, WebError> {
+fn secret_page(
+    s: &Session,
+    sub: &Value,
+    secret: &Value,
+    what: &str,
+) -> Result<Html<String>, WebError> {
     html(
         "webhook_secret.html",
         json!({
@@ -214,7 +218,10 @@ async fn save(
 async fn rotate(s: Session, Path(id): Path<String>) -> Result<Response, WebError> {
     let rotated: Value = s
         .api
-        .post(&s.org_api(&format!("webhooks/{id}/rotate-secret")), &json!({}))
+        .post(
+            &s.org_api(&format!("webhooks/{id}/rotate-secret")),
+            &json!({}),
+        )
         .await?;
     let sub: Value = s.api.get(&s.org_api(&format!("webhooks/{id}"))).await?;
     Ok(secret_page(&s, &sub, &rotated["secret"], "rotated")?.into_response())
@@ -252,7 +259,9 @@ mod tests {
     use super::*;
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        p.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -279,7 +288,16 @@ mod tests {
     #[test]
     fn every_event_type_is_offered_with_its_meaning() {
         let choices = event_choices();
-        assert_eq!(choices.as_array().unwrap().len(), WebhookEventType::ALL.len());
-        assert!(choices.as_array().unwrap().iter().all(|c| !c["about"].as_str().unwrap().is_empty()));
+        assert_eq!(
+            choices.as_array().unwrap().len(),
+            WebhookEventType::ALL.len()
+        );
+        assert!(
+            choices
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| !c["about"].as_str().unwrap().is_empty())
+        );
     }
 }

@@ -10,6 +10,7 @@ mod mail_events;
 mod mailboxes;
 mod me;
 mod metrics;
+mod monitoring;
 mod openapi;
 mod records;
 mod secrets;

@@ -33,7 +33,9 @@ fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
 
 /// The value of hidden input `_csrf` in a page.
 fn form_csrf(html: &str) -> String {
-    let at = html.find("name=\"_csrf\" value=\"").expect("the page has a CSRF field");
+    let at = html
+        .find("name=\"_csrf\" value=\"")
+        .expect("the page has a CSRF field");
     let rest = &html[at + "name=\"_csrf\" value=\"".len()..];
     rest[..rest.find('"').unwrap()].to_owned()
 }
@@ -78,26 +80,45 @@ async fn users_set_their_own_password_and_administrators_anyones(backend: Backen
         }
     };
 
-    let e = put(path(&alice), alice_token.clone(), json!({"password": "short"}))
-        .await
-        .error(422, "validation_failed");
+    let e = put(
+        path(&alice),
+        alice_token.clone(),
+        json!({"password": "short"}),
+    )
+    .await
+    .error(422, "validation_failed");
     assert!(
         e.to_string().contains("at least 12 characters"),
         "the rule is named: {e}"
     );
-    put(path(&alice), alice_token.clone(), json!({"password": "alice's long password"}))
-        .await
-        .expect(204);
+    put(
+        path(&alice),
+        alice_token.clone(),
+        json!({"password": "alice's long password"}),
+    )
+    .await
+    .expect(204);
     // A user may not set someone else's; an administrator may.
-    put(path(&bob), alice_token.clone(), json!({"password": "bob's long password!"}))
-        .await
-        .error(403, "forbidden");
-    put(path(&bob), app.admin.clone(), json!({"password": "bob's long password!"}))
-        .await
-        .expect(204);
+    put(
+        path(&bob),
+        alice_token.clone(),
+        json!({"password": "bob's long password!"}),
+    )
+    .await
+    .error(403, "forbidden");
+    put(
+        path(&bob),
+        app.admin.clone(),
+        json!({"password": "bob's long password!"}),
+    )
+    .await
+    .expect(204);
     // Another organization's path does not exist for this organization's users.
     put(
-        format!("/api/v1/orgs/{other}/users/{}/password", bob["id"].as_str().unwrap()),
+        format!(
+            "/api/v1/orgs/{other}/users/{}/password",
+            bob["id"].as_str().unwrap()
+        ),
         alice_token.clone(),
         json!({"password": "x".repeat(20)}),
     )
@@ -105,7 +126,10 @@ async fn users_set_their_own_password_and_administrators_anyones(backend: Backen
     .error(404, "not_found");
     // The password is never returned, and only its hash is stored.
     let got = app
-        .get(&format!("/api/v1/orgs/{org}/users/{}", alice["id"].as_str().unwrap()), &app.admin)
+        .get(
+            &format!("/api/v1/orgs/{org}/users/{}", alice["id"].as_str().unwrap()),
+            &app.admin,
+        )
         .await
         .expect(200);
     assert!(!got.to_string().contains("password"), "{got}");
@@ -137,7 +161,10 @@ async fn password_sign_in_opens_a_session_that_sign_out_ends(backend: Backend) {
     let (alice, _) = app.member(&org, "Alice", "org_admin").await;
     app.call(
         reqwest::Method::PUT,
-        &format!("/api/v1/orgs/{org}/users/{}/password", alice["id"].as_str().unwrap()),
+        &format!(
+            "/api/v1/orgs/{org}/users/{}/password",
+            alice["id"].as_str().unwrap()
+        ),
         &app.admin,
         Some(json!({"password": "alice's long password"})),
     )
@@ -148,7 +175,13 @@ async fn password_sign_in_opens_a_session_that_sign_out_ends(backend: Backend) {
     let wrong = sign_in(&app, "alice@example.org", "not her password").await;
     assert_eq!(wrong.status(), StatusCode::OK);
     assert!(set_cookie(&wrong, "__Host-mb_session").is_none());
-    assert!(wrong.text().await.unwrap().contains("email address or password is wrong"));
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("email address or password is wrong")
+    );
 
     let ok = sign_in(&app, "Alice@Example.org", "alice's long password").await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
@@ -175,7 +208,10 @@ async fn password_sign_in_opens_a_session_that_sign_out_ends(backend: Backend) {
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(html.contains("Alice") && html.contains("Contoso"), "{html}");
-    assert!(!html.contains("mbt_"), "the session's API token never reaches the page");
+    assert!(
+        !html.contains("mbt_"),
+        "the session's API token never reaches the page"
+    );
 
     // Signing out ends the session and revokes its token.
     let csrf = form_csrf(&html);
@@ -194,7 +230,12 @@ async fn password_sign_in_opens_a_session_that_sign_out_ends(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(after.status(), StatusCode::SEE_OTHER);
-    assert!(after.headers()[LOCATION].to_str().unwrap().starts_with("/sign-in"));
+    assert!(
+        after.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/sign-in")
+    );
 
     // A `next` that leaves the site is not followed.
     let b = browser();
@@ -231,7 +272,10 @@ async fn changes_need_the_session_csrf_token_and_this_site(backend: Backend) {
     let (alice, _) = app.member(&org, "Alice", "org_admin").await;
     app.call(
         reqwest::Method::PUT,
-        &format!("/api/v1/orgs/{org}/users/{}/password", alice["id"].as_str().unwrap()),
+        &format!(
+            "/api/v1/orgs/{org}/users/{}/password",
+            alice["id"].as_str().unwrap()
+        ),
         &app.admin,
         Some(json!({"password": "alice's long password"})),
     )
@@ -251,7 +295,11 @@ async fn changes_need_the_session_csrf_token_and_this_site(backend: Backend) {
         .unwrap();
     assert!(html.contains("Check me"));
     let csrf = form_csrf(&html);
-    let dismiss = format!("{}/alerts/{}/dismiss", app.base, alert["id"].as_str().unwrap());
+    let dismiss = format!(
+        "{}/alerts/{}/dismiss",
+        app.base,
+        alert["id"].as_str().unwrap()
+    );
 
     // Without the token, with a wrong one, or from another site: refused.
     let refused = [
@@ -272,9 +320,15 @@ async fn changes_need_the_session_csrf_token_and_this_site(backend: Backend) {
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert!(r.text().await.unwrap().starts_with("Refused:"));
     }
-    app.get(&format!("/api/v1/orgs/{org}/alerts/{}", alert["id"].as_str().unwrap()), &app.admin)
-        .await
-        .expect(200);
+    app.get(
+        &format!(
+            "/api/v1/orgs/{org}/alerts/{}",
+            alert["id"].as_str().unwrap()
+        ),
+        &app.admin,
+    )
+    .await
+    .expect(200);
 
     // With it (as htmx sends it), the alert is dismissed.
     let r = b
@@ -286,7 +340,13 @@ async fn changes_need_the_session_csrf_token_and_this_site(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    app.get(&format!("/api/v1/orgs/{org}/alerts/{}", alert["id"].as_str().unwrap()), &app.admin)
-        .await
-        .error(404, "not_found");
+    app.get(
+        &format!(
+            "/api/v1/orgs/{org}/alerts/{}",
+            alert["id"].as_str().unwrap()
+        ),
+        &app.admin,
+    )
+    .await
+    .error(404, "not_found");
 }

@@ -40,7 +40,9 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver runs (Debian package chromium-driver; ./scripts/test installs it)");
+            .expect(
+                "chromedriver runs (Debian package chromium-driver; ./scripts/test installs it)",
+            );
         let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
@@ -129,8 +131,18 @@ impl Browser {
         e.send_keys(value).await.unwrap();
     }
 
+    /// Clicks the first element matching `css`, scrolled to the middle of the window
+    /// first (the top bar is sticky and would take a click at the top edge).
     pub async fn click(&self, css: &str) {
-        self.find(css).await.click().await.unwrap();
+        let e = self.find(css).await;
+        let arg = serde_json::to_value(&e).unwrap();
+        self.client
+            .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
+            .await
+            .unwrap();
+        e.click()
+            .await
+            .unwrap_or_else(|err| panic!("clicking {css} on {}: {err}", self.base));
     }
 
     /// Chooses the option with value `value` of select `css`.

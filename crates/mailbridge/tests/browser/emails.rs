@@ -27,7 +27,10 @@ async fn a_tracked_email_shows_its_parties_correlation_and_decision() {
     let w = World::start(Backend::Postgres, fast_engine()).await;
     let (_, mailbox, alice) = w.member("all").await;
     let account = w
-        .post("/accounts", json!({"name": "Fabrikam", "email": "info@fabrikam.com"}))
+        .post(
+            "/accounts",
+            json!({"name": "Fabrikam", "email": "info@fabrikam.com"}),
+        )
         .await;
     w.post(
         "/contacts",
@@ -83,11 +86,17 @@ async fn a_tracked_email_shows_its_parties_correlation_and_decision() {
 
     // The reply's page: parties resolved, regarding, correlation, decision.
     b.open("/emails").await;
-    b.click(&format!("#email-{} td.subject a", email["id"].as_str().unwrap()))
-        .await;
+    b.click(&format!(
+        "#email-{} td.subject a",
+        email["id"].as_str().unwrap()
+    ))
+    .await;
     b.wait_for_text("Correlation method", 10).await;
     let parties = b.text("#parties").await;
-    assert!(parties.contains("Contact") && parties.contains("Carl Fabrikam"), "{parties}");
+    assert!(
+        parties.contains("Contact") && parties.contains("Carl Fabrikam"),
+        "{parties}"
+    );
     assert!(parties.contains("Unresolved"), "dana is nobody: {parties}");
     assert!(parties.contains("User"), "alice is a user: {parties}");
     let regarding = b.text("#regarding").await;
@@ -96,7 +105,10 @@ async fn a_tracked_email_shows_its_parties_correlation_and_decision() {
     assert!(regarding.contains(&reply_id), "the Message-ID: {regarding}");
     let decision = b.text("#decision").await;
     assert!(decision.contains("filter_all"), "the rule: {decision}");
-    assert!(decision.contains("In reply to"), "the trail's correlation: {decision}");
+    assert!(
+        decision.contains("In reply to"),
+        "the trail's correlation: {decision}"
+    );
     assert!(decision.contains("Tracked"), "{decision}");
     b.screenshot("email-detail").await;
     b.close().await;

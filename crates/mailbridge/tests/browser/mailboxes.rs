@@ -76,7 +76,7 @@ async fn bulk_edit_approve_and_test_and_enable_three_mailboxes() {
     for id in &ids {
         let row = b.text(&format!("#mailbox-{id}")).await;
         assert!(row.contains("Test Dovecot"), "{row}");
-        assert!(row.contains("Server-Side Synchronization"), "{row}");
+        assert!(row.contains("Server-side sync"), "{row}");
         let m = w.get(&format!("/mailboxes/{id}")).await;
         assert_eq!(m["profile_id"], w.profile.as_str());
         assert_eq!(m["act_method"], "none");
@@ -155,7 +155,10 @@ async fn a_wrong_password_shows_a_failure_alert() {
     // The mailbox page: failed statuses, the alert with its fix.
     b.open(&format!("/mailboxes/{bad}")).await;
     let alert = b.text("#latest-alert").await;
-    assert!(alert.to_lowercase().contains("password") || alert.to_lowercase().contains("authentic"), "{alert}");
+    assert!(
+        alert.to_lowercase().contains("password") || alert.to_lowercase().contains("authentic"),
+        "{alert}"
+    );
     let workloads = b.text("#workloads").await;
     assert!(workloads.contains("Failure"), "{workloads}");
     assert!(b.text("#mailbox-alerts").await.contains("How to fix"));

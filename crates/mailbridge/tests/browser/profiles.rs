@@ -298,7 +298,7 @@ async fn test_connection_shows_its_steps_and_test_and_enable_starts_a_job() {
     b.wait_for_text("The connection failed.", 30).await;
     assert!(displayed(&b, "#test-incoming li.bad[data-step=authenticate]").await);
     let failure = b.text("#test-incoming .test-error").await;
-    assert!(failure.contains("What failed:"), "{failure}");
+    assert!(failure.contains("How to fix:"), "{failure}");
     scroll_to(&b, Some("#test-card")).await;
     b.screenshot("profile-test-connection-failed").await;
 

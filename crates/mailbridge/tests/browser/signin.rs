@@ -9,7 +9,11 @@ async fn sign_in_with_a_token_pick_the_organization_and_sign_out() {
     let b = Browser::start(&w.base).await;
 
     b.open("/alerts").await;
-    assert!(b.path().await.starts_with("/sign-in?next=%2Falerts"), "{}", b.path().await);
+    assert!(
+        b.path().await.starts_with("/sign-in?next=%2Falerts"),
+        "{}",
+        b.path().await
+    );
     b.screenshot("sign-in").await;
 
     // A wrong token is refused with a message, on the token tab.
@@ -40,6 +44,10 @@ async fn sign_in_with_a_token_pick_the_organization_and_sign_out() {
     b.click("form[action='/sign-out'] button").await;
     b.wait_for_text("Sign in", 10).await;
     b.open("/alerts").await;
-    assert!(b.path().await.starts_with("/sign-in"), "signed out: {}", b.path().await);
+    assert!(
+        b.path().await.starts_with("/sign-in"),
+        "signed out: {}",
+        b.path().await
+    );
     b.close().await;
 }

@@ -41,7 +41,12 @@ async fn a_subscription_made_in_the_page_receives_its_test_event() {
     let error = b.text("#field-event_types .error-text").await;
     assert!(error.contains("event"), "{error}");
     assert_eq!(
-        b.find("#new-webhook #url").await.prop("value").await.unwrap().as_deref(),
+        b.find("#new-webhook #url")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
         Some(url.as_str()),
         "the entered URL is kept"
     );
@@ -52,7 +57,13 @@ async fn a_subscription_made_in_the_page_receives_its_test_event() {
     b.screenshot("webhooks").await;
     b.click("#new-webhook button[type=submit]").await;
     b.wait_for_text("Subscription created", 10).await;
-    let secret = b.find("#secret").await.prop("value").await.unwrap().unwrap();
+    let secret = b
+        .find("#secret")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(secret.starts_with("whsec_"), "{secret}");
     b.click("a.button.primary").await;
     let page = b.wait_for_text("Send test event", 10).await;
@@ -68,7 +79,10 @@ async fn a_subscription_made_in_the_page_receives_its_test_event() {
         if log.contains("webhook.test") && b.text("#deliveries td.status").await == "Delivered" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never delivered:\n{log}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never delivered:\n{log}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     b.scroll_to(".section-title").await;
