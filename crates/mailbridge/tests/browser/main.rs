@@ -7,6 +7,7 @@ mod common;
 mod driver;
 
 mod emails;
+mod jobs;
 mod mailboxes;
 mod monitoring;
 mod profiles;
