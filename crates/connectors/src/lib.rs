@@ -6,7 +6,10 @@
 //! Today: IMAP ([`imap`]) and SMTP ([`smtp`]) over a shared TLS setup ([`tls`]) with
 //! certificate verification always on. Microsoft Graph, EWS and DAV follow.
 
+pub mod autodiscover;
 mod errors;
+pub mod graph;
+pub mod identity;
 pub mod imap;
 mod net;
 mod sasl;

@@ -34,6 +34,8 @@ pub enum Resource {
     Tokens,
     /// Webhook subscriptions and their delivery log: administrators only.
     Webhooks,
+    /// Certificates for server-to-server authentication: administrators only.
+    Certificates,
 }
 
 /// What a request does.
@@ -136,6 +138,13 @@ mod tests {
             (approver, Webhooks, Read, Denied),
             (user, Webhooks, Read, Denied),
             (user, Webhooks, Update, Denied),
+            (None, Certificates, Create, Allowed),
+            (admin, Certificates, Create, Allowed),
+            (admin, Certificates, Read, Allowed),
+            (admin, Certificates, Delete, Allowed),
+            (approver, Certificates, Read, Denied),
+            (user, Certificates, Read, Denied),
+            (user, Certificates, Create, Denied),
         ];
         for (role, resource, action, expected) in cases {
             assert_eq!(

@@ -4,8 +4,11 @@
 pub mod activity;
 pub mod alert;
 pub mod authz;
+pub mod autodiscover;
+pub mod certificate;
 pub mod enums;
 pub mod error_model;
+pub mod identity;
 pub mod ids;
 pub mod ingest;
 pub mod job;

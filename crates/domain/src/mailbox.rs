@@ -40,6 +40,14 @@ pub struct Mailbox {
     pub username: Option<String>,
     pub password_set: bool,
     pub tested_at: Option<DateTime<Utc>>,
+    /// Where autodiscover found the mailbox's servers, when its profile has
+    /// `auto_discover` (in the profile's location syntax; for Exchange, the EWS
+    /// URL serves both directions, as on a profile).
+    pub discovered_incoming_location: Option<String>,
+    pub discovered_outgoing_location: Option<String>,
+    /// How the locations were found: `srv`, `autoconfig` or `autodiscover_v2`.
+    pub discovered_source: Option<crate::DiscoverySource>,
+    pub discovered_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -110,6 +118,10 @@ pub fn new_mailbox(
         username: None,
         password_set: false,
         tested_at: None,
+        discovered_incoming_location: None,
+        discovered_outgoing_location: None,
+        discovered_source: None,
+        discovered_at: None,
         created_at: now,
         updated_at: now,
     }
@@ -154,6 +166,17 @@ impl Mailbox {
                 *enabled = false;
             }
         }
+        if profile_changed {
+            self.clear_discovered();
+        }
+    }
+
+    /// Forgets the discovered locations: they belong to one profile and address.
+    pub fn clear_discovered(&mut self) {
+        self.discovered_incoming_location = None;
+        self.discovered_outgoing_location = None;
+        self.discovered_source = None;
+        self.discovered_at = None;
     }
 
     /// Changes the address; a new address must be approved again.
@@ -161,6 +184,7 @@ impl Mailbox {
         if email != self.email_address {
             self.approval_status = approval_for_address(email.as_deref());
             self.email_address = email;
+            self.clear_discovered();
             self.incoming_enabled = false;
             self.outgoing_enabled = false;
             self.act_enabled = false;

@@ -21,6 +21,16 @@ pub struct ProfileSettings {
     pub tenant_id: Option<String>,
     /// The Application (client) ID of the app registration (server-to-server and OAuth).
     pub application_id: Option<String>,
+    /// The organization's certificate that signs client assertions (Exchange Online,
+    /// server-to-server); none: the client secret when set, else the organization's
+    /// newest valid certificate.
+    pub certificate_id: Option<String>,
+    /// The token service (Exchange Online); none: Microsoft's public cloud,
+    /// `https://login.microsoftonline.com`. National clouds have their own.
+    pub authority_url: Option<String>,
+    /// Microsoft Graph, both the resource tokens are asked for and where Graph
+    /// requests go (Exchange Online); none: `https://graph.microsoft.com`.
+    pub graph_url: Option<String>,
     pub auto_discover: bool,
     pub incoming_server_location: Option<String>,
     pub outgoing_server_location: Option<String>,
@@ -76,6 +86,9 @@ impl ProfileSettings {
             use_default_tenant_id: true,
             tenant_id: None,
             application_id: None,
+            certificate_id: None,
+            authority_url: None,
+            graph_url: None,
             auto_discover: server_type == ServerType::ExchangeOnline,
             incoming_server_location: None,
             outgoing_server_location: None,
@@ -130,6 +143,7 @@ pub fn validate_profile(p: &ProfileSettings, ctx: &ProfileContext<'_>) -> Valida
         300,
     );
     check_tenant(&mut errors, p, ctx);
+    check_identity(&mut errors, p);
     check_locations(&mut errors, p);
     check_authentication(&mut errors, p, ctx);
     errors
@@ -161,6 +175,109 @@ fn check_tenant(errors: &mut Validation, p: &ProfileSettings, ctx: &ProfileConte
         )),
         (None, true) => {}
     }
+}
+
+/// The token service and Graph of an Exchange Online profile, and its certificate.
+fn check_identity(errors: &mut Validation, p: &ProfileSettings) {
+    let fields = [
+        ("certificate_id", &p.certificate_id),
+        ("authority_url", &p.authority_url),
+        ("graph_url", &p.graph_url),
+    ];
+    if p.server_type != ServerType::ExchangeOnline {
+        for (field, value) in fields {
+            if value.is_some() {
+                errors.push(FieldError::new(
+                    field,
+                    format!("{field} applies only to exchange_online profiles; remove it"),
+                ));
+            }
+        }
+        return;
+    }
+    if let Some(id) = &p.certificate_id {
+        if !crate::ids::is_valid_id(id) {
+            errors.push(FieldError::new(
+                "certificate_id",
+                format!("certificate_id `{id}` is not a certificate id; use the id of one of the organization's certificates"),
+            ));
+        } else if p.authentication_type != AuthenticationType::ServerToServer {
+            errors.push(FieldError::new(
+                "certificate_id",
+                "certificate_id is used only with server_to_server authentication; remove it or set authentication_type: server_to_server",
+            ));
+        }
+    }
+    for (field, value) in [
+        ("authority_url", &p.authority_url),
+        ("graph_url", &p.graph_url),
+    ] {
+        if let Some(text) = value
+            && let Err(e) = check_base_url(field, text, p.allow_plaintext)
+        {
+            errors.push(e);
+        }
+    }
+}
+
+/// A base URL such as an authority or Graph: https (http only with
+/// `allow_plaintext`, for lab servers), a host, no user, query or fragment.
+fn check_base_url(field: &str, text: &str, allow_plaintext: bool) -> Result<(), FieldError> {
+    let err = |m: String| FieldError::new(field, m);
+    let url = url::Url::parse(text.trim()).map_err(|e| {
+        err(format!(
+            "{field} `{text}` is not a URL ({e}); write it like https://login.microsoftonline.us"
+        ))
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_plaintext => {}
+        "http" => {
+            return Err(err(format!(
+                "{field} must use https; http is allowed only with allow_plaintext (lab servers)"
+            )));
+        }
+        other => return Err(err(format!("{field} must use https, not {other}"))),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(err(format!("{field} must name a host")));
+    }
+    let extra = !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some();
+    if extra {
+        return Err(err(format!(
+            "{field} must be a plain base URL without user, query or fragment"
+        )));
+    }
+    Ok(())
+}
+
+impl ProfileSettings {
+    /// The token service, without a trailing slash.
+    pub fn authority_url_or_default(&self) -> String {
+        base_url(
+            self.authority_url.as_deref(),
+            crate::identity::DEFAULT_AUTHORITY_URL,
+        )
+    }
+
+    /// Microsoft Graph, without a trailing slash.
+    pub fn graph_url_or_default(&self) -> String {
+        base_url(
+            self.graph_url.as_deref(),
+            crate::identity::DEFAULT_GRAPH_URL,
+        )
+    }
+}
+
+fn base_url(value: Option<&str>, default: &str) -> String {
+    value
+        .unwrap_or(default)
+        .trim()
+        .trim_end_matches('/')
+        .to_owned()
 }
 
 fn check_locations(errors: &mut Validation, p: &ProfileSettings) {

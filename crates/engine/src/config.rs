@@ -1,5 +1,6 @@
 //! The engine's settings.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use mailbridge_domain::schedule::Timing;
@@ -42,6 +43,18 @@ pub struct EngineConfig {
     pub webhook_lease: Duration,
     /// Deliveries of different mailboxes posted at the same time.
     pub webhook_concurrency: usize,
+    /// How often certificates are checked for the 30-day, 7-day and expired alerts.
+    pub certificate_check_interval: Duration,
+    /// Autodiscover: the DNS server to ask for SRV records and host addresses;
+    /// `None` asks the system's (`/etc/resolv.conf`).
+    pub discovery_nameserver: Option<SocketAddr>,
+    /// Autodiscover: replaces 443 in the autoconfig and Autodiscover URLs built
+    /// from an address's domain. Only for loopback test fixtures, which cannot
+    /// listen on 443; `None` in production.
+    pub discovery_https_port: Option<u16>,
+    /// Autodiscover: how long a discovered location is used before it is looked
+    /// up again (Test & Enable always looks again).
+    pub discovery_max_age: Duration,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +76,10 @@ impl Default for EngineConfig {
             webhook_timeout: Duration::from_secs(10),
             webhook_lease: Duration::from_secs(60),
             webhook_concurrency: 8,
+            certificate_check_interval: Duration::from_secs(3600),
+            discovery_nameserver: None,
+            discovery_https_port: None,
+            discovery_max_age: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! and the connection settings derived from it.
 
 use mailbridge_connectors::{Auth, ImapConfig, SmtpConfig};
+use mailbridge_domain::autodiscover;
 use mailbridge_domain::error_model::{ErrorClass, ErrorScope, SyncError};
 use mailbridge_domain::location::{Direction, parse_location};
 use mailbridge_domain::mailbox::Mailbox;
@@ -135,16 +136,42 @@ impl MailboxContext {
                 "use an imap_smtp profile",
             ));
         }
+        if self.uses_autodiscover() {
+            // Looked up by `discover` before the run; absent only when it was not.
+            let text = match direction {
+                Direction::Incoming => &self.mailbox.discovered_incoming_location,
+                Direction::Outgoing => &self.mailbox.discovered_outgoing_location,
+            };
+            let text = text.as_deref().ok_or_else(|| {
+                config_error(
+                    format!(
+                        "{} for {}: autodiscover has not run for the mailbox",
+                        autodiscover::LOCATION_UNKNOWN,
+                        self.mailbox
+                            .email_address
+                            .as_deref()
+                            .unwrap_or("the mailbox")
+                    ),
+                    "run Test & Enable for the mailbox, which looks its servers up",
+                )
+            })?;
+            return parse_location(
+                "discovered",
+                text,
+                s.server_type,
+                direction,
+                s.allow_plaintext,
+            )
+            .map_err(|e| config_error(e.message, autodiscover::LOCATION_UNKNOWN_FIX));
+        }
         let (field, text) = match direction {
             Direction::Incoming => ("incoming_server_location", &s.incoming_server_location),
             Direction::Outgoing => ("outgoing_server_location", &s.outgoing_server_location),
         };
         let text = text.as_deref().ok_or_else(|| {
             config_error(
-                format!(
-                    "the profile has no {field} and autodiscover is not available for IMAP/SMTP"
-                ),
-                format!("set {field} on the profile and turn auto_discover off"),
+                format!("the profile has no {field}"),
+                format!("set {field} on the profile, or turn auto_discover on"),
             )
         })?;
         parse_location(field, text, s.server_type, direction, s.allow_plaintext)

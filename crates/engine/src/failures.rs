@@ -81,6 +81,53 @@ pub async fn workload_failed(engine: &Engine, ctx: &MailboxContext, w: Workload,
     profile_threshold(engine, ctx).await;
 }
 
+/// Autodiscover found no usable location (a permanent failure): both directions
+/// stop with the failure status, and one alert tells the mailbox's owner and the
+/// profile's owner what was tried and what to do.
+pub async fn location_unknown(engine: &Engine, ctx: &MailboxContext, err: &SyncError) {
+    let store = &engine.store;
+    let text = match &err.fix {
+        Some(fix) => format!("{}; {fix}", err.message),
+        None => err.message.clone(),
+    };
+    for (w, enabled) in [
+        (Workload::Incoming, ctx.mailbox.incoming_enabled),
+        (Workload::Outgoing, ctx.mailbox.outgoing_enabled),
+    ] {
+        if !enabled {
+            continue;
+        }
+        if let Err(e) = store.disable_workload(&ctx.mailbox.id, w, &text).await {
+            tracing::error!(mailbox = %ctx.mailbox.id, error = %e, "could not disable a workload");
+        }
+    }
+    tracing::warn!(mailbox = %ctx.mailbox.id, error = %err.message, "no server location; the mailbox is disabled");
+    alert_location_unknown(store, ctx, err).await;
+    profile_threshold(engine, ctx).await;
+}
+
+/// The "mailbox location could not be determined" alert, to the mailbox's owner
+/// and the profile's owner (the fix is on the profile).
+pub async fn alert_location_unknown(
+    store: &mailbridge_store::Store,
+    ctx: &MailboxContext,
+    err: &SyncError,
+) {
+    crate::alerts::raise(
+        store,
+        ctx,
+        AlertScope::Mailbox,
+        AlertSeverity::Error,
+        None,
+        format!("Mailbox {}: {}", ctx.mailbox.name, err.message),
+        err.fix
+            .as_deref()
+            .unwrap_or(mailbridge_domain::autodiscover::LOCATION_UNKNOWN_FIX),
+        true,
+    )
+    .await;
+}
+
 /// Alerts the profile's owner when more than half of its mailboxes failed within
 /// the last hour (once an hour at most).
 async fn profile_threshold(engine: &Engine, ctx: &MailboxContext) {

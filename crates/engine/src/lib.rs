@@ -8,9 +8,12 @@
 
 mod alerts;
 mod batch;
+pub mod certificates;
 pub mod config;
 mod context;
+pub mod discovery;
 mod failures;
+pub mod identity;
 pub mod incoming;
 pub mod metrics;
 pub mod outgoing;
@@ -83,6 +86,7 @@ impl Engine {
             tokio::spawn(scheduler::run(self.clone(), shutdown.clone())),
             tokio::spawn(scheduler::run_jobs(self.clone(), shutdown.clone())),
             tokio::spawn(webhooks::run(self.clone(), shutdown.clone())),
+            tokio::spawn(certificates::run(self.clone(), shutdown.clone())),
         ];
         if self.config.push {
             tasks.push(tokio::spawn(push::supervise(

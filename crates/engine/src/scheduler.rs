@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{Duration as ChronoDuration, Utc};
+use mailbridge_domain::error_model::ErrorClass;
 use mailbridge_domain::schedule::next_poll;
 use mailbridge_store::{DueWork, Workload};
 use tokio::sync::{Semaphore, watch};
@@ -137,6 +138,24 @@ async fn run_mailbox(engine: &Engine, caps: &Caps, work: DueWork) {
         }
     };
     let body = async {
+        let mut ctx = ctx;
+        // Autodiscover, when the profile says so, before anything connects.
+        if let Err(e) = ctx.discover(&engine.store, &engine.config, false).await {
+            match e.class {
+                ErrorClass::Permanent => failures::location_unknown(engine, &ctx, &e).await,
+                ErrorClass::Transient { .. } => {
+                    for (due, w) in [
+                        (work.incoming_due, Workload::Incoming),
+                        (work.outgoing_due, Workload::Outgoing),
+                    ] {
+                        if due {
+                            failures::workload_failed(engine, &ctx, w, &e).await;
+                        }
+                    }
+                }
+            }
+            return;
+        }
         let Ok(_permit) = cap.acquire().await else {
             return;
         };

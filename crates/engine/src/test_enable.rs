@@ -66,7 +66,7 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
         WorkloadStatus::NotRun,
         WorkloadStatus::NotRun,
     );
-    let ctx = match MailboxContext::load(&engine.store, org_id, mailbox_id).await {
+    let mut ctx = match MailboxContext::load(&engine.store, org_id, mailbox_id).await {
         Ok(c) => c,
         Err(e) => {
             if let Ok(m) = engine.store.get_mailbox(org_id, mailbox_id).await {
@@ -97,6 +97,12 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
                 m.email_address.as_deref().unwrap_or("(none)")
             )
         });
+    if unapproved.is_none()
+        && let Err(e) = ctx.discover(&engine.store, &engine.config, true).await
+    {
+        return location_unknown(engine, &ctx, &e).await;
+    }
+    let m = &ctx.mailbox;
     let mut notes = Vec::new();
     let mut errors: (Option<String>, Option<String>) = (None, None);
     let incoming = if m.incoming_method != DeliveryMethod::ServerSideSync {
@@ -185,6 +191,39 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
         .await;
     }
     (passed, (incoming, outgoing, act), message)
+}
+
+/// Autodiscover found nothing: the directions that synchronize fail with its
+/// error, and the "mailbox location could not be determined" alert is raised.
+async fn location_unknown(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    e: &SyncError,
+) -> (bool, Statuses, String) {
+    let m = &ctx.mailbox;
+    let status = |method| match method {
+        DeliveryMethod::ServerSideSync => WorkloadStatus::Failure,
+        _ => WorkloadStatus::NotRun,
+    };
+    let (incoming, outgoing) = (status(m.incoming_method), status(m.outgoing_method));
+    let text = describe(e);
+    let error = |s| (s == WorkloadStatus::Failure).then_some(text.as_str());
+    if let Err(err) = engine
+        .store
+        .record_test_results(
+            &m.id,
+            incoming,
+            outgoing,
+            WorkloadStatus::NotRun,
+            error(incoming),
+            error(outgoing),
+        )
+        .await
+    {
+        tracing::error!(mailbox = %m.id, error = %err, "could not record test results");
+    }
+    crate::failures::alert_location_unknown(&engine.store, ctx, e).await;
+    (false, (incoming, outgoing, WorkloadStatus::NotRun), text)
 }
 
 fn describe(e: &SyncError) -> String {

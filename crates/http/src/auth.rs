@@ -114,6 +114,7 @@ fn describe(resource: Resource, action: Action) -> String {
         Resource::EmailSettings => "email settings",
         Resource::Tokens => "API tokens",
         Resource::Webhooks => "webhooks",
+        Resource::Certificates => "certificates",
     };
     let verb = match action {
         Action::Read => "read",

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod appointments;
+mod certificates;
 mod emails;
 pub mod health;
 mod jobs;
@@ -105,5 +106,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::retry))
         .routes(routes!(webhooks::test))
+        .routes(routes!(certificates::list, certificates::upload))
+        .routes(routes!(certificates::generate))
+        .routes(routes!(certificates::get, certificates::delete))
+        .routes(routes!(certificates::download_pem))
+        .routes(routes!(certificates::download_cer))
         .routes(routes!(me::get))
 }

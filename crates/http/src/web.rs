@@ -11,6 +11,7 @@
 mod alerts;
 mod api;
 mod assets;
+mod certificates;
 mod emails;
 mod error;
 mod form_values;
@@ -22,6 +23,7 @@ mod render;
 mod session;
 mod settings;
 mod signin;
+mod throttle;
 mod webhooks;
 
 use axum::Router;
@@ -36,6 +38,8 @@ pub struct WebState {
     pub store: Store,
     /// The REST API, called in process.
     pub api: Router,
+    /// Wrong passwords per address, to slow down guessing.
+    pub throttle: std::sync::Arc<std::sync::Mutex<throttle::SignInThrottle>>,
 }
 
 /// The web admin's routes; anything else falls through to `api`.
@@ -43,6 +47,7 @@ pub fn router(store: Store, api: Router) -> Router {
     let state = WebState {
         store,
         api: api.clone(),
+        throttle: Default::default(),
     };
     Router::new()
         .route("/", get(|| async { Redirect::to("/mailboxes") }))
@@ -55,6 +60,7 @@ pub fn router(store: Store, api: Router) -> Router {
         .merge(profiles::routes())
         .merge(settings::routes())
         .merge(webhooks::routes())
+        .merge(certificates::routes())
         .merge(assets::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),

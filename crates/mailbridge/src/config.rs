@@ -90,6 +90,15 @@ pub struct Settings {
     /// A bearer token that `/metrics` then requires (`Authorization: Bearer
     /// <token>`); `/metrics` is open when absent, as Prometheus expects.
     pub metrics_token: Option<String>,
+    /// Autodiscover: the DNS server (`ip:port`) asked for SRV records and host
+    /// addresses; the system's (`/etc/resolv.conf`) when absent.
+    pub discovery_nameserver: Option<SocketAddr>,
+    /// Autodiscover: a port that replaces 443 in autoconfig and Autodiscover URLs.
+    /// For loopback test fixtures only; leave it unset in production.
+    pub discovery_https_port: Option<u16>,
+    /// Autodiscover: how long a discovered server location is used before it is
+    /// looked up again.
+    pub discovery_max_age_seconds: u64,
 }
 
 impl Default for Settings {
@@ -120,6 +129,9 @@ impl Default for Settings {
             webhook_timeout_seconds: 10,
             webhook_poll_millis: 1000,
             metrics_token: None,
+            discovery_nameserver: None,
+            discovery_https_port: None,
+            discovery_max_age_seconds: 24 * 3600,
         }
     }
 }
@@ -193,6 +205,9 @@ impl Settings {
             webhook_timeout: Duration::from_secs(self.webhook_timeout_seconds.clamp(1, 300)),
             webhook_lease: Duration::from_secs(self.webhook_timeout_seconds.clamp(1, 300) * 2 + 40),
             webhook_poll: Duration::from_millis(self.webhook_poll_millis.max(10)),
+            discovery_nameserver: self.discovery_nameserver,
+            discovery_https_port: self.discovery_https_port,
+            discovery_max_age: Duration::from_secs(self.discovery_max_age_seconds.max(60)),
             ..Default::default()
         })
     }
@@ -282,6 +297,35 @@ mod tests {
                 .collect();
             assert_eq!(millis, [200, 1000]);
             assert_eq!(e.webhook_poll.as_millis(), 100);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn discovery_settings_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let e = s.engine_config("n1".into()).map_err(|e| e.to_string())?;
+            assert_eq!(
+                (
+                    e.discovery_nameserver,
+                    e.discovery_https_port,
+                    e.discovery_max_age.as_secs()
+                ),
+                (None, None, 86_400),
+                "the system's DNS, port 443, a day"
+            );
+            jail.set_env("MAILBRIDGE_DISCOVERY_NAMESERVER", "127.0.0.1:5353");
+            jail.set_env("MAILBRIDGE_DISCOVERY_HTTPS_PORT", "8443");
+            jail.set_env("MAILBRIDGE_DISCOVERY_MAX_AGE_SECONDS", "3600");
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let e = s.engine_config("n1".into()).map_err(|e| e.to_string())?;
+            assert_eq!(
+                e.discovery_nameserver,
+                Some("127.0.0.1:5353".parse().unwrap())
+            );
+            assert_eq!(e.discovery_https_port, Some(8443));
+            assert_eq!(e.discovery_max_age.as_secs(), 3600);
             Ok(())
         });
     }

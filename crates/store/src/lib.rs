@@ -8,6 +8,7 @@
 
 mod activities;
 mod alerts;
+mod certificates;
 pub mod crypto;
 mod error;
 mod jobs;
@@ -36,6 +37,7 @@ use sqlx::sqlite::{
 
 pub use activities::emails_of_mailbox;
 pub use alerts::alerts_for_recipient;
+pub use certificates::{ExpiringCertificate, NewCertificate};
 pub use crypto::Cipher;
 pub use error::{StoreError, StoreResult};
 pub use meta::KeyCheck;

@@ -13,7 +13,8 @@ const SELECT: &str = "SELECT t.id, t.org_id, t.name, t.owner_type, t.owner_id, t
         t.profile_id, t.incoming_method, t.outgoing_method, t.act_method, t.approval_status,
         t.incoming_status, t.outgoing_status, t.act_status, t.incoming_enabled, t.outgoing_enabled,
         t.act_enabled, t.process_email_from, t.sync_with_this_org_only, t.track_sent_items, t.username,
-        (t.password_enc IS NOT NULL) AS password_set, t.tested_at, t.created_at, t.updated_at
+        (t.password_enc IS NOT NULL) AS password_set, t.tested_at, t.discovered_incoming_location,
+        t.discovered_outgoing_location, t.discovered_source, t.discovered_at, t.created_at, t.updated_at
     FROM mailboxes t";
 
 /// Writes every editable column of a mailbox inside a transaction or on a pool.
@@ -25,7 +26,9 @@ macro_rules! update_mailbox {
                 outgoing_method = $6, act_method = $7, approval_status = $8, incoming_status = $9,
                 outgoing_status = $10, act_status = $11, incoming_enabled = $12, outgoing_enabled = $13,
                 act_enabled = $14, process_email_from = $15, sync_with_this_org_only = $16,
-                username = $17, tested_at = $18, updated_at = $19, track_sent_items = $20
+                username = $17, tested_at = $18, updated_at = $19, track_sent_items = $20,
+                discovered_incoming_location = $21, discovered_outgoing_location = $22,
+                discovered_source = $23, discovered_at = $24
              WHERE org_id = $1 AND id = $2",
         )
         .bind(&m.org_id).bind(&m.id).bind(&m.email_address).bind(&m.profile_id)
@@ -34,6 +37,8 @@ macro_rules! update_mailbox {
         .bind(m.outgoing_enabled).bind(m.act_enabled).bind(m.process_email_from)
         .bind(m.sync_with_this_org_only).bind(&m.username).bind(m.tested_at).bind($t)
         .bind(m.track_sent_items)
+        .bind(&m.discovered_incoming_location).bind(&m.discovered_outgoing_location)
+        .bind(m.discovered_source).bind(m.discovered_at)
         .execute($exec)
         .await
     }};

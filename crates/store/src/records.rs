@@ -20,6 +20,7 @@ macro_rules! record {
 
 use mailbridge_domain::activity::{Appointment, Email, Task};
 use mailbridge_domain::alert::Alert;
+use mailbridge_domain::certificate::Certificate;
 use mailbridge_domain::job::Job;
 use mailbridge_domain::mailbox::Mailbox;
 use mailbridge_domain::organization::Organization;
@@ -36,7 +37,8 @@ record!(
     Appointment,
     Task,
     Alert,
-    Job
+    Job,
+    Certificate
 );
 
 impl Store {

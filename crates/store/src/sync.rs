@@ -3,6 +3,7 @@
 //! workload health.
 
 mod decisions;
+mod discovery;
 mod folders;
 mod ingest;
 mod jobs;

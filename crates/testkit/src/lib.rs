@@ -19,7 +19,10 @@
 //!
 //! See docs/TESTING.md for the whole harness.
 
+mod discovery_fixture;
+pub mod graph_server;
 mod headers;
+pub mod identity_server;
 mod lmtp;
 mod maildir;
 mod postgres;
@@ -28,6 +31,7 @@ mod servers;
 mod smtp_sink;
 mod users;
 
+pub use discovery_fixture::{DiscoveryFixture, HttpAnswer};
 pub use lmtp::LmtpError;
 pub use private_dovecot::PrivateDovecot;
 pub use servers::TestServers;

@@ -98,3 +98,53 @@ fn process_email_from_not_before_the_profile() {
     m.email_address = Some("not an address".into());
     assert_eq!(validate_mailbox(&m, None)[0].field, "email_address");
 }
+
+#[test]
+fn discovered_locations_are_forgotten_with_their_profile_or_address() {
+    let discovered = |m: &mut Mailbox| {
+        m.discovered_incoming_location = Some("imaps://mail.example.org:993".into());
+        m.discovered_outgoing_location = Some("smtps://mail.example.org:465".into());
+        m.discovered_source = Some(crate::DiscoverySource::Srv);
+        m.discovered_at = Some(Utc::now());
+    };
+    type Change = fn(&mut Mailbox);
+    let cases: [(&str, Change, bool); 4] = [
+        (
+            "same profile",
+            |m| {
+                m.apply_delivery_change(&DeliveryChange {
+                    profile_id: Some(Some("p1".into())),
+                    ..Default::default()
+                })
+            },
+            true,
+        ),
+        (
+            "new profile",
+            |m| {
+                m.apply_delivery_change(&DeliveryChange {
+                    profile_id: Some(Some("p2".into())),
+                    ..Default::default()
+                })
+            },
+            false,
+        ),
+        (
+            "same address",
+            |m| m.set_email_address(Some("alice@example.org".into())),
+            true,
+        ),
+        (
+            "new address",
+            |m| m.set_email_address(Some("alice@contoso.com".into())),
+            false,
+        ),
+    ];
+    for (name, change, kept) in cases {
+        let mut m = mailbox();
+        discovered(&mut m);
+        change(&mut m);
+        assert_eq!(m.discovered_incoming_location.is_some(), kept, "{name}");
+        assert_eq!(m.discovered_at.is_some(), kept, "{name}");
+    }
+}

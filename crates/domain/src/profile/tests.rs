@@ -215,3 +215,66 @@ fn plaintext_needs_the_flag() {
     p.allow_plaintext = true;
     assert!(fields(&p, &ProfileContext::default()).is_empty());
 }
+
+#[test]
+fn identity_fields_belong_to_exchange_online_and_are_checked() {
+    let mut p = online();
+    p.certificate_id = Some("0190a0b0-c0d0-7e0f-8001-020304050607".into());
+    p.authority_url = Some("https://login.microsoftonline.us".into());
+    p.graph_url = Some("https://graph.microsoft.us/".into());
+    assert!(fields(&p, &with_tenant()).is_empty());
+    assert_eq!(p.graph_url_or_default(), "https://graph.microsoft.us");
+    assert_eq!(
+        online().authority_url_or_default(),
+        "https://login.microsoftonline.com"
+    );
+    assert_eq!(
+        online().graph_url_or_default(),
+        "https://graph.microsoft.com"
+    );
+
+    type Change = fn(&mut ProfileSettings);
+    let cases: Vec<(Change, &str)> = vec![
+        (
+            |p| p.certificate_id = Some("not-an-id".into()),
+            "certificate_id",
+        ),
+        (
+            |p| {
+                p.certificate_id = Some("0190a0b0-c0d0-7e0f-8001-020304050607".into());
+                p.authentication_type = AuthenticationType::Oauth;
+            },
+            "certificate_id",
+        ),
+        (
+            |p| p.authority_url = Some("login.microsoftonline.com".into()),
+            "authority_url",
+        ),
+        (
+            |p| p.authority_url = Some("http://127.0.0.1:9000".into()),
+            "authority_url",
+        ),
+        (
+            |p| p.graph_url = Some("ftp://graph.example".into()),
+            "graph_url",
+        ),
+        (
+            |p| p.graph_url = Some("https://graph.example/?x=1".into()),
+            "graph_url",
+        ),
+    ];
+    for (change, field) in cases {
+        let mut p = online();
+        change(&mut p);
+        assert_eq!(fields(&p, &with_tenant()), [field], "{p:?}");
+    }
+    // Lab servers: http with allow_plaintext.
+    let mut p = online();
+    p.allow_plaintext = true;
+    p.authority_url = Some("http://127.0.0.1:9000".into());
+    assert!(fields(&p, &with_tenant()).is_empty());
+
+    let mut p = imap();
+    p.graph_url = Some("https://graph.microsoft.com".into());
+    assert_eq!(fields(&p, &ProfileContext::default()), ["graph_url"]);
+}

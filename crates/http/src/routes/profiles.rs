@@ -45,6 +45,21 @@ pub struct ProfileInput {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     application_id: Option<Option<String>>,
+    /// Exchange Online, server_to_server: the organization's certificate that signs
+    /// client assertions; null: the client secret when set, else the organization's
+    /// newest valid certificate.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    certificate_id: Option<Option<String>>,
+    /// Exchange Online: the token service; null: https://login.microsoftonline.com
+    /// (national clouds have their own, e.g. https://login.microsoftonline.us).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    authority_url: Option<Option<String>>,
+    /// Exchange Online: Microsoft Graph; null: https://graph.microsoft.com.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    graph_url: Option<Option<String>>,
     /// Default true for exchange_online, false otherwise.
     auto_discover: Option<bool>,
     /// `imaps://host:993`, `imap://host:143` (STARTTLS), or `https://...` for Exchange.
@@ -96,6 +111,9 @@ impl ProfileInput {
         set(&mut p.use_default_tenant_id, self.use_default_tenant_id);
         set(&mut p.tenant_id, self.tenant_id);
         set(&mut p.application_id, self.application_id);
+        set(&mut p.certificate_id, self.certificate_id);
+        set(&mut p.authority_url, self.authority_url);
+        set(&mut p.graph_url, self.graph_url);
         set(&mut p.auto_discover, self.auto_discover);
         set(
             &mut p.incoming_server_location,

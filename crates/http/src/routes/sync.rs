@@ -269,6 +269,20 @@ pub async fn test_connection(
         // Test this profile with that mailbox's credentials.
         ctx.profile = s.store.get_profile(&org_id, &id).await?;
     }
+    // A profile with auto_discover: look the mailbox's servers up first (and keep
+    // what was found); a failure is each direction's error.
+    if let Err(e) = ctx.discover(&s.store, &s.engine, true).await {
+        let failure = || DirectionResult {
+            passed: false,
+            steps: Vec::new(),
+            error: failed(&e),
+        };
+        return Ok(Json(TestConnectionResult {
+            mailbox_id,
+            incoming: failure(),
+            outgoing: failure(),
+        }));
+    }
     let incoming = match ctx.imap(&s.store, &s.engine).await {
         Ok(cfg) => {
             let (list, result) = imap_test(&cfg).await;

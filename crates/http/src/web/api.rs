@@ -100,6 +100,40 @@ impl Api {
             .map(drop)
     }
 
+    /// `GET path` as bytes with the answer's content type (file downloads).
+    pub async fn get_raw(&self, path: &str) -> Result<(String, Vec<u8>), ApiFailure> {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .body(Body::empty())
+            .map_err(|e| ApiFailure::internal(format!("bad request path {path}: {e}")))?;
+        let response = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("the router is infallible");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
+            .await
+            .map_err(|e| ApiFailure::internal(format!("reading the API's answer: {e}")))?;
+        if status.is_success() {
+            return Ok((content_type, bytes.to_vec()));
+        }
+        let mut failure = serde_json::from_slice::<Envelope>(&bytes)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| ApiFailure::internal(String::from_utf8_lossy(&bytes)));
+        failure.status = status.as_u16();
+        Err(failure)
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,

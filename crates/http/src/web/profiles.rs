@@ -50,6 +50,11 @@ const FIELDS: &[Field] = &[
     Field::new("authentication_type", Kind::Choice),
     Field::new("application_id", Kind::Optional).when("authentication_type=server_to_server,oauth"),
     Field::new("client_secret", Kind::Secret).when("authentication_type=server_to_server,oauth"),
+    Field::new("certificate_id", Kind::Optional)
+        .when("server_type=exchange_online;authentication_type=server_to_server")
+        .cleared_when_hidden(),
+    Field::new("authority_url", Kind::Optional).when("server_type=exchange_online"),
+    Field::new("graph_url", Kind::Optional).when("server_type=exchange_online"),
     Field::new("incoming_username", Kind::Optional)
         .when("authentication_type=credentials_specified_in_profile"),
     Field::new("incoming_password", Kind::Secret)
@@ -86,6 +91,9 @@ const LABELS: &[(&str, &str)] = &[
     ("authentication_type", "Authentication Type"),
     ("application_id", "Application (client) ID"),
     ("client_secret", "Client Secret"),
+    ("certificate_id", "Certificate"),
+    ("authority_url", "Authority URL"),
+    ("graph_url", "Microsoft Graph URL"),
     ("incoming_username", "User Name"),
     ("incoming_password", "Password"),
     (
@@ -213,6 +221,39 @@ async fn users(s: &Session) -> Vec<Value> {
         .ok()
         .and_then(|u| u["items"].as_array().cloned())
         .unwrap_or_default()
+}
+
+/// The Certificate field's choices: the organization's default, then each
+/// certificate with its thumbprint and end date (Exchange Online only).
+async fn certificate_options(s: &Session, server_type: &str) -> Vec<Value> {
+    let mut options = vec![json!([
+        "",
+        "— The organization's newest valid certificate (or the client secret) —"
+    ])];
+    if server_type != "exchange_online" {
+        return options;
+    }
+    let page: Result<Value, ApiFailure> = s
+        .api
+        .get(&format!("{}?limit=100", s.org_api("certificates")))
+        .await;
+    for c in page
+        .ok()
+        .and_then(|p| p["items"].as_array().cloned())
+        .unwrap_or_default()
+    {
+        let until = c["not_after"].as_str().unwrap_or_default();
+        options.push(json!([
+            c["id"],
+            format!(
+                "{} · {} · until {}",
+                c["name"].as_str().unwrap_or_default(),
+                c["thumbprint"].as_str().unwrap_or_default(),
+                until.get(..10).unwrap_or(until)
+            )
+        ]));
+    }
+    options
 }
 
 /// The mailboxes of the profile (up to 500) and whether there are more.
@@ -362,6 +403,7 @@ async fn form_page(s: &Session, values: Values, st: FormState) -> Result<Respons
                 .collect();
         }
     }
+    let certificate_options = certificate_options(s, &server_type).await;
     let title = match &st.profile {
         Some(p) => p["name"]
             .as_str()
@@ -402,6 +444,7 @@ async fn form_page(s: &Session, values: Values, st: FormState) -> Result<Respons
             "mailboxes": mailboxes,
             "other_mailboxes": other_mailboxes,
             "mailbox_count": mailbox_count,
+            "certificate_options": certificate_options,
         }),
     )?;
     Ok((status, page).into_response())
@@ -749,6 +792,8 @@ mod tests {
             // even if a browser posted them.
             ("use_default_tenant_id", "true"),
             ("application_id", "x"),
+            ("authority_url", "https://login.microsoftonline.us"),
+            ("graph_url", "https://graph.microsoft.us"),
             ("incoming_username", "svc"),
             ("incoming_password", "pw"),
             ("process_email_from", ""),
@@ -760,7 +805,7 @@ mod tests {
             profile_body(&v, true),
             json!({
                 "name": "Lab", "server_type": "imap_smtp", "description": null, "owner_id": null,
-                "tenant_id": null,
+                "tenant_id": null, "certificate_id": null,
                 "incoming_server_location": "imap://127.0.0.1:1143",
                 "outgoing_server_location": "smtp://127.0.0.1:1587",
                 "allow_plaintext": true,

@@ -89,6 +89,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../web/templates/webhooks.html"),
     ),
     (
+        "certificates.html",
+        include_str!("../../web/templates/certificates.html"),
+    ),
+    (
         "webhook.html",
         include_str!("../../web/templates/webhook.html"),
     ),

@@ -7,6 +7,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use std::time::Instant;
+
 use chrono::{Duration, Utc};
 use mailbridge_domain::secret::Secret;
 use serde::Deserialize;
@@ -94,10 +96,41 @@ async fn sign_in(
             .await?
             .map(|t| (t.org_id, t.user_id))
     } else {
-        s.store
-            .verify_user_password(&f.email, &Secret::new(f.password))
-            .await?
-            .map(|o| (Some(o.org_id), Some(o.user_id)))
+        let email = f.email.trim().to_owned();
+        let locked = s
+            .throttle
+            .lock()
+            .expect("not poisoned")
+            .check(&email, Instant::now());
+        if let Err(wait) = locked {
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            let message = format!(
+                "Too many wrong passwords for this address. Try again in {minutes} minute(s), \
+                 or sign in with an API token."
+            );
+            return Ok(form_page(
+                &f._csrf,
+                &next,
+                "password",
+                &f.email,
+                Some(&message),
+            ));
+        }
+        let owner = s
+            .store
+            .verify_user_password(&email, &Secret::new(f.password))
+            .await?;
+        let mut throttle = s.throttle.lock().expect("not poisoned");
+        match owner {
+            Some(o) => {
+                throttle.clear(&email);
+                Some((Some(o.org_id), Some(o.user_id)))
+            }
+            None => {
+                throttle.record_failure(&email, Instant::now());
+                None
+            }
+        }
     };
     let Some((org_id, user_id)) = principal else {
         let message = if f.method == "token" {

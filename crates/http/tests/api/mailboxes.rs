@@ -11,6 +11,7 @@ on_both_backends!(
     process_email_from_not_before_the_profile,
     owner_changes_follow_to_the_mailbox,
     users_edit_only_their_own_delivery_settings,
+    discovered_locations_are_shown_and_forgotten_with_the_profile,
 );
 
 async fn every_owner_gets_a_mailbox_with_the_defaults(backend: Backend) {
@@ -396,4 +397,118 @@ async fn users_edit_only_their_own_delivery_settings(backend: Backend) {
     )
     .await
     .error(403, "forbidden");
+}
+
+async fn discovered_locations_are_shown_and_forgotten_with_the_profile(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let org = app.org("Contoso").await;
+    let p1 = app.imap_profile(&org, "One").await;
+    let p2 = app.imap_profile(&org, "Two").await;
+    let user = app
+        .post(
+            &format!("/api/v1/orgs/{org}/users"),
+            &app.admin,
+            json!({"full_name": "Alice", "email": "alice@contoso.test"}),
+        )
+        .await
+        .expect(201);
+    let id = user["mailbox_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/orgs/{org}/mailboxes/{id}");
+    app.patch(&path, &app.admin, json!({"profile_id": p1["id"]}))
+        .await
+        .expect(200);
+    let m = app.get(&path, &app.admin).await.expect(200);
+    for field in [
+        "discovered_incoming_location",
+        "discovered_outgoing_location",
+        "discovered_source",
+        "discovered_at",
+    ] {
+        assert!(m[field].is_null(), "{field}: {m}");
+    }
+    // What the engine writes after a lookup (microseconds survive both backends).
+    let at = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:20:30.123456Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    app.store
+        .set_discovered_location(
+            &org,
+            &id,
+            Some("imaps://mail.contoso.test:993"),
+            Some("smtp://mail.contoso.test:587"),
+            mailbridge_domain::DiscoverySource::Srv,
+            at,
+        )
+        .await
+        .unwrap();
+    let m = app.get(&path, &app.admin).await.expect(200);
+    assert_eq!(
+        m["discovered_incoming_location"],
+        "imaps://mail.contoso.test:993"
+    );
+    assert_eq!(
+        m["discovered_outgoing_location"],
+        "smtp://mail.contoso.test:587"
+    );
+    assert_eq!(m["discovered_source"], "srv");
+    assert_eq!(m["discovered_at"], "2026-03-01T10:20:30.123456Z");
+    let stored = app
+        .store
+        .discovered_location(&org, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.at, at);
+    // Another organization's id changes nothing.
+    let other = app.org("Fabrikam").await;
+    app.store
+        .clear_discovered_location(&other, &id)
+        .await
+        .unwrap();
+    assert!(
+        app.store
+            .discovered_location(&org, &id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // An unrelated edit keeps them; a new profile forgets them.
+    app.patch(&path, &app.admin, json!({"track_sent_items": true}))
+        .await
+        .expect(200);
+    assert!(
+        app.store
+            .discovered_location(&org, &id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    app.patch(&path, &app.admin, json!({"profile_id": p2["id"]}))
+        .await
+        .expect(200);
+    let m = app.get(&path, &app.admin).await.expect(200);
+    assert!(m["discovered_at"].is_null(), "{m}");
+    // And clearing works on its own.
+    app.store
+        .set_discovered_location(
+            &org,
+            &id,
+            Some("imaps://a.test:993"),
+            None,
+            mailbridge_domain::DiscoverySource::Autoconfig,
+            at,
+        )
+        .await
+        .unwrap();
+    app.store
+        .clear_discovered_location(&org, &id)
+        .await
+        .unwrap();
+    assert!(
+        app.store
+            .discovered_location(&org, &id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -5,6 +5,7 @@
 mod common;
 mod approval;
 mod authz;
+mod certificates;
 mod isolation;
 mod mail_events;
 mod mailboxes;

@@ -11,6 +11,7 @@ on_both_backends!(
     users_set_their_own_password_and_administrators_anyones,
     password_sign_in_opens_a_session_that_sign_out_ends,
     changes_need_the_session_csrf_token_and_this_site,
+    password_guessing_is_slowed_down,
 );
 
 /// A client that follows no redirects, so that each answer can be inspected.
@@ -349,4 +350,52 @@ async fn changes_need_the_session_csrf_token_and_this_site(backend: Backend) {
     )
     .await
     .error(404, "not_found");
+}
+
+async fn password_guessing_is_slowed_down(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let org = app.org("Contoso").await;
+    let (alice, _) = app.member(&org, "Alice", "user").await;
+    app.call(
+        reqwest::Method::PUT,
+        &format!(
+            "/api/v1/orgs/{org}/users/{}/password",
+            alice["id"].as_str().unwrap()
+        ),
+        &app.admin,
+        Some(json!({"password": "alice's long password"})),
+    )
+    .await
+    .expect(204);
+    for _ in 0..5 {
+        let r = sign_in(&app, "alice@example.org", "a wrong guess").await;
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("email address or password is wrong")
+        );
+    }
+    // The right password is refused now too, with the reason and the way out.
+    let r = sign_in(&app, "ALICE@example.org", "alice's long password").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(set_cookie(&r, "__Host-mb_session").is_none());
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Too many wrong passwords"), "{page}");
+    assert!(page.contains("API token"), "{page}");
+    // Another address is not locked.
+    let (bob, _) = app.member(&org, "Bob", "user").await;
+    app.call(
+        reqwest::Method::PUT,
+        &format!(
+            "/api/v1/orgs/{org}/users/{}/password",
+            bob["id"].as_str().unwrap()
+        ),
+        &app.admin,
+        Some(json!({"password": "bob's long password!"})),
+    )
+    .await
+    .expect(204);
+    let r = sign_in(&app, "bob@example.org", "bob's long password!").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }

@@ -1,6 +1,7 @@
 //! Server-side synchronization of email end to end: the engine and the API in
 //! this process, against the real Dovecot and SMTP servers of the test harness.
 
+mod autodiscover;
 mod common;
 mod incoming;
 mod mail_events;

@@ -1,0 +1,148 @@
+//! Autodiscover in the engine: before a run or a test, an IMAP/SMTP mailbox whose
+//! profile has `auto_discover` gets its server locations looked up when it has
+//! none, when they are older than `discovery_max_age`, or when they no longer pass
+//! the profile's rules (`allow_plaintext` turned off); they are stored on the
+//! mailbox with the time and the source, and connections use them. Exchange
+//! profiles are looked up with Autodiscover v2 when their connectors arrive.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use mailbridge_connectors::autodiscover::{DiscoveryConfig, discover_imap_smtp};
+use mailbridge_domain::error_model::SyncError;
+use mailbridge_domain::location::{Direction, parse_location};
+use mailbridge_domain::{DeliveryMethod, ServerType};
+use mailbridge_store::Store;
+
+use crate::config::EngineConfig;
+use crate::context::{MailboxContext, config_error, store_error};
+
+/// The longest wait for one DNS query or HTTP request of a discovery: a lookup
+/// that takes longer is not worth holding a run for.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The connectors' discovery settings from the engine's.
+pub fn discovery_config(cfg: &EngineConfig) -> DiscoveryConfig {
+    DiscoveryConfig {
+        nameserver: cfg.discovery_nameserver,
+        https_port: cfg.discovery_https_port,
+        timeout: cfg.network_timeout.min(LOOKUP_TIMEOUT),
+        extra_roots: cfg.extra_roots.clone(),
+    }
+}
+
+impl MailboxContext {
+    /// Whether this mailbox's locations come from autodiscover rather than from
+    /// its profile.
+    pub fn uses_autodiscover(&self) -> bool {
+        let s = &self.profile.settings;
+        s.auto_discover && s.server_type == ServerType::ImapSmtp
+    }
+
+    /// The directions synchronized with the mail server, which need a location.
+    fn needed(&self) -> Vec<Direction> {
+        let m = &self.mailbox;
+        let mut d = Vec::new();
+        if m.incoming_method == DeliveryMethod::ServerSideSync {
+            d.push(Direction::Incoming);
+        }
+        if m.outgoing_method == DeliveryMethod::ServerSideSync {
+            d.push(Direction::Outgoing);
+        }
+        d
+    }
+
+    /// Whether the stored locations can be used now: present for every needed
+    /// direction, young enough, and still valid for the profile.
+    fn discovered_is_usable(&self, cfg: &EngineConfig) -> bool {
+        let Some(found) = self.mailbox.discovered() else {
+            return false;
+        };
+        if found.is_stale(Utc::now(), cfg.discovery_max_age) {
+            return false;
+        }
+        let s = &self.profile.settings;
+        self.needed().into_iter().all(|d| {
+            let text = match d {
+                Direction::Incoming => &found.incoming,
+                Direction::Outgoing => &found.outgoing,
+            };
+            text.as_deref().is_some_and(|t| {
+                parse_location("discovered", t, s.server_type, d, s.allow_plaintext).is_ok()
+            })
+        })
+    }
+
+    /// Looks the mailbox's locations up when it uses autodiscover and they are
+    /// missing, old or no longer valid, or always with `force` (Test & Enable);
+    /// stores what was found and keeps it in this context.
+    ///
+    /// # Errors
+    /// "mailbox location could not be determined", naming every lookup and the
+    /// fix: permanent when nothing is published, transient when a lookup got no
+    /// answer.
+    pub async fn discover(
+        &mut self,
+        store: &Store,
+        cfg: &EngineConfig,
+        force: bool,
+    ) -> Result<(), SyncError> {
+        let needed = self.needed();
+        if !self.uses_autodiscover() || needed.is_empty() {
+            return Ok(());
+        }
+        if !force && self.discovered_is_usable(cfg) {
+            return Ok(());
+        }
+        let email = self.mailbox.email_address.clone().ok_or_else(|| {
+            config_error(
+                "the mailbox has no email address to look its servers up by",
+                "set the owner's email address, or enter the server locations on the profile and turn Auto Discover off",
+            )
+        })?;
+        let found = discover_imap_smtp(
+            &email,
+            self.profile.settings.allow_plaintext,
+            &discovery_config(cfg),
+        )
+        .await;
+        let attempts: Vec<String> = found.attempts.iter().map(ToString::to_string).collect();
+        let missing = needed.iter().any(|d| match d {
+            Direction::Incoming => found.incoming.is_none(),
+            Direction::Outgoing => found.outgoing.is_none(),
+        });
+        if missing {
+            let err = mailbridge_domain::autodiscover::location_unknown(&email, &found.attempts);
+            tracing::warn!(mailbox = %self.mailbox.id, error = %err.message, "autodiscover found no usable location");
+            return Err(err);
+        }
+        let source = found
+            .incoming
+            .as_ref()
+            .or(found.outgoing.as_ref())
+            .map(|f| f.source)
+            .unwrap_or(mailbridge_domain::DiscoverySource::Srv);
+        let incoming = found.incoming.map(|f| f.location);
+        let outgoing = found.outgoing.map(|f| f.location);
+        let at = Utc::now();
+        store
+            .set_discovered_location(
+                &self.mailbox.org_id,
+                &self.mailbox.id,
+                incoming.as_deref(),
+                outgoing.as_deref(),
+                source,
+                at,
+            )
+            .await
+            .map_err(store_error)?;
+        tracing::info!(mailbox = %self.mailbox.id, incoming = ?incoming, outgoing = ?outgoing,
+            source = %source, lookups = ?attempts, "autodiscover found the mailbox's servers");
+        let m = &mut self.mailbox;
+        m.discovered_incoming_location = incoming;
+        m.discovered_outgoing_location = outgoing;
+        m.discovered_source = Some(source);
+        m.discovered_at = Some(at);
+        Ok(())
+    }
+}
