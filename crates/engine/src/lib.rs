@@ -13,6 +13,7 @@ pub mod config;
 mod context;
 pub mod discovery;
 mod failures;
+pub mod graph;
 pub mod identity;
 pub mod incoming;
 pub mod metrics;
@@ -42,6 +43,8 @@ pub struct Engine {
     pub metrics: Arc<metrics::EngineMetrics>,
     /// The mailboxes whose Inbox this node holds an IDLE on right now.
     watching: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// App-only tokens for Exchange Online profiles, cached; made on first use.
+    token_source: std::sync::OnceLock<Arc<mailbridge_connectors::identity::TokenSource>>,
 }
 
 impl Engine {
@@ -53,6 +56,7 @@ impl Engine {
             wake: Arc::new(Notify::new()),
             metrics: Arc::default(),
             watching: Default::default(),
+            token_source: std::sync::OnceLock::new(),
         })
     }
 
@@ -62,6 +66,22 @@ impl Engine {
             .lock()
             .expect("watching lock")
             .contains(mailbox_id)
+    }
+
+    /// The node's token source for Exchange Online (one cache for every profile).
+    pub(crate) fn token_source(
+        &self,
+    ) -> Result<
+        Arc<mailbridge_connectors::identity::TokenSource>,
+        mailbridge_domain::error_model::SyncError,
+    > {
+        if let Some(s) = self.token_source.get() {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(mailbridge_connectors::identity::TokenSource::new(
+            self.config.network_timeout,
+        )?);
+        Ok(self.token_source.get_or_init(|| s).clone())
     }
 
     pub(crate) fn set_watching(&self, mailbox_id: &str, on: bool) {

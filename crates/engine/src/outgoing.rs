@@ -207,7 +207,7 @@ impl SendLoop<'_> {
 /// run stops goes back to the queue: at once after an error, from a spawned task
 /// when the run is dropped (a lost lease). The email being sent is not here: a run
 /// dropped during its send leaves it `sending`, for [`recover_in_flight`].
-struct Claimed {
+pub(crate) struct Claimed {
     store: Store,
     org_id: String,
     claimed_at: DateTime<Utc>,
@@ -215,7 +215,7 @@ struct Claimed {
 }
 
 impl Claimed {
-    fn new(store: &Store, org_id: &str, batch: Vec<OutgoingEmail>) -> Claimed {
+    pub(crate) fn new(store: &Store, org_id: &str, batch: Vec<OutgoingEmail>) -> Claimed {
         Claimed {
             store: store.clone(),
             org_id: org_id.to_owned(),
@@ -224,11 +224,11 @@ impl Claimed {
         }
     }
 
-    fn next(&mut self) -> Option<OutgoingEmail> {
+    pub(crate) fn next(&mut self) -> Option<OutgoingEmail> {
         self.rest.pop_front()
     }
 
-    fn put_back(&mut self, out: OutgoingEmail) {
+    pub(crate) fn put_back(&mut self, out: OutgoingEmail) {
         self.rest.push_front(out);
     }
 
@@ -237,7 +237,7 @@ impl Claimed {
     }
 
     /// Puts the rest back in the queue now.
-    async fn release(&mut self) {
+    pub(crate) async fn release(&mut self) {
         let ids = self.take_ids();
         release(&self.store, &self.org_id, &ids, self.claimed_at).await;
     }

@@ -79,6 +79,12 @@ async fn watch_once(
         .await
         .map_err(crate::context::store_error)?;
     let ctx = MailboxContext::load(&engine.store, &org, mailbox_id).await?;
+    if crate::graph::uses_graph(&ctx) {
+        // Exchange Online has no IDLE: polling serves it (Graph change
+        // notifications are not wired to the engine yet).
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        return Ok(());
+    }
     let cfg = ctx.imap(&engine.store, &engine.config).await?;
     let mut session = ImapSession::connect(&cfg).await?;
     let open = engine

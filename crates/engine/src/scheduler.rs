@@ -175,7 +175,11 @@ async fn run_mailbox(engine: &Engine, caps: &Caps, work: DueWork) {
 async fn run_incoming(engine: &Engine, ctx: &MailboxContext) {
     let started = std::time::Instant::now();
     let started_at = Utc::now();
-    let result = incoming::run(engine, ctx).await;
+    let result = if crate::graph::uses_graph(ctx) {
+        crate::graph::incoming::run(engine, ctx).await
+    } else {
+        incoming::run(engine, ctx).await
+    };
     let outcome = RunOutcome::of(&result);
     engine
         .metrics
@@ -208,7 +212,11 @@ async fn run_incoming(engine: &Engine, ctx: &MailboxContext) {
 async fn run_outgoing(engine: &Engine, ctx: &MailboxContext) {
     let started = std::time::Instant::now();
     let started_at = Utc::now();
-    let result = outgoing::run(engine, ctx).await;
+    let result = if crate::graph::uses_graph(ctx) {
+        crate::graph::outgoing::run(engine, ctx).await
+    } else {
+        outgoing::run(engine, ctx).await
+    };
     let outcome = RunOutcome::of(&result);
     engine
         .metrics

@@ -112,7 +112,12 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
         errors.0 = Some(why.clone());
         WorkloadStatus::Failure
     } else {
-        match test_incoming(engine, &ctx).await {
+        let result = if crate::graph::uses_graph(&ctx) {
+            crate::graph::test_enable::test_incoming(engine, &ctx).await
+        } else {
+            test_incoming(engine, &ctx).await
+        };
+        match result {
             Ok(()) => WorkloadStatus::Success,
             Err(e) => {
                 notes.push(format!("incoming: {}", describe(&e)));
@@ -128,7 +133,12 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
         errors.1 = Some(why.clone());
         WorkloadStatus::Failure
     } else {
-        match test_outgoing(engine, &ctx).await {
+        let result = if crate::graph::uses_graph(&ctx) {
+            crate::graph::test_enable::test_outgoing(engine, &ctx).await
+        } else {
+            test_outgoing(engine, &ctx).await
+        };
+        match result {
             Ok(()) => WorkloadStatus::Success,
             Err(e) => {
                 notes.push(format!("outgoing: {}", describe(&e)));
@@ -137,7 +147,10 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
             }
         }
     };
-    let act = if m.act_method == DeliveryMethod::ServerSideSync {
+    let act = if m.act_method == DeliveryMethod::ServerSideSync && crate::graph::uses_graph(&ctx) {
+        notes.push("appointments, contacts and tasks: not synchronized for Exchange Online profiles by this version".to_owned());
+        WorkloadStatus::Failure
+    } else if m.act_method == DeliveryMethod::ServerSideSync {
         notes.push("appointments, contacts and tasks: not available for IMAP/SMTP profiles yet (they need a CalDAV/CardDAV location)".to_owned());
         WorkloadStatus::Failure
     } else {

@@ -5,6 +5,7 @@
 mod decisions;
 mod discovery;
 mod folders;
+mod graph_items;
 mod ingest;
 mod jobs;
 mod leases;

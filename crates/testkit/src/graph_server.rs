@@ -151,10 +151,21 @@ impl GraphTestServer {
     /// # Panics
     /// When no port can be bound.
     pub async fn start(check: TokenCheck) -> GraphTestServer {
+        GraphTestServer::start_with(|_| check).await
+    }
+
+    /// Like [`GraphTestServer::start`], the token check made from the server's
+    /// own root URL (`http://127.0.0.1:PORT`, without `/v1.0`): for tokens whose
+    /// audience is this server, as when a profile's `graph_url` points at it.
+    ///
+    /// # Panics
+    /// When no port can be bound.
+    pub async fn start_with(check: impl FnOnce(&str) -> TokenCheck) -> GraphTestServer {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
             .expect("binding 127.0.0.1:0 for the Graph test server");
         let addr = listener.local_addr().expect("the bound address");
+        let check = check(&format!("http://{addr}"));
         let state = State {
             mailbox_concurrency: MAILBOX_CONCURRENCY,
             subscription_max_minutes: SUBSCRIPTION_MAX_MINUTES,

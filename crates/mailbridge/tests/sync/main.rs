@@ -3,6 +3,7 @@
 
 mod autodiscover;
 mod common;
+mod graph;
 mod incoming;
 mod mail_events;
 mod metrics;

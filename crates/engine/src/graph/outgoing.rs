@@ -1,0 +1,119 @@
+//! The outgoing workload of an Exchange Online mailbox: queued emails are claimed
+//! a batch at a time and each is sent as MIME with Graph's `sendMail`, which
+//! also saves the copy in Sent Items (`QUIRK_MIME_SEND_SAVES`): no copy to append.
+//! Outcomes are recorded as on the SMTP path (sent, retried, failed).
+
+use chrono::{Duration as ChronoDuration, Utc};
+use mailbridge_domain::PartyRole;
+use mailbridge_domain::error_model::{ErrorClass, ErrorScope, SyncError};
+use mailbridge_domain::schedule::retry_after_failure;
+use mailbridge_store::OutgoingEmail;
+
+use crate::Engine;
+use crate::context::{MailboxContext, store_error};
+use crate::metrics::{ItemOutcome, Workload};
+use crate::outgoing::{CLAIM_BATCH, Claimed, build};
+
+/// The MIME Graph sends: the SMTP path's message with its Bcc recipients in a
+/// `Bcc` header, since Graph takes the recipients from the headers (and does not
+/// deliver or keep that header as such).
+pub fn mime(from_name: &str, from: &str, out: &OutgoingEmail) -> Vec<u8> {
+    let (bytes, _) = build(from_name, from, out);
+    let bcc: Vec<&str> = out
+        .email
+        .parties
+        .iter()
+        .filter(|p| p.role == PartyRole::Bcc)
+        .map(|p| p.address.as_str())
+        .collect();
+    if bcc.is_empty() {
+        return bytes;
+    }
+    let mut with = format!("Bcc: {}\r\n", bcc.join(", ")).into_bytes();
+    with.extend_from_slice(&bytes);
+    with
+}
+
+/// Sends every due email of the mailbox; returns how many were sent.
+pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<usize, SyncError> {
+    let store = &engine.store;
+    let mailbox = &ctx.mailbox;
+    // FIXME: an email left `sending` by a stop goes back to the queue (its copy in
+    // Sent Items is not looked for yet), so a stop right after Graph accepted it
+    // sends it twice.
+    for (_, id) in store.in_flight(&mailbox.id).await.map_err(store_error)? {
+        store
+            .transition_email(&id, "sending", "pending_send")
+            .await
+            .map_err(store_error)?;
+    }
+    let mbx = super::mailbox(engine, ctx).await?;
+    let from = ctx.address()?;
+    let metrics = &engine.metrics;
+    let mut sent = 0;
+    loop {
+        let batch = store
+            .claim_outgoing(&mailbox.org_id, &mailbox.id, Utc::now(), CLAIM_BATCH)
+            .await
+            .map_err(store_error)?;
+        if batch.is_empty() {
+            return Ok(sent);
+        }
+        let mut claimed = Claimed::new(store, &mailbox.org_id, batch);
+        while let Some(out) = claimed.next() {
+            let bytes = mime(&mailbox.name, &from, &out);
+            let e = match mbx.send_mime(&bytes).await {
+                Ok(()) => {
+                    store
+                        .mark_sent(&out.email.id, Utc::now())
+                        .await
+                        .map_err(store_error)?;
+                    metrics.items(Workload::Outgoing, ItemOutcome::Sent, 1);
+                    sent += 1;
+                    continue;
+                }
+                Err(e) => e,
+            };
+            let reason = e.message.clone();
+            match (e.class, e.scope) {
+                (ErrorClass::Permanent, ErrorScope::Item) => {
+                    store
+                        .mark_send_failed(&out.email.id, &reason)
+                        .await
+                        .map_err(store_error)?;
+                    metrics.items(Workload::Outgoing, ItemOutcome::Failed, 1);
+                }
+                (ErrorClass::Transient { retry_after }, _) => {
+                    let attempts = u32::try_from(out.send_attempts).unwrap_or(u32::MAX);
+                    match retry_after_failure(&engine.config.timing, attempts, retry_after) {
+                        Some(wait) => {
+                            let at = Utc::now()
+                                + ChronoDuration::from_std(wait)
+                                    .unwrap_or(ChronoDuration::minutes(5));
+                            store
+                                .mark_send_retry(&out.email.id, at, &reason)
+                                .await
+                                .map_err(store_error)?;
+                            metrics.items(Workload::Outgoing, ItemOutcome::Retried, 1);
+                        }
+                        None => {
+                            store
+                                .mark_send_failed(&out.email.id, &reason)
+                                .await
+                                .map_err(store_error)?;
+                            metrics.items(Workload::Outgoing, ItemOutcome::Failed, 1);
+                        }
+                    }
+                    claimed.release().await;
+                    return Err(e);
+                }
+                // The mailbox or profile is at fault: the email waits in the queue.
+                _ => {
+                    claimed.put_back(out);
+                    claimed.release().await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
