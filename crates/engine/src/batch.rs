@@ -228,3 +228,45 @@ async fn count_failure(
         attempts,
     }))
 }
+
+/// Records a message given up after its last attempt (`final_reason` says whether
+/// it was moved to Undeliverable) and alerts the owner. The move itself is the
+/// connector's; this part is the same for every connector.
+pub async fn record_given_up(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    folder: FolderRef<'_>,
+    g: &GivenUp,
+    final_reason: &str,
+) -> Result<(), SyncError> {
+    let (name, uidvalidity) = (folder.name, folder.uidvalidity);
+    engine
+        .store
+        .record_item_failure(
+            &ctx.mailbox.org_id,
+            &ctx.mailbox.id,
+            name,
+            uidvalidity,
+            g.uid,
+            g.message_id.as_deref(),
+            Some(&g.subject),
+            "failed",
+            final_reason,
+            false,
+        )
+        .await
+        .map_err(store_error)?;
+    crate::alerts::raise(
+        &engine.store,
+        ctx,
+        mailbridge_domain::AlertScope::Item,
+        mailbridge_domain::AlertSeverity::Warning,
+        Some(format!("{name}/{uidvalidity}/{}", g.uid)),
+        format!("An email could not be tracked: {final_reason} (subject: {})", g.subject),
+        "Look at the message in the mailbox; fix the cause (for example the record its folder is tracked to), then move it back to be processed again",
+        false,
+    )
+    .await;
+    tracing::warn!(mailbox = %ctx.mailbox.id, folder = name, uid = g.uid, "email given up: {final_reason}");
+    Ok(())
+}

@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 
-use chrono::Utc;
 use mailbridge_connectors::{FetchedMessage, ImapSession, SpecialUse};
 use mailbridge_domain::error_model::SyncError;
 use mailbridge_domain::ingest::FolderKind;
@@ -321,8 +320,6 @@ async fn give_up(
     folder: FolderRef<'_>,
     g: &GivenUp,
 ) -> Result<(), SyncError> {
-    let store = &engine.store;
-    let (name, uidvalidity) = (folder.name, folder.uidvalidity);
     let (reason, attempts) = (&g.reason, g.attempts);
     let final_reason = if ctx.profile.settings.move_failed_to_undeliverable {
         session.move_to(g.uid, UNDELIVERABLE).await?;
@@ -330,32 +327,5 @@ async fn give_up(
     } else {
         format!("{reason}; given up after {attempts} attempts")
     };
-    store
-        .record_item_failure(
-            &ctx.mailbox.org_id,
-            &ctx.mailbox.id,
-            name,
-            uidvalidity,
-            g.uid,
-            g.message_id.as_deref(),
-            Some(&g.subject),
-            "failed",
-            &final_reason,
-            false,
-        )
-        .await
-        .map_err(store_error)?;
-    crate::alerts::raise(
-        store,
-        ctx,
-        mailbridge_domain::AlertScope::Item,
-        mailbridge_domain::AlertSeverity::Warning,
-        Some(format!("{name}/{uidvalidity}/{}", g.uid)),
-        format!("An email could not be tracked: {final_reason} (subject: {})", g.subject),
-        "Look at the message in the mailbox; fix the cause (for example the record its folder is tracked to), then move it back to be processed again",
-        false,
-    )
-    .await;
-    tracing::warn!(mailbox = %ctx.mailbox.id, folder = name, uid = g.uid, at = %Utc::now(), "email given up: {final_reason}");
-    Ok(())
+    batch::record_given_up(engine, ctx, folder, g, &final_reason).await
 }

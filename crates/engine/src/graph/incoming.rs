@@ -311,7 +311,6 @@ async fn give_up(
     g: &GivenUp,
     item: Option<&str>,
 ) -> Result<(), SyncError> {
-    let (name, uidvalidity) = (folder.name, folder.uidvalidity);
     let (reason, attempts) = (&g.reason, g.attempts);
     let final_reason = match item {
         Some(id) if ctx.profile.settings.move_failed_to_undeliverable => {
@@ -321,32 +320,5 @@ async fn give_up(
         }
         _ => format!("{reason}; given up after {attempts} attempts"),
     };
-    engine
-        .store
-        .record_item_failure(
-            &ctx.mailbox.org_id,
-            &ctx.mailbox.id,
-            name,
-            uidvalidity,
-            g.uid,
-            g.message_id.as_deref(),
-            Some(&g.subject),
-            "failed",
-            &final_reason,
-            false,
-        )
-        .await
-        .map_err(store_error)?;
-    crate::alerts::raise(
-        &engine.store,
-        ctx,
-        mailbridge_domain::AlertScope::Item,
-        mailbridge_domain::AlertSeverity::Warning,
-        Some(format!("{name}/{uidvalidity}/{}", g.uid)),
-        format!("An email could not be tracked: {final_reason} (subject: {})", g.subject),
-        "Look at the message in the mailbox; fix the cause (for example the record its folder is tracked to), then move it back to be processed again",
-        false,
-    )
-    .await;
-    Ok(())
+    batch::record_given_up(engine, ctx, folder, g, &final_reason).await
 }

@@ -41,6 +41,21 @@ fn form_csrf(html: &str) -> String {
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
+/// Sets `user`'s password as the system administrator.
+async fn set_password(app: &TestApp, org: &str, user: &serde_json::Value, password: &str) {
+    app.call(
+        reqwest::Method::PUT,
+        &format!(
+            "/api/v1/orgs/{org}/users/{}/password",
+            user["id"].as_str().unwrap()
+        ),
+        &app.admin,
+        Some(json!({"password": password})),
+    )
+    .await
+    .expect(204);
+}
+
 /// Signs in with a password; returns the session cookie (`name=value`).
 async fn sign_in(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
     let b = browser();
@@ -160,17 +175,7 @@ async fn password_sign_in_opens_a_session_that_sign_out_ends(backend: Backend) {
     let app = TestApp::start(backend).await;
     let org = app.org("Contoso").await;
     let (alice, _) = app.member(&org, "Alice", "org_admin").await;
-    app.call(
-        reqwest::Method::PUT,
-        &format!(
-            "/api/v1/orgs/{org}/users/{}/password",
-            alice["id"].as_str().unwrap()
-        ),
-        &app.admin,
-        Some(json!({"password": "alice's long password"})),
-    )
-    .await
-    .expect(204);
+    set_password(&app, &org, &alice, "alice's long password").await;
 
     // A wrong password: the form again, with a message, and no session.
     let wrong = sign_in(&app, "alice@example.org", "not her password").await;
@@ -271,17 +276,7 @@ async fn changes_need_the_session_csrf_token_and_this_site(backend: Backend) {
         .await
         .expect(201);
     let (alice, _) = app.member(&org, "Alice", "org_admin").await;
-    app.call(
-        reqwest::Method::PUT,
-        &format!(
-            "/api/v1/orgs/{org}/users/{}/password",
-            alice["id"].as_str().unwrap()
-        ),
-        &app.admin,
-        Some(json!({"password": "alice's long password"})),
-    )
-    .await
-    .expect(204);
+    set_password(&app, &org, &alice, "alice's long password").await;
     let ok = sign_in(&app, "alice@example.org", "alice's long password").await;
     let session = set_cookie(&ok, "__Host-mb_session").unwrap();
     let b = browser();
@@ -356,17 +351,7 @@ async fn password_guessing_is_slowed_down(backend: Backend) {
     let app = TestApp::start(backend).await;
     let org = app.org("Contoso").await;
     let (alice, _) = app.member(&org, "Alice", "user").await;
-    app.call(
-        reqwest::Method::PUT,
-        &format!(
-            "/api/v1/orgs/{org}/users/{}/password",
-            alice["id"].as_str().unwrap()
-        ),
-        &app.admin,
-        Some(json!({"password": "alice's long password"})),
-    )
-    .await
-    .expect(204);
+    set_password(&app, &org, &alice, "alice's long password").await;
     for _ in 0..5 {
         let r = sign_in(&app, "alice@example.org", "a wrong guess").await;
         assert!(
@@ -385,17 +370,7 @@ async fn password_guessing_is_slowed_down(backend: Backend) {
     assert!(page.contains("API token"), "{page}");
     // Another address is not locked.
     let (bob, _) = app.member(&org, "Bob", "user").await;
-    app.call(
-        reqwest::Method::PUT,
-        &format!(
-            "/api/v1/orgs/{org}/users/{}/password",
-            bob["id"].as_str().unwrap()
-        ),
-        &app.admin,
-        Some(json!({"password": "bob's long password!"})),
-    )
-    .await
-    .expect(204);
+    set_password(&app, &org, &bob, "bob's long password!").await;
     let r = sign_in(&app, "bob@example.org", "bob's long password!").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
