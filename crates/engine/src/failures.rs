@@ -55,10 +55,6 @@ pub async fn workload_failed(engine: &Engine, ctx: &MailboxContext, w: Workload,
             }
         }
     }
-    if let Err(e) = store.disable_workload(mailbox, w, &text).await {
-        tracing::error!(mailbox, error = %e, "could not disable a failing workload");
-    }
-    tracing::warn!(mailbox, workload = name(w), error = %err.message, "permanent failure; the workload is disabled");
     let to_profile_owner = err.scope == ErrorScope::Profile;
     crate::alerts::raise(
         store,
@@ -78,6 +74,13 @@ pub async fn workload_failed(engine: &Engine, ctx: &MailboxContext, w: Workload,
         to_profile_owner,
     )
     .await;
+    // Disabled after the alert is written: whoever sees the failure status
+    // finds its alert, and a crash in between leaves an alert and a workload
+    // that fails again, never a silent stop.
+    if let Err(e) = store.disable_workload(mailbox, w, &text).await {
+        tracing::error!(mailbox, error = %e, "could not disable a failing workload");
+    }
+    tracing::warn!(mailbox, workload = name(w), error = %err.message, "permanent failure; the workload is disabled");
     profile_threshold(engine, ctx).await;
 }
 
@@ -90,6 +93,8 @@ pub async fn location_unknown(engine: &Engine, ctx: &MailboxContext, err: &SyncE
         Some(fix) => format!("{}; {fix}", err.message),
         None => err.message.clone(),
     };
+    // The alert first, as in `workload_failed`.
+    alert_location_unknown(store, ctx, err).await;
     for (w, enabled) in [
         (Workload::Incoming, ctx.mailbox.incoming_enabled),
         (Workload::Outgoing, ctx.mailbox.outgoing_enabled),
@@ -102,7 +107,6 @@ pub async fn location_unknown(engine: &Engine, ctx: &MailboxContext, err: &SyncE
         }
     }
     tracing::warn!(mailbox = %ctx.mailbox.id, error = %err.message, "no server location; the mailbox is disabled");
-    alert_location_unknown(store, ctx, err).await;
     profile_threshold(engine, ctx).await;
 }
 
