@@ -296,6 +296,38 @@ async fn mime_is_sent_as_the_mailbox_and_saved_to_sent_items() {
 }
 
 #[tokio::test]
+async fn a_send_whose_answer_was_lost_is_found_in_sent_items_by_message_id() {
+    let s = Setup::new(10).await;
+    let bob = s.bob();
+    let raw = b"From: bob@example.org\r\nTo: carol@example.net\r\nSubject: Quote\r\nMessage-ID: <o'neil.1@example.org>\r\n\r\nHello\r\n";
+    s.graph.lose_next_send_answers(1);
+    let e = bob.send_mime(raw).await.expect_err("the answer is lost");
+    assert!(
+        matches!(e.class, ErrorClass::Transient { .. }),
+        "a lost answer is transient: {e:?}"
+    );
+    assert_eq!(s.graph.sent_mail().len(), 1, "yet it was sent");
+    let copy = s.graph.messages_in(BOB, "sentitems")[0].id.clone();
+    // With or without brackets; the quote in it is escaped as OData wants.
+    for id in ["<o'neil.1@example.org>", "o'neil.1@example.org"] {
+        let found = bob.find_by_message_id("sentitems", id).await.unwrap();
+        assert_eq!(found, vec![copy.clone()], "{id}");
+    }
+    let none = bob
+        .find_by_message_id("sentitems", "<other@example.org>")
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    // Only in the folder asked about.
+    assert!(
+        bob.find_by_message_id("inbox", "<o'neil.1@example.org>")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn throttled_requests_wait_the_retry_after_then_succeed() {
     let s = Setup::new(10).await;
     let id = s.deliver(1);

@@ -2,13 +2,17 @@
 //! profile has `auto_discover` gets its server locations looked up when it has
 //! none, when they are older than `discovery_max_age`, or when they no longer pass
 //! the profile's rules (`allow_plaintext` turned off); they are stored on the
-//! mailbox with the time and the source, and connections use them. Exchange
-//! profiles are looked up with Autodiscover v2 when their connectors arrive.
+//! mailbox with the time and the source, and connections use them. An Exchange
+//! Server mailbox gets its EWS endpoint from Exchange Autodiscover v2 (JSON) the
+//! same way, stored as both its incoming and its outgoing location. Exchange
+//! Online mailboxes need no lookup: Microsoft Graph has one address per cloud
+//! (the profile's Graph URL).
 
 use std::time::Duration;
 
 use chrono::Utc;
-use mailbridge_connectors::autodiscover::{DiscoveryConfig, discover_imap_smtp};
+use mailbridge_connectors::autodiscover::{DiscoveryConfig, discover_exchange, discover_imap_smtp};
+use mailbridge_domain::autodiscover::v2::V2Protocol;
 use mailbridge_domain::error_model::SyncError;
 use mailbridge_domain::location::{Direction, parse_location};
 use mailbridge_domain::{DeliveryMethod, ServerType};
@@ -36,7 +40,11 @@ impl MailboxContext {
     /// its profile.
     pub fn uses_autodiscover(&self) -> bool {
         let s = &self.profile.settings;
-        s.auto_discover && s.server_type == ServerType::ImapSmtp
+        s.auto_discover
+            && matches!(
+                s.server_type,
+                ServerType::ImapSmtp | ServerType::ExchangeServer
+            )
     }
 
     /// The directions synchronized with the mail server, which need a location.
@@ -100,12 +108,28 @@ impl MailboxContext {
                 "set the owner's email address, or enter the server locations on the profile and turn Auto Discover off",
             )
         })?;
-        let found = discover_imap_smtp(
-            &email,
-            self.profile.settings.allow_plaintext,
-            &discovery_config(cfg),
-        )
-        .await;
+        let allow_plaintext = self.profile.settings.allow_plaintext;
+        let found = if self.profile.settings.server_type == ServerType::ExchangeServer {
+            // One EWS endpoint serves both directions.
+            let (ews, attempts) = discover_exchange(
+                ServerType::ExchangeServer,
+                &email,
+                V2Protocol::Ews,
+                allow_plaintext,
+                &discovery_config(cfg),
+            )
+            .await
+            .inspect_err(|e| {
+                tracing::warn!(mailbox = %self.mailbox.id, error = %e.message, "Exchange Autodiscover found no EWS endpoint");
+            })?;
+            mailbridge_connectors::autodiscover::ImapSmtpDiscovery {
+                incoming: Some(ews.clone()),
+                outgoing: Some(ews),
+                attempts,
+            }
+        } else {
+            discover_imap_smtp(&email, allow_plaintext, &discovery_config(cfg)).await
+        };
         let attempts: Vec<String> = found.attempts.iter().map(ToString::to_string).collect();
         let missing = needed.iter().any(|d| match d {
             Direction::Incoming => found.incoming.is_none(),

@@ -375,6 +375,12 @@ impl GraphTestServer {
         ));
     }
 
+    /// The next `n` `sendMail` requests are accepted (sent, and saved to Sent
+    /// Items) but answered 504, as when a gateway gives up before the answer.
+    pub fn lose_next_send_answers(&self, n: usize) {
+        self.shared.lock().lost_send_answers += n;
+    }
+
     /// Every API request waits this long before it is handled (to make concurrency visible).
     pub fn set_latency(&self, latency: Duration) {
         self.shared.lock().latency = latency;
@@ -499,6 +505,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/v1.0/users/{user}/mailFolders/{folder}/childFolders",
             get(mail::list_children).post(mail::create_child),
+        )
+        .route(
+            "/v1.0/users/{user}/mailFolders/{folder}/messages",
+            get(mail::list_messages),
         )
         .route(
             "/v1.0/users/{user}/mailFolders/{folder}/messages/delta",

@@ -262,6 +262,12 @@ impl GraphClient {
                 continue;
             }
             retries += 1;
+            // A gateway timeout can come after the service did the work: a POST
+            // (sendMail above all) is not repeated here; its caller decides (the
+            // outgoing workload looks in Sent Items before sending again).
+            if response.status == 504 && req.method == Method::POST {
+                return Ok(response);
+            }
             match plan_retry(response.status, response.retry_after(), retries, policy) {
                 Some(wait) => {
                     tracing::debug!(

@@ -459,6 +459,40 @@ impl GraphMailbox {
         Ok(())
     }
 
+    /// The ids of the messages of a folder (id or well-known name) whose
+    /// `internetMessageId` is `message_id` (given with or without its angle
+    /// brackets): how a send whose answer was lost is found in Sent Items.
+    ///
+    /// # Errors
+    /// A classified [`SyncError`].
+    pub async fn find_by_message_id(
+        &self,
+        folder: &str,
+        message_id: &str,
+    ) -> Result<Vec<String>, SyncError> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let bare = message_id
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>');
+        // OData string literals double their single quotes.
+        let literal = format!("<{bare}>").replace('\'', "''");
+        let what = "look a message up by its Message-ID";
+        let target = format!(
+            "{}/mailFolders/{}/messages?$filter={}&$select=id&$top=10",
+            self.prefix,
+            segment(folder),
+            segment(&format!("internetMessageId eq '{literal}'"))
+        );
+        let r = self.call(Method::GET, target, Body::None, what).await?;
+        let (found, _) =
+            parse_collection::<Id>(&r.body).map_err(|why| self.unreadable(what, &why))?;
+        Ok(found.into_iter().map(|m| m.id).collect())
+    }
+
     /// Moves several messages into one folder with `$batch` (20 per round trip);
     /// each result in the order of `ids`.
     ///

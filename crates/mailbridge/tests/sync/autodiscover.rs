@@ -274,3 +274,69 @@ async fn a_scheduled_run_looks_again_and_disables_the_mailbox_when_records_go() 
         "{location_alerts:?}"
     );
 }
+
+#[tokio::test]
+async fn an_exchange_server_mailbox_gets_its_ews_endpoint_from_autodiscover_v2() {
+    let fixture = DiscoveryFixture::start(&["contoso.test", "fabrikam.test"]).await;
+    let w = world(Backend::Sqlite, &fixture).await;
+    fixture.serve_host("autodiscover.contoso.test");
+    let profile = w
+        .post(
+            "/email-server-profiles",
+            json!({"name": "Exchange 2019", "server_type": "exchange_server", "auto_discover": true,
+                   "authentication_type": "credentials_specified_by_user_or_queue"}),
+        )
+        .await;
+    let profile = profile["id"].as_str().unwrap().to_owned();
+    let (_, found, _) = member_at(&w, &profile, "contoso.test").await;
+    let address = w.get(&format!("/mailboxes/{found}")).await["email_address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    fixture.set_http(
+        "autodiscover.contoso.test",
+        &format!("/autodiscover/autodiscover.json/v1.0/{address}"),
+        mailbridge_testkit::HttpAnswer::json(
+            200,
+            r#"{"Protocol":"EWS","Url":"https://mail.contoso.test/EWS/Exchange.asmx"}"#,
+        ),
+    );
+    let job = w.test_and_enable(&[&found]).await;
+    // The endpoint is found and stored; the test then stops at the connector.
+    let m = w.get(&format!("/mailboxes/{found}")).await;
+    assert_eq!(m["discovered_source"], "autodiscover_v2", "{m}");
+    assert_eq!(
+        m["discovered_incoming_location"],
+        "https://mail.contoso.test/EWS/Exchange.asmx"
+    );
+    assert_eq!(
+        m["discovered_outgoing_location"],
+        "https://mail.contoso.test/EWS/Exchange.asmx"
+    );
+    assert!(m["discovered_at"].is_string(), "{m}");
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(
+        job.to_string().contains("Exchange Web Services (EWS)"),
+        "the test names what is missing: {job}"
+    );
+
+    // A domain that publishes nothing: the location alert, naming the lookups.
+    let (_, lost, _) = member_at(&w, &profile, "fabrikam.test").await;
+    let job = w.test_and_enable(&[&lost]).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let alerts = w
+        .get(&format!("/alerts?mailbox_id={lost}&severity=error"))
+        .await;
+    let text = alerts["items"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("mailbox location could not be determined"),
+        "{alerts}"
+    );
+    assert!(
+        text.contains("GET https://autodiscover.fabrikam.test:")
+            && text.contains("/autodiscover/autodiscover.json/v1.0/"),
+        "the lookups are named: {text}"
+    );
+    let m = w.get(&format!("/mailboxes/{lost}")).await;
+    assert!(m["discovered_incoming_location"].is_null(), "{m}");
+}

@@ -237,6 +237,106 @@ pub(crate) async fn list_children(
     folder_page(&shared, &st, &uid, &fid, &query, uri.path())
 }
 
+/// Escapes a query value: everything but unreserved characters.
+fn query_escape(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The one `$filter` the messages of a folder take here:
+/// `internetMessageId eq '<id>'` (quotes inside doubled, as OData writes them).
+fn message_id_filter(filter: &str) -> Option<String> {
+    let literal = filter
+        .trim()
+        .strip_prefix("internetMessageId eq '")?
+        .strip_suffix('\'')?;
+    Some(literal.replace("''", "'"))
+}
+
+/// The messages of a folder, oldest first, paged by `$top` (default 10) and
+/// `$skip`; `$select` as on a single message. Of `$filter`, only equality on
+/// `internetMessageId` is understood; anything else is refused as Graph refuses
+/// a filter it cannot apply.
+pub(crate) async fn list_messages(
+    State(shared): State<Arc<Shared>>,
+    Path((user, folder)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    if let Err(r) = authorize(&shared.check, &headers, Need::Read) {
+        return r;
+    }
+    let wanted = match query.get("$filter") {
+        None => None,
+        Some(f) => match message_id_filter(f) {
+            Some(id) => Some(id),
+            None => return bad_request("BadRequest", "Invalid filter clause"),
+        },
+    };
+    let select: Option<Vec<String>> = query
+        .get("$select")
+        .map(|s| s.split(',').map(|f| f.trim().to_owned()).collect());
+    let top: usize = query
+        .get("$top")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(10)
+        .max(1);
+    let skip: usize = query.get("$skip").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let st = shared.lock();
+    let uid = match find_user(&st, &user) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let fid = match find_folder(&st, &uid, &folder) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let mut matching: Vec<&super::state::Message> = st.users[&uid]
+        .messages
+        .values()
+        .filter(|m| m.folder_id == fid)
+        .filter(|m| {
+            wanted
+                .as_deref()
+                .is_none_or(|w| m.internet_message_id.as_deref() == Some(w))
+        })
+        .collect();
+    matching.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(skip)
+        .take(top)
+        .map(|m| m.to_json(select.as_deref()))
+        .collect();
+    let mut body = json!({
+        "@odata.context": format!("{}/$metadata#users('{uid}')/mailFolders('{fid}')/messages", shared.base),
+        "value": page,
+    });
+    if skip + top < matching.len() {
+        let mut next = format!(
+            "{}{}?$top={top}&$skip={}",
+            shared.origin(),
+            uri.path(),
+            skip + top
+        );
+        for key in ["$filter", "$select"] {
+            if let Some(v) = query.get(key) {
+                next.push_str(&format!("&{key}={}", query_escape(v)));
+            }
+        }
+        body["@odata.nextLink"] = json!(next);
+    }
+    axum::Json(body).into_response()
+}
+
 pub(crate) async fn get_folder(
     State(shared): State<Arc<Shared>>,
     Path((user, folder)): Path<(String, String)>,
@@ -399,6 +499,16 @@ pub(crate) async fn send_mail(
             saved_copy_id,
             was_mime,
         });
+        if st.lost_send_answers > 0 {
+            st.lost_send_answers -= 1;
+            drop(st);
+            shared.flush_notices();
+            return graph_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "UnknownError",
+                "The gateway did not receive a timely response.",
+            );
+        }
     }
     shared.flush_notices();
     StatusCode::ACCEPTED.into_response()

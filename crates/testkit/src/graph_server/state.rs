@@ -179,6 +179,9 @@ pub(crate) struct State {
     pub mailbox_concurrency: u32,
     /// The longest a subscription may run, in minutes.
     pub subscription_max_minutes: i64,
+    /// `sendMail` requests still to accept (and save) whose answer is then lost:
+    /// they get 504 as from a gateway that gave up waiting.
+    pub lost_send_answers: usize,
 }
 
 impl State {
