@@ -32,7 +32,8 @@ mod throttle;
 
 pub use batch::MAX_BATCH;
 pub use client::{
-    AccessTokens, GRAPH_BASE_URL, GraphClient, GraphConfig, StaticToken, TokenFuture,
+    AccessTokens, GRAPH_BASE_URL, GraphAnswer, GraphClient, GraphConfig, GraphObserver,
+    StaticToken, TokenFuture,
 };
 pub use mail::{DeltaBatch, DeltaRound, DeltaStep, GraphMailbox, WellKnownFolder};
 pub use model::{

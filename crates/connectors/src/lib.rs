@@ -7,6 +7,7 @@
 //! certificate verification always on. Microsoft Graph, EWS and DAV follow.
 
 pub mod autodiscover;
+pub mod dav;
 mod errors;
 pub mod graph;
 pub mod identity;

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mailbridge_connectors::graph::{
-    DeltaChange, DeltaStep, GraphClient, GraphConfig, GraphMailbox, LifecycleEvent, Notification,
-    RetryPolicy, StaticToken, WellKnownFolder, parse_notifications,
+    DeltaChange, DeltaStep, GraphAnswer, GraphClient, GraphConfig, GraphMailbox, GraphObserver,
+    LifecycleEvent, Notification, RetryPolicy, StaticToken, WellKnownFolder, parse_notifications,
 };
 use mailbridge_domain::error_model::{ErrorClass, ErrorScope};
 use mailbridge_domain::secret::Secret;
@@ -331,14 +331,34 @@ async fn a_send_whose_answer_was_lost_is_found_in_sent_items_by_message_id() {
 async fn throttled_requests_wait_the_retry_after_then_succeed() {
     let s = Setup::new(10).await;
     let id = s.deliver(1);
+    // An observer (the engine's metrics) is told of every answer.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let tell = seen.clone();
+    let observed = GraphClient::new(
+        GraphConfig {
+            base_url: s.graph.base_url().to_owned(),
+            observer: Some(GraphObserver(Arc::new(move |a: GraphAnswer| {
+                tell.lock().unwrap().push((a.status, a.throttled()));
+            }))),
+            ..GraphConfig::default()
+        },
+        Arc::new(StaticToken(Secret::new(
+            s.tokens.app_token(&["Mail.ReadWrite"]),
+        ))),
+    )
+    .unwrap();
     s.graph.throttle_next(1, Duration::from_secs(1));
     s.graph.unavailable_next(1, Duration::from_secs(1));
     let started = Instant::now();
-    let bytes = s
-        .bob()
+    let bytes = observed
+        .mailbox(BOB)
         .fetch_mime(&id)
         .await
         .expect("the MIME after two waits");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(429, true), (503, true), (200, false)]
+    );
     let waited = started.elapsed();
     assert_eq!(bytes, mime(1));
     assert!(waited >= Duration::from_secs(2), "waited only {waited:?}");

@@ -1,6 +1,7 @@
 //! The pure domain of mailbridge: model types, validation rules and the decisions
 //! that the store, engine and HTTP surface apply. Nothing here does I/O or awaits.
 
+pub mod act;
 pub mod activity;
 pub mod alert;
 pub mod authz;

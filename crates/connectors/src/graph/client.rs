@@ -70,6 +70,32 @@ pub struct GraphConfig {
     pub delta_page_size: u32,
     /// Extra trusted CA certificates (DER), for a lab proxy.
     pub extra_roots: Vec<Vec<u8>>,
+    /// Told of every answer Graph gives (for metrics); none by default.
+    pub observer: Option<GraphObserver>,
+}
+
+/// What a client tells its observer: one answer from Graph per request sent
+/// (retries count again), with its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraphAnswer {
+    pub status: u16,
+}
+
+impl GraphAnswer {
+    /// Graph asked to wait (429 throttled, 503 unavailable, 504 gateway timeout).
+    pub fn throttled(self) -> bool {
+        super::throttle::is_retryable(self.status)
+    }
+}
+
+/// A callback told of each [`GraphAnswer`]; it must be quick (it runs inline).
+#[derive(Clone)]
+pub struct GraphObserver(pub Arc<dyn Fn(GraphAnswer) + Send + Sync>);
+
+impl std::fmt::Debug for GraphObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GraphObserver")
+    }
 }
 
 impl Default for GraphConfig {
@@ -81,6 +107,7 @@ impl Default for GraphConfig {
             retry: RetryPolicy::default(),
             delta_page_size: 100,
             extra_roots: Vec::new(),
+            observer: None,
         }
     }
 }
@@ -256,6 +283,11 @@ impl GraphClient {
                 let _permit = self.inner.limiter.acquire(mailbox).await;
                 self.attempt(&url, req).await?
             };
+            if let Some(GraphObserver(tell)) = &self.inner.cfg.observer {
+                tell(GraphAnswer {
+                    status: response.status,
+                });
+            }
             if response.status == 401 && !refreshed {
                 refreshed = true;
                 self.inner.tokens.invalidate();

@@ -2,9 +2,10 @@
 //! (server-to-server authentication), with their thumbprints and end dates;
 //! generate a self-signed one for evaluation, upload one as PEM, download the
 //! public certificate (.cer for the app registration, or PEM), delete one that
-//! no profile selects. PKCS#12 uploads go through the API.
+//! no profile selects. A PKCS#12 (.pfx) file is uploaded as a file with its
+//! password (a multipart form); its bytes go to the API in base64.
 
-use axum::extract::{Path, Query};
+use axum::extract::{Multipart, Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,6 +25,7 @@ pub fn routes() -> Router<WebState> {
         .route("/certificates", get(list))
         .route("/certificates/generate", post(generate))
         .route("/certificates/upload", post(upload))
+        .route("/certificates/upload-pkcs12", post(upload_pkcs12))
         .route("/certificates/{id}/certificate.cer", get(download_cer))
         .route("/certificates/{id}/certificate.pem", get(download_pem))
         .route("/certificates/{id}/delete", post(delete))
@@ -136,6 +138,64 @@ async fn upload(
             let form = json!({"upload": {"name": body["name"], "certificate_pem": body["certificate_pem"]}});
             refused(&s, form, e).await
         }
+    }
+}
+
+fn bad_upload(message: String) -> WebError {
+    WebError::Api(ApiFailure {
+        status: 400,
+        code: "bad_request".to_owned(),
+        message,
+        field: None,
+        details: Vec::new(),
+    })
+}
+
+/// The fields of the PKCS#12 form: name, the file, its password.
+async fn pkcs12_fields(mut form: Multipart) -> Result<(String, Vec<u8>, String), WebError> {
+    let (mut name, mut file, mut password) = (String::new(), Vec::new(), String::new());
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| bad_upload(format!("the upload could not be read: {e}")))?
+    {
+        let what = field.name().unwrap_or_default().to_owned();
+        let unreadable = |e: axum::extract::multipart::MultipartError| {
+            bad_upload(format!("the field {what} could not be read: {e}"))
+        };
+        match what.as_str() {
+            "name" => name = field.text().await.map_err(unreadable)?,
+            "pkcs12_password" => password = field.text().await.map_err(unreadable)?,
+            "pkcs12_file" => file = field.bytes().await.map_err(unreadable)?.to_vec(),
+            _ => {}
+        }
+    }
+    Ok((name, file, password))
+}
+
+async fn upload_pkcs12(s: Session, form: Multipart) -> Result<Response, WebError> {
+    use base64::Engine as _;
+    let (name, file, password) = pkcs12_fields(form).await?;
+    let form = json!({"pkcs12": {"name": name.trim()}});
+    if file.is_empty() {
+        let missing = ApiFailure {
+            status: 422,
+            code: "validation_failed".to_owned(),
+            message: "pkcs12_base64: choose the .pfx or .p12 file to upload".to_owned(),
+            field: Some("pkcs12_base64".to_owned()),
+            details: Vec::new(),
+        };
+        return refused(&s, form, missing).await;
+    }
+    let body = json!({
+        "name": name.trim(),
+        "pkcs12_base64": base64::engine::general_purpose::STANDARD.encode(&file),
+        "pkcs12_password": password,
+    });
+    match s.api.post::<Value>(&s.org_api("certificates"), &body).await {
+        Ok(_) => Ok(see_other("/certificates?notice=uploaded")),
+        // Neither the file nor its password is written back into the page.
+        Err(e) => refused(&s, form, e).await,
     }
 }
 

@@ -188,15 +188,38 @@ pub async fn verify_csrf(State(s): State<WebState>, req: Request, next: Next) ->
     let Ok(bytes) = axum::body::to_bytes(body, 4 * 1024 * 1024).await else {
         return refuse("the form is larger than 4 MiB");
     };
-    let sent = form_urlencoded::parse(&bytes)
-        .find(|(k, _)| k == "_csrf")
-        .map(|(_, v)| v.into_owned());
+    let multipart = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let sent = if multipart {
+        multipart_csrf(&parts.headers, bytes.clone()).await
+    } else {
+        form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == "_csrf")
+            .map(|(_, v)| v.into_owned())
+    };
     match sent {
         Some(sent) if constant_time_eq(sent.as_bytes(), expected.as_bytes()) => {
             next.run(Request::from_parts(parts, bytes.into())).await
         }
         _ => refuse("the form's security token is missing or does not match this session"),
     }
+}
+
+/// The `_csrf` field of a `multipart/form-data` body (a file upload form).
+async fn multipart_csrf(headers: &HeaderMap, body: axum::body::Bytes) -> Option<String> {
+    use axum::extract::{FromRequest, Multipart};
+    let mut req = Request::new(axum::body::Body::from(body));
+    *req.headers_mut() = headers.clone();
+    let mut form = Multipart::from_request(req, &()).await.ok()?;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some("_csrf") {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -494,4 +494,64 @@ async fn the_web_admin_generates_lists_and_downloads_certificates(backend: Backe
         !html.contains("secret-material"),
         "the key is not written back"
     );
+
+    // A PKCS#12 file, uploaded as a file (multipart) with its password.
+    let pfx_material = generate_self_signed("Pfx", Utc::now(), 60).unwrap();
+    let pfx = to_pkcs12(&pfx_material, "pfx-pass").unwrap();
+    let upload = |password: &'static str, file: Option<Vec<u8>>, token: String| {
+        let mut form = reqwest::multipart::Form::new()
+            .text("_csrf", token)
+            .text("name", "From Windows")
+            .text("pkcs12_password", password);
+        if let Some(bytes) = file {
+            form = form.part(
+                "pkcs12_file",
+                reqwest::multipart::Part::bytes(bytes).file_name("contoso.pfx"),
+            );
+        }
+        b.post(format!("{}/certificates/upload-pkcs12", app.base))
+            .header(COOKIE, &session)
+            .multipart(form)
+            .send()
+    };
+    let forged = upload("pfx-pass", Some(pfx.clone()), "not-the-token".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        403,
+        "the CSRF token is checked in a multipart form too"
+    );
+    let no_file = upload("pfx-pass", None, csrf.clone()).await.unwrap();
+    assert_eq!(no_file.status(), 422);
+    assert!(
+        no_file
+            .text()
+            .await
+            .unwrap()
+            .contains("choose the .pfx or .p12 file")
+    );
+    let wrong = upload("wrong-pass", Some(pfx.clone()), csrf.clone())
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 422);
+    let html = wrong.text().await.unwrap();
+    assert!(html.contains("pkcs12_password"), "{html}");
+    assert!(
+        !html.contains("wrong-pass"),
+        "the password is not written back"
+    );
+    let ok = upload("pfx-pass", Some(pfx), csrf.clone()).await.unwrap();
+    assert_eq!(ok.status(), 303);
+    assert_eq!(ok.headers()[LOCATION], "/certificates?notice=uploaded");
+    let listed = app.get(&certificates(&org), &app.admin).await.expect(200);
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["thumbprint"] == pfx_material.thumbprint.as_str()
+                && c["name"] == "From Windows"),
+        "{listed}"
+    );
 }
