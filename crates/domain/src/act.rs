@@ -12,6 +12,7 @@ pub mod fingerprint;
 pub mod merge;
 pub mod model;
 pub mod planner;
+pub mod records;
 
 #[cfg(test)]
 mod samples;

@@ -320,6 +320,28 @@ string_enum!(
 );
 
 string_enum!(
+    /// ACT: what happens on the server when a linked record leaves its user's sync
+    /// filters (the planner's `LeavingFilters`).
+    ActLeavingFilters {
+        /// The server item is deleted (the default).
+        DeleteOnServer = "delete_on_server",
+        /// Only the link is removed; the server item stays.
+        Unlink = "unlink",
+    }
+);
+
+string_enum!(
+    /// ACT: what a task deleted on the mail system does to its record (the planner's
+    /// `TaskDeletedOnServer`).
+    ActTaskDeletedOnServer {
+        /// The record is deleted too (the default).
+        DeleteRecord = "delete_record",
+        /// Only the link is removed; the record stays.
+        Unlink = "unlink",
+    }
+);
+
+string_enum!(
     /// What a webhook event reports; subscriptions list the types they receive.
     WebhookEventType {
         /// An email activity was created by incoming sync (or from Sent Items).

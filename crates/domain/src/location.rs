@@ -164,6 +164,37 @@ pub fn parse_location(
     })
 }
 
+/// Parses and checks the CalDAV/CardDAV base URL of an `imap_smtp` profile
+/// (`dav_location`): `https://`, or `http://` only with `allow_plaintext`.
+pub fn parse_dav_location(
+    field: &str,
+    text: &str,
+    allow_plaintext: bool,
+) -> Result<ServerLocation, FieldError> {
+    let scheme = text
+        .trim()
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("https" | "http")) {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "`{}` is not a CalDAV/CardDAV URL; write it like https://dav.example.org/ (http:// only with allow_plaintext)",
+                text.trim()
+            ),
+        ));
+    }
+    // The HTTP rules (host, no credentials, TLS unless allow_plaintext) are those of
+    // an Exchange location.
+    parse_location(
+        field,
+        text,
+        ServerType::ExchangeServer,
+        Direction::Incoming,
+        allow_plaintext,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +209,36 @@ mod tests {
         parse_location("f", text, st, d, plain)
             .expect_err(text)
             .message
+    }
+
+    #[test]
+    fn dav_locations_are_http_urls() {
+        let cases = [
+            ("https://dav.example.org/", false, Ok(TlsPolicy::Implicit)),
+            ("http://localhost:5232/", true, Ok(TlsPolicy::None)),
+            ("http://localhost:5232/", false, Err("in the clear")),
+            (
+                "imaps://mail.example.org",
+                false,
+                Err("not a CalDAV/CardDAV URL"),
+            ),
+            ("dav.example.org", false, Err("not a CalDAV/CardDAV URL")),
+            (
+                "https://user:pw@dav.example.org/",
+                false,
+                Err("credentials"),
+            ),
+        ];
+        for (text, plain, expected) in cases {
+            match (parse_dav_location("dav_location", text, plain), expected) {
+                (Ok(l), Ok(tls)) => assert_eq!(l.tls, tls, "{text}"),
+                (Err(e), Err(part)) => {
+                    assert_eq!(e.field, "dav_location");
+                    assert!(e.message.contains(part), "{text}: {}", e.message);
+                }
+                (got, _) => panic!("{text}: {got:?}"),
+            }
+        }
     }
 
     #[test]

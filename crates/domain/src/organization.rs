@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::validation::{check_guid, check_range, check_required_text};
-use crate::{DeliveryMethod, EmailBetweenUsers, FieldError, Validation};
+use crate::{
+    ActLeavingFilters, ActTaskDeletedOnServer, DeliveryMethod, EmailBetweenUsers, FieldError,
+    Validation,
+};
 
 /// A tenant: everything else belongs to exactly one organization.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -55,6 +58,29 @@ pub struct EmailSettings {
     /// Also correlate by similarity: the same normalized subject and at least two
     /// shared addresses (off by default).
     pub similarity_correlation: bool,
+    /// ACT: a linked record leaving its user's filters deletes the server item
+    /// (default) or only unlinks it.
+    pub act_leaving_filters: ActLeavingFilters,
+    /// ACT: a task deleted on the mail system deletes its record (default) or only
+    /// unlinks it.
+    pub act_task_deleted_on_server: ActTaskDeletedOnServer,
+}
+
+impl EmailSettings {
+    /// The settings the ACT planner follows.
+    pub fn act_settings(&self) -> crate::act::OrgSettings {
+        use crate::act::planner::{LeavingFilters, TaskDeletedOnServer};
+        crate::act::OrgSettings {
+            leaving_filters: match self.act_leaving_filters {
+                ActLeavingFilters::DeleteOnServer => LeavingFilters::DeleteOnServer,
+                ActLeavingFilters::Unlink => LeavingFilters::Unlink,
+            },
+            task_deleted_on_server: match self.act_task_deleted_on_server {
+                ActTaskDeletedOnServer::DeleteRecord => TaskDeletedOnServer::DeleteRecord,
+                ActTaskDeletedOnServer::Unlink => TaskDeletedOnServer::Unlink,
+            },
+        }
+    }
 }
 
 impl Default for EmailSettings {
@@ -74,6 +100,8 @@ impl Default for EmailSettings {
             max_attachment_size_kb: 5120,
             email_between_users: EmailBetweenUsers::OneActivity,
             similarity_correlation: false,
+            act_leaving_filters: ActLeavingFilters::DeleteOnServer,
+            act_task_deleted_on_server: ActTaskDeletedOnServer::DeleteRecord,
         }
     }
 }
@@ -130,6 +158,7 @@ mod tests {
         assert!(
             s.process_email_for_approved_users_only && s.process_email_for_approved_queues_only
         );
+        assert_eq!(s.act_settings(), crate::act::OrgSettings::default());
     }
 
     #[test]

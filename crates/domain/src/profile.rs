@@ -46,6 +46,9 @@ pub struct ProfileSettings {
     pub incoming_username: Option<String>,
     pub use_same_settings_for_outgoing: bool,
     pub outgoing_username: Option<String>,
+    /// `imap_smtp` only: the CalDAV/CardDAV base URL where appointments, contacts
+    /// and tasks are synchronized; none: ACT has no server to talk to.
+    pub dav_location: Option<String>,
 }
 
 /// Which write-only secrets a profile holds. The values never leave the store.
@@ -101,6 +104,7 @@ impl ProfileSettings {
             incoming_username: None,
             use_same_settings_for_outgoing: true,
             outgoing_username: None,
+            dav_location: None,
         }
     }
 }
@@ -145,6 +149,7 @@ pub fn validate_profile(p: &ProfileSettings, ctx: &ProfileContext<'_>) -> Valida
     check_tenant(&mut errors, p, ctx);
     check_identity(&mut errors, p);
     check_locations(&mut errors, p);
+    check_dav_location(&mut errors, p);
     check_authentication(&mut errors, p, ctx);
     errors
 }
@@ -306,6 +311,25 @@ fn check_locations(errors: &mut Validation, p: &ProfileSettings) {
             )),
             None => {}
         }
+    }
+}
+
+fn check_dav_location(errors: &mut Validation, p: &ProfileSettings) {
+    let Some(text) = &p.dav_location else {
+        return;
+    };
+    if p.server_type != ServerType::ImapSmtp {
+        errors.push(FieldError::new(
+            "dav_location",
+            format!(
+                "dav_location is used only by imap_smtp profiles ({} profiles sync appointments, contacts and tasks through their own server); remove it",
+                p.server_type
+            ),
+        ));
+    } else if let Err(e) =
+        crate::location::parse_dav_location("dav_location", text, p.allow_plaintext)
+    {
+        errors.push(e);
     }
 }
 

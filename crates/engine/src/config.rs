@@ -55,6 +55,18 @@ pub struct EngineConfig {
     /// Autodiscover: how long a discovered location is used before it is looked
     /// up again (Test & Enable always looks again).
     pub discovery_max_age: Duration,
+    /// Exchange Online change notifications: the public base URL under which
+    /// Microsoft Graph reaches this service's API (e.g. `https://mailbridge.example.org`);
+    /// notifications are posted to `{url}/api/v1/graph/notifications/{org_id}`.
+    /// `None`: no subscriptions, polling alone.
+    pub graph_notification_url: Option<String>,
+    /// The lifetime asked for a Graph subscription, in minutes (at most 4,230).
+    pub graph_subscription_minutes: i64,
+    /// A subscription is renewed when less than this is left (at most three
+    /// quarters of the lifetime Graph granted).
+    pub graph_subscription_renew_margin: Duration,
+    /// How often the subscriptions are checked (created, renewed, deleted).
+    pub graph_subscription_check: Duration,
 }
 
 impl Default for EngineConfig {
@@ -80,6 +92,10 @@ impl Default for EngineConfig {
             discovery_nameserver: None,
             discovery_https_port: None,
             discovery_max_age: Duration::from_secs(24 * 3600),
+            graph_notification_url: None,
+            graph_subscription_minutes: 4230,
+            graph_subscription_renew_margin: Duration::from_secs(12 * 3600),
+            graph_subscription_check: Duration::from_secs(60),
         }
     }
 }

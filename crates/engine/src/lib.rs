@@ -45,6 +45,8 @@ pub struct Engine {
     watching: std::sync::Mutex<std::collections::HashSet<String>>,
     /// App-only tokens for Exchange Online profiles, cached; made on first use.
     token_source: std::sync::OnceLock<Arc<mailbridge_connectors::identity::TokenSource>>,
+    /// Microsoft Graph clients, one per Exchange Online profile.
+    graph_clients: graph::GraphClients,
 }
 
 impl Engine {
@@ -57,6 +59,7 @@ impl Engine {
             metrics: Arc::default(),
             watching: Default::default(),
             token_source: std::sync::OnceLock::new(),
+            graph_clients: graph::GraphClients::default(),
         })
     }
 
@@ -107,6 +110,7 @@ impl Engine {
             tokio::spawn(scheduler::run_jobs(self.clone(), shutdown.clone())),
             tokio::spawn(webhooks::run(self.clone(), shutdown.clone())),
             tokio::spawn(certificates::run(self.clone(), shutdown.clone())),
+            tokio::spawn(graph::notifications::run(self.clone(), shutdown.clone())),
         ];
         if self.config.push {
             tasks.push(tokio::spawn(push::supervise(

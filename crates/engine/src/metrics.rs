@@ -88,6 +88,18 @@ label_value!(
 );
 
 label_value!(
+    /// How Microsoft Graph answered a request.
+    GraphOutcome {
+        /// 2xx (and 3xx).
+        Ok = "ok",
+        /// 429, 503 or 504: asked to wait (the request is retried).
+        Throttled = "throttled",
+        /// Any other 4xx or 5xx.
+        Error = "error",
+    }
+);
+
+label_value!(
     /// What made incoming work due at once.
     WakeSource {
         /// An IMAP IDLE of this node saw a change.
@@ -132,6 +144,11 @@ struct ConnectionLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct GraphLabels {
+    outcome: GraphOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct WakeLabels {
     source: WakeSource,
 }
@@ -159,6 +176,7 @@ pub struct EngineMetrics {
     connections_opened: Family<ConnectionLabels, Counter>,
     connections_open: Family<ConnectionLabels, Gauge>,
     wakeups: Family<WakeLabels, Counter>,
+    graph_requests: Family<GraphLabels, Counter>,
     running: Gauge,
     started: AtomicBool,
 }
@@ -178,6 +196,7 @@ impl EngineMetrics {
         let connections_opened = Family::<ConnectionLabels, Counter>::default();
         let connections_open = Family::<ConnectionLabels, Gauge>::default();
         let wakeups = Family::<WakeLabels, Counter>::default();
+        let graph_requests = Family::<GraphLabels, Counter>::default();
         let running = Gauge::default();
         registry.register(
             "build",
@@ -223,8 +242,14 @@ impl EngineMetrics {
             "Times incoming work was made due at once by a push",
             wakeups.clone(),
         );
+        registry.register(
+            "graph_requests",
+            "Requests answered by Microsoft Graph, by outcome (throttled: 429, 503 or 504, retried after Retry-After)",
+            graph_requests.clone(),
+        );
         EngineMetrics {
             registry,
+            graph_requests,
             runs,
             run_duration,
             items,
@@ -281,6 +306,18 @@ impl EngineMetrics {
         OpenConnection { gauge }
     }
 
+    /// Microsoft Graph answered a request with `status`.
+    pub fn graph_answer(&self, status: u16) {
+        let outcome = match status {
+            429 | 503 | 504 => GraphOutcome::Throttled,
+            s if s >= 400 => GraphOutcome::Error,
+            _ => GraphOutcome::Ok,
+        };
+        self.graph_requests
+            .get_or_create(&GraphLabels { outcome })
+            .inc();
+    }
+
     /// Incoming work was made due at once.
     pub fn push_wakeup(&self, source: WakeSource) {
         self.wakeups.get_or_create(&WakeLabels { source }).inc();
@@ -320,6 +357,9 @@ mod tests {
         m.items(Workload::Incoming, ItemOutcome::Tracked, 3);
         m.items(Workload::Incoming, ItemOutcome::NotTracked, 0);
         m.push_wakeup(WakeSource::Idle);
+        for status in [200, 202, 429, 503, 504, 404] {
+            m.graph_answer(status);
+        }
         let t = text(&m);
         for line in [
             "mailbridge_runs_total{workload=\"incoming\",outcome=\"succeeded\"} 1",
@@ -328,6 +368,9 @@ mod tests {
             "mailbridge_run_duration_seconds_count{workload=\"incoming\"} 1",
             "mailbridge_run_duration_seconds_bucket{le=\"0.05\",workload=\"incoming\"} 1",
             "mailbridge_engine_running 0",
+            "mailbridge_graph_requests_total{outcome=\"ok\"} 2",
+            "mailbridge_graph_requests_total{outcome=\"throttled\"} 3",
+            "mailbridge_graph_requests_total{outcome=\"error\"} 1",
         ] {
             assert!(t.lines().any(|l| l == line), "{line} missing from\n{t}");
         }

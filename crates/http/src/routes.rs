@@ -6,6 +6,7 @@ mod alerts;
 mod appointments;
 mod certificates;
 mod emails;
+mod graph_notifications;
 pub mod health;
 mod jobs;
 mod mail_events;
@@ -38,6 +39,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get, users::update))
         .routes(routes!(users::set_password))
+        .routes(routes!(users::get_sync_filters, users::set_sync_filters))
         .routes(routes!(queues::list, queues::create))
         .routes(routes!(queues::get, queues::update, queues::delete))
         .routes(routes!(parties::list_contacts, parties::create_contact))
@@ -66,6 +68,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(mailboxes::approve))
         .routes(routes!(mailboxes::reject))
         .routes(routes!(mailboxes::apply_default_settings))
+        .routes(routes!(mailboxes::act_decisions))
+        .routes(routes!(mailboxes::act_links))
         .routes(routes!(sync::test_and_enable))
         .routes(routes!(sync::messages))
         .routes(routes!(
@@ -75,6 +79,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sync::delete_tracked_folder))
         .routes(routes!(sync::test_connection))
         .routes(routes!(mail_events::receive))
+        .routes(routes!(graph_notifications::receive))
         .routes(routes!(emails::send))
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(emails::list, emails::create))

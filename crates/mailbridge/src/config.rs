@@ -99,6 +99,11 @@ pub struct Settings {
     /// Autodiscover: how long a discovered server location is used before it is
     /// looked up again.
     pub discovery_max_age_seconds: u64,
+    /// Exchange Online change notifications: the public HTTPS base URL under
+    /// which Microsoft Graph reaches this service (e.g. `https://mailbridge.example.org`;
+    /// Graph posts to `<url>/api/v1/graph/notifications/<org_id>`). Off when
+    /// absent: Exchange Online mailboxes are then polled only.
+    pub graph_notification_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -132,6 +137,7 @@ impl Default for Settings {
             discovery_nameserver: None,
             discovery_https_port: None,
             discovery_max_age_seconds: 24 * 3600,
+            graph_notification_url: None,
         }
     }
 }
@@ -208,6 +214,12 @@ impl Settings {
             discovery_nameserver: self.discovery_nameserver,
             discovery_https_port: self.discovery_https_port,
             discovery_max_age: Duration::from_secs(self.discovery_max_age_seconds.max(60)),
+            graph_notification_url: self
+                .graph_notification_url
+                .as_deref()
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(|u| u.trim_end_matches('/').to_owned()),
             ..Default::default()
         })
     }
@@ -326,6 +338,26 @@ mod tests {
             );
             assert_eq!(e.discovery_https_port, Some(8443));
             assert_eq!(e.discovery_max_age.as_secs(), 3600);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn graph_notification_url_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let e = s.engine_config("n1".into()).map_err(|e| e.to_string())?;
+            assert_eq!(e.graph_notification_url, None, "off by default");
+            jail.set_env(
+                "MAILBRIDGE_GRAPH_NOTIFICATION_URL",
+                "https://mb.example.org/",
+            );
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let e = s.engine_config("n1".into()).map_err(|e| e.to_string())?;
+            assert_eq!(
+                e.graph_notification_url.as_deref(),
+                Some("https://mb.example.org")
+            );
             Ok(())
         });
     }

@@ -6,11 +6,13 @@
 //! one folder per backend and are kept in step. Secrets are sealed with the store
 //! key before they are written and are never selected into a model.
 
+mod act;
 mod activities;
 mod alerts;
 mod certificates;
 pub mod crypto;
 mod error;
+mod graph_subscriptions;
 mod jobs;
 mod mailboxes;
 mod meta;
@@ -35,11 +37,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use act::*;
 pub use activities::emails_of_mailbox;
 pub use alerts::alerts_for_recipient;
 pub use certificates::{ExpiringCertificate, NewCertificate};
 pub use crypto::Cipher;
 pub use error::{StoreError, StoreResult};
+pub use graph_subscriptions::{GraphSubscriptionGranted, GraphSubscriptionRow};
 pub use meta::KeyCheck;
 pub use monitoring::{
     HealthSort, JobItemCounts, JobItemView, MailboxHealth, MailboxViewCounts, MonitoringSummary,

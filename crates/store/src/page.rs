@@ -51,6 +51,8 @@ pub enum Filter {
     Around(&'static str, String, &'static str),
     /// The same around two uses of one value: `before <v> middle <v> after`.
     AroundTwice(&'static str, String, &'static str, &'static str),
+    /// A condition written by the code without a value, e.g. `t.deleted_at IS NULL`.
+    Sql(&'static str),
 }
 
 pub(crate) fn push_filters<DB>(qb: &mut QueryBuilder<DB>, filters: &[Filter])
@@ -89,6 +91,9 @@ where
                     .push(*middle)
                     .push_bind(v.clone())
                     .push(*after);
+            }
+            Filter::Sql(condition) => {
+                qb.push(format!(" AND {condition}"));
             }
             Filter::Around(before, v, after) => {
                 qb.push(format!(" AND {before}"))

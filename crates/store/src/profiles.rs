@@ -13,7 +13,7 @@ const SELECT: &str = "SELECT t.id, t.org_id, t.name, t.description, t.server_typ
         t.graph_url, t.auto_discover, t.incoming_server_location, t.outgoing_server_location, t.process_email_from,
         t.min_polling_interval_minutes, t.max_concurrent_connections, t.move_failed_to_undeliverable,
         t.allow_plaintext, t.authentication_type, t.incoming_username, t.use_same_settings_for_outgoing,
-        t.outgoing_username,
+        t.outgoing_username, t.dav_location,
         (t.incoming_password_enc IS NOT NULL) AS incoming_password_set,
         (t.outgoing_password_enc IS NOT NULL) AS outgoing_password_set,
         (t.client_secret_enc IS NOT NULL) AS client_secret_set,
@@ -111,9 +111,9 @@ impl Store {
                 outgoing_server_location, process_email_from, min_polling_interval_minutes,
                 max_concurrent_connections, move_failed_to_undeliverable, allow_plaintext,
                 authentication_type, incoming_username, use_same_settings_for_outgoing, outgoing_username,
-                created_at, updated_at, certificate_id, authority_url, graph_url)
+                created_at, updated_at, certificate_id, authority_url, graph_url, dav_location)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                $19, $20, $21, $22, $23, $24, $25, $26)",
+                $19, $20, $21, $22, $23, $24, $25, $26, $27)",
         )
         .bind(&id).bind(org_id).bind(&s.name).bind(&s.description).bind(s.server_type).bind(&s.owner_id)
         .bind(s.use_default_tenant_id).bind(&s.tenant_id).bind(&s.application_id).bind(s.auto_discover)
@@ -122,6 +122,7 @@ impl Store {
         .bind(s.move_failed_to_undeliverable).bind(s.allow_plaintext).bind(s.authentication_type)
         .bind(&s.incoming_username).bind(s.use_same_settings_for_outgoing).bind(&s.outgoing_username)
         .bind(t).bind(t).bind(&s.certificate_id).bind(&s.authority_url).bind(&s.graph_url)
+        .bind(&s.dav_location)
         .execute(p).await.map(|r| r.rows_affected()));
         result.map_err(|e| Self::name_taken(e, &s.name))?;
         self.write_profile_secrets(org_id, &id, secrets).await?;
@@ -156,7 +157,8 @@ impl Store {
                 min_polling_interval_minutes = $14, max_concurrent_connections = $15,
                 move_failed_to_undeliverable = $16, allow_plaintext = $17, authentication_type = $18,
                 incoming_username = $19, use_same_settings_for_outgoing = $20, outgoing_username = $21,
-                updated_at = $22, certificate_id = $23, authority_url = $24, graph_url = $25
+                updated_at = $22, certificate_id = $23, authority_url = $24, graph_url = $25,
+                dav_location = $26
              WHERE org_id = $1 AND id = $2",
         )
         .bind(org_id).bind(id).bind(&s.name).bind(&s.description).bind(s.server_type).bind(&s.owner_id)
@@ -166,6 +168,7 @@ impl Store {
         .bind(s.move_failed_to_undeliverable).bind(s.allow_plaintext).bind(s.authentication_type)
         .bind(&s.incoming_username).bind(s.use_same_settings_for_outgoing).bind(&s.outgoing_username)
         .bind(now()).bind(&s.certificate_id).bind(&s.authority_url).bind(&s.graph_url)
+        .bind(&s.dav_location)
         .execute(p).await.map(|r| r.rows_affected()));
         if result.map_err(|e| Self::name_taken(e, &s.name))? == 0 {
             return Err(StoreError::NotFound);

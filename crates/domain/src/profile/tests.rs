@@ -278,3 +278,24 @@ fn identity_fields_belong_to_exchange_online_and_are_checked() {
     p.graph_url = Some("https://graph.microsoft.com".into());
     assert_eq!(fields(&p, &ProfileContext::default()), ["graph_url"]);
 }
+
+#[test]
+fn dav_location_belongs_to_imap_smtp_profiles() {
+    let mut p = imap();
+    p.dav_location = Some("https://dav.example.org/".into());
+    assert!(fields(&p, &ProfileContext::default()).is_empty());
+    p.dav_location = Some("http://dav.example.org/".into());
+    assert_eq!(fields(&p, &ProfileContext::default()), ["dav_location"]);
+    p.allow_plaintext = true;
+    assert!(fields(&p, &ProfileContext::default()).is_empty());
+    let mut o = online();
+    o.dav_location = Some("https://dav.example.org/".into());
+    let errors = validate_profile(&o, &with_tenant());
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].field, "dav_location");
+    assert!(
+        errors[0].message.contains("remove it"),
+        "{}",
+        errors[0].message
+    );
+}

@@ -7,13 +7,14 @@
 //! Used only for profiles whose server type is `exchange_online`.
 
 pub mod incoming;
+pub mod notifications;
 pub mod outgoing;
 pub mod test_enable;
 
 use std::sync::Arc;
 
 use mailbridge_connectors::graph::{
-    AccessTokens, GraphClient, GraphConfig, GraphMailbox, TokenFuture,
+    AccessTokens, GraphAnswer, GraphClient, GraphConfig, GraphMailbox, GraphObserver, TokenFuture,
 };
 use mailbridge_connectors::identity::{TokenRequest, TokenSource};
 use mailbridge_domain::ServerType;
@@ -53,13 +54,40 @@ impl AccessTokens for GraphTokens {
     }
 }
 
+/// One Graph client per profile, shared by every run and task of the node, so
+/// that the 4-requests-per-mailbox limit holds across them and connections are
+/// reused; replaced when what it was made from changes.
+#[derive(Default)]
+pub struct GraphClients {
+    by_profile: std::sync::Mutex<std::collections::HashMap<String, (String, GraphClient)>>,
+}
+
+/// What a profile's client is made from, as a comparable key (no secret in it:
+/// a changed secret changes the profile's `updated_at`).
+fn client_key(ctx: &MailboxContext, base_url: &str, request: &TokenRequest) -> String {
+    use mailbridge_connectors::identity::ClientCredentials;
+    let credential = match &request.credentials {
+        ClientCredentials::Certificate(c) => c.thumbprint.as_str(),
+        ClientCredentials::Secret(_) => "secret",
+    };
+    format!(
+        "{base_url}|{}|{}|{}|{credential}|{}",
+        request.authority_url, request.tenant, request.client_id, ctx.profile.updated_at
+    )
+}
+
 /// The Graph mailbox of `ctx` (its user is the mailbox's email address), with
 /// the profile's token request; a missing credential is "Failed Authentication".
 pub async fn mailbox(engine: &Engine, ctx: &MailboxContext) -> Result<GraphMailbox, SyncError> {
+    let user = ctx.mailbox.email_address.clone().ok_or_else(|| {
+        config_error(
+            "the mailbox has no email address to address it in Exchange Online",
+            "set the owner's email address",
+        )
+    })?;
     let request = crate::identity::graph_token_request(&engine.store, &ctx.profile)
         .await
         .map_err(SyncError::from)?;
-    let source = engine.token_source()?;
     let base_url = format!(
         "{}/v1.0",
         ctx.profile
@@ -67,18 +95,29 @@ pub async fn mailbox(engine: &Engine, ctx: &MailboxContext) -> Result<GraphMailb
             .graph_url_or_default()
             .trim_end_matches('/')
     );
+    let key = client_key(ctx, &base_url, &request);
+    let mut clients = engine
+        .graph_clients
+        .by_profile
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((k, client)) = clients.get(&ctx.profile.id)
+        && *k == key
+    {
+        return Ok(client.mailbox(&user));
+    }
+    let source = engine.token_source()?;
+    let metrics = engine.metrics.clone();
     let cfg = GraphConfig {
         base_url,
         timeout: engine.config.network_timeout,
         extra_roots: engine.config.extra_roots.clone(),
+        observer: Some(GraphObserver(Arc::new(move |a: GraphAnswer| {
+            metrics.graph_answer(a.status);
+        }))),
         ..GraphConfig::default()
     };
     let client = GraphClient::new(cfg, Arc::new(GraphTokens { source, request }))?;
-    let user = ctx.mailbox.email_address.clone().ok_or_else(|| {
-        config_error(
-            "the mailbox has no email address to address it in Exchange Online",
-            "set the owner's email address",
-        )
-    })?;
+    clients.insert(ctx.profile.id.clone(), (key, client.clone()));
     Ok(client.mailbox(&user))
 }

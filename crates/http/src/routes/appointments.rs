@@ -37,9 +37,35 @@ pub struct AppointmentInput {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     owner_id: Option<Option<String>>,
+    /// The organizer's address.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     organizer: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    organizer_name: Option<Option<String>>,
+    /// The iCalendar UID; one live appointment per UID in the organization.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    ical_uid: Option<Option<String>>,
+    /// An IANA zone such as `Europe/Paris` (not with `all_day`); null: UTC.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    time_zone: Option<Option<String>>,
+    /// `[{"person": {"email", "name"}, "role": "required|optional|chair|non_participant",
+    /// "status": "needs_action|accepted|declined|tentative|delegated"}]`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    attendees: Option<Vec<mailbridge_domain::act::model::Attendee>>,
+    /// `{"rrule": "FREQ=WEEKLY;BYDAY=MO", "exdates": [...], "rdates": [...]}`, each date
+    /// `{"utc": "..."}`, `{"zoned": {"local", "tz"}}` or `{"date": "YYYY-MM-DD"}`;
+    /// null: a single appointment.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
+    recurrence: Option<Option<mailbridge_domain::act::model::Recurrence>>,
+    /// The series' occurrences that differ from the rule, keyed by `recurrence_id`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    exceptions: Option<Vec<mailbridge_domain::act::model::Occurrence>>,
+    categories: Option<Vec<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<RegardingType>)]
     regarding_type: Option<Option<RegardingType>>,
@@ -59,6 +85,13 @@ impl AppointmentInput {
         set(&mut a.status, self.status);
         set(&mut a.owner_id, self.owner_id);
         set(&mut a.organizer, self.organizer);
+        set(&mut a.organizer_name, self.organizer_name);
+        set(&mut a.ical_uid, self.ical_uid);
+        set(&mut a.time_zone, self.time_zone);
+        set(&mut a.attendees, self.attendees);
+        set(&mut a.recurrence, self.recurrence);
+        set(&mut a.exceptions, self.exceptions);
+        set(&mut a.categories, self.categories);
         set(&mut a.regarding_type, self.regarding_type);
         set(&mut a.regarding_id, self.regarding_id);
     }
@@ -101,8 +134,17 @@ pub async fn create(
         status: AppointmentStatus::Scheduled,
         owner_id: scope.user_id().map(str::to_owned),
         organizer: None,
+        organizer_name: None,
         regarding_type: None,
         regarding_id: None,
+        ical_uid: None,
+        time_zone: None,
+        attendees: vec![],
+        recurrence: None,
+        exceptions: vec![],
+        categories: vec![],
+        version: 1,
+        deleted_at: None,
         created_at: now,
         updated_at: now,
     };
@@ -170,6 +212,8 @@ pub async fn update(
     Ok(Json(s.store.update_appointment(&a).await?))
 }
 
+/// Deletes an appointment: it disappears from the API and stays as a tombstone the
+/// ACT sync sees, which deletes the item on the mail systems it was synced to.
 #[utoipa::path(delete, path = "/api/v1/orgs/{org_id}/appointments/{id}", tag = "appointments",
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete(

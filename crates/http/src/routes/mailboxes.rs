@@ -404,3 +404,104 @@ pub async fn apply_default_settings(
             .await?,
     )))
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ActTrailParams {
+    cursor: Option<String>,
+    limit: Option<u32>,
+    /// `appointment`, `task` or `contact`.
+    #[param(value_type = Option<String>)]
+    kind: Option<mailbridge_domain::act::ActKind>,
+    /// The record the decisions are about.
+    record_id: Option<String>,
+    /// `done`, `skipped` or `failed`.
+    outcome: Option<String>,
+}
+
+/// The ACT decision trail of a mailbox, newest first: every action the sync chose
+/// for an appointment, task or contact, why, and how it went.
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/mailboxes/{id}/act-decisions", tag = "mailboxes",
+    params(ActTrailParams),
+    responses((status = 200, body = List<mailbridge_store::ActDecision>), (status = 404, body = ErrorBody)))]
+pub async fn act_decisions(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<ActTrailParams>,
+) -> Result<Json<List<mailbridge_store::ActDecision>>, ApiError> {
+    let scope = auth
+        .check(&s, &org_id, Resource::Mailboxes, Action::Read)
+        .await?;
+    visible(&s, &scope, &id).await?;
+    let page = page_request(q.cursor, q.limit)?;
+    let filters = act_filters(id, q.kind, q.record_id, q.outcome);
+    Ok(Json(
+        s.store
+            .list_act_decisions(&org_id, &filters, &page)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ActLinkParams {
+    cursor: Option<String>,
+    limit: Option<u32>,
+    /// `appointment`, `task` or `contact`.
+    #[param(value_type = Option<String>)]
+    kind: Option<mailbridge_domain::act::ActKind>,
+    record_id: Option<String>,
+    /// Only links whose last write failed.
+    failing: Option<bool>,
+}
+
+/// The mailbox's ACT links: which record is synced to which server item, the
+/// versions both sides had at the last sync, and the last error of each.
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/mailboxes/{id}/act-links", tag = "mailboxes",
+    params(ActLinkParams),
+    responses((status = 200, body = List<mailbridge_store::ActLink>), (status = 404, body = ErrorBody)))]
+pub async fn act_links(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<ActLinkParams>,
+) -> Result<Json<List<mailbridge_store::ActLink>>, ApiError> {
+    let scope = auth
+        .check(&s, &org_id, Resource::Mailboxes, Action::Read)
+        .await?;
+    visible(&s, &scope, &id).await?;
+    let page = page_request(q.cursor, q.limit)?;
+    let mut filters = act_filters(id, q.kind, q.record_id, None);
+    match q.failing {
+        Some(true) => filters.push(Filter::Sql("t.last_error IS NOT NULL")),
+        Some(false) => filters.push(Filter::Sql("t.last_error IS NULL")),
+        None => {}
+    }
+    Ok(Json(
+        s.store
+            .list_act_links(&org_id, &filters, &page)
+            .await?
+            .into(),
+    ))
+}
+
+fn act_filters(
+    mailbox_id: String,
+    kind: Option<mailbridge_domain::act::ActKind>,
+    record_id: Option<String>,
+    outcome: Option<String>,
+) -> Vec<Filter> {
+    let eq = [
+        ("t.mailbox_id", Some(mailbox_id)),
+        ("t.kind", kind.map(|k| k.as_str().to_owned())),
+        ("t.record_id", record_id),
+        ("t.outcome", outcome),
+    ];
+    eq.into_iter()
+        .filter_map(|(c, v)| v.map(|v| Filter::Eq(c, v)))
+        .collect()
+}

@@ -37,6 +37,28 @@ pub struct PartyInput {
     #[schema(value_type = Option<String>)]
     account_id: Option<Option<String>>,
     active: Option<bool>,
+    /// The user who owns the record (a contact syncs to its owner's mailbox).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    owner_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    given_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    family_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    job_title: Option<Option<String>>,
+    /// Further emails (`{"address", "kind": "work|home|other", "preferred"}`), phones
+    /// (`{"number", "kind": "work|home|mobile|fax|pager|other"}`), postal addresses
+    /// (`{"kind", "street", "locality", "region", "postal_code", "country"}`), the
+    /// note and the categories; replaces the whole.
+    details: Option<mailbridge_domain::party::ContactDetails>,
+    /// The vCard UID; one live record per UID and kind in the organization.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    ical_uid: Option<Option<String>>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -59,6 +81,12 @@ fn apply(p: &mut PartyRecord, input: PartyInput) {
     set(&mut p.company, input.company);
     set(&mut p.account_id, input.account_id);
     set(&mut p.active, input.active);
+    set(&mut p.owner_id, input.owner_id);
+    set(&mut p.given_name, input.given_name);
+    set(&mut p.family_name, input.family_name);
+    set(&mut p.job_title, input.job_title);
+    set(&mut p.details, input.details);
+    set(&mut p.ical_uid, input.ical_uid);
 }
 
 async fn create(
@@ -83,6 +111,14 @@ async fn create(
         company: None,
         account_id: None,
         active: true,
+        owner_id: None,
+        given_name: None,
+        family_name: None,
+        job_title: None,
+        details: Default::default(),
+        ical_uid: None,
+        version: 1,
+        deleted_at: None,
         created_at: now,
         updated_at: now,
     };

@@ -96,6 +96,11 @@ pub struct ProfileInput {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, format = Password)]
     outgoing_password: Option<Option<Secret>>,
+    /// imap_smtp only: the CalDAV/CardDAV base URL for appointments, contacts and
+    /// tasks, e.g. `https://dav.example.org/` (http only with allow_plaintext).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    dav_location: Option<Option<String>>,
     /// Write-only: the app registration's client secret (instead of a certificate).
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, format = Password)]
@@ -144,6 +149,7 @@ impl ProfileInput {
             self.use_same_settings_for_outgoing,
         );
         set(&mut p.outgoing_username, self.outgoing_username);
+        set(&mut p.dav_location, self.dav_location);
         ProfileSecretChanges {
             incoming_password: self.incoming_password,
             outgoing_password: self.outgoing_password,

@@ -4,7 +4,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use mailbridge_domain::authz::{Action, Resource};
 use mailbridge_domain::organization::{EmailSettings, validate_email_settings};
-use mailbridge_domain::{DeliveryMethod, EmailBetweenUsers};
+use mailbridge_domain::{
+    ActLeavingFilters, ActTaskDeletedOnServer, DeliveryMethod, EmailBetweenUsers,
+};
 use serde::Deserialize;
 
 use crate::auth::Auth;
@@ -32,6 +34,11 @@ pub struct EmailSettingsInput {
     max_attachment_size_kb: Option<i64>,
     email_between_users: Option<EmailBetweenUsers>,
     similarity_correlation: Option<bool>,
+    /// ACT: a linked record leaving its user's sync filters: `delete_on_server`
+    /// (default) or `unlink`.
+    act_leaving_filters: Option<ActLeavingFilters>,
+    /// ACT: a task deleted on the mail system: `delete_record` (default) or `unlink`.
+    act_task_deleted_on_server: Option<ActTaskDeletedOnServer>,
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/email-settings", tag = "email-settings",
@@ -87,6 +94,11 @@ pub async fn update(
     set(&mut e.max_attachment_size_kb, i.max_attachment_size_kb);
     set(&mut e.email_between_users, i.email_between_users);
     set(&mut e.similarity_correlation, i.similarity_correlation);
+    set(&mut e.act_leaving_filters, i.act_leaving_filters);
+    set(
+        &mut e.act_task_deleted_on_server,
+        i.act_task_deleted_on_server,
+    );
     ApiError::check(validate_email_settings(&e))?;
     Ok(Json(s.store.update_email_settings(&org_id, &e).await?))
 }

@@ -39,6 +39,15 @@ pub struct TaskInput {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     owner_id: Option<Option<String>>,
+    /// The iCalendar UID; one live task per UID in the organization.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    ical_uid: Option<Option<String>>,
+    /// 0 to 100.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    percent_complete: Option<Option<i64>>,
+    categories: Option<Vec<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<RegardingType>)]
     regarding_type: Option<Option<RegardingType>>,
@@ -57,6 +66,9 @@ impl TaskInput {
         set(&mut t.priority, self.priority);
         set(&mut t.status, self.status);
         set(&mut t.owner_id, self.owner_id);
+        set(&mut t.ical_uid, self.ical_uid);
+        set(&mut t.percent_complete, self.percent_complete);
+        set(&mut t.categories, self.categories);
         set(&mut t.regarding_type, self.regarding_type);
         set(&mut t.regarding_id, self.regarding_id);
     }
@@ -98,6 +110,11 @@ pub async fn create(
         owner_id: scope.user_id().map(str::to_owned),
         regarding_type: None,
         regarding_id: None,
+        ical_uid: None,
+        percent_complete: None,
+        categories: vec![],
+        version: 1,
+        deleted_at: None,
         created_at: now,
         updated_at: now,
     };
@@ -159,6 +176,8 @@ pub async fn update(
     Ok(Json(s.store.update_task(&t).await?))
 }
 
+/// Deletes a task: it disappears from the API and stays as a tombstone the ACT sync
+/// sees, which deletes the item on the mail systems it was synced to.
 #[utoipa::path(delete, path = "/api/v1/orgs/{org_id}/tasks/{id}", tag = "tasks",
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete(

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use mailbridge_domain::act::SyncFilters;
 use mailbridge_domain::authz::{Action, Resource};
 use mailbridge_domain::party::{User, validate_owner};
 use mailbridge_domain::{Role, TrackingFilter};
@@ -184,4 +185,43 @@ pub async fn set_password(
         .set_user_password(&org_id, &id, input.password.as_ref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user's ACT sync filters: which of the organization's appointments, tasks and
+/// contacts go to the user's mailbox (by default: active records the user owns).
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/users/{id}/sync-filters", tag = "users",
+    responses((status = 200, body = SyncFilters), (status = 404, body = ErrorBody)))]
+pub async fn get_sync_filters(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+) -> Result<Json<SyncFilters>, ApiError> {
+    auth.check(&s, &org_id, Resource::Users, Action::Read)
+        .await?;
+    Ok(Json(s.store.sync_filters(&org_id, &id).await?))
+}
+
+/// Replaces a user's ACT sync filters: users set their own, administrators anyone's.
+/// Absent options take their defaults.
+#[utoipa::path(put, path = "/api/v1/orgs/{org_id}/users/{id}/sync-filters", tag = "users",
+    request_body = SyncFilters,
+    responses((status = 200, body = SyncFilters), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn set_sync_filters(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org_id, id)): Path<(String, String)>,
+    ApiJson(filters): ApiJson<SyncFilters>,
+) -> Result<Json<SyncFilters>, ApiError> {
+    let scope = auth
+        .check(&s, &org_id, Resource::Users, Action::Read)
+        .await?;
+    if scope.user_id() != Some(id.as_str()) {
+        auth.check(&s, &org_id, Resource::Users, Action::Update)
+            .await?;
+    }
+    ApiError::check(filters.validate())?;
+    Ok(Json(
+        s.store.set_sync_filters(&org_id, &id, &filters).await?,
+    ))
 }

@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod common;
+mod act;
 mod approval;
 mod authz;
 mod certificates;

@@ -197,7 +197,7 @@ impl Store {
                 push_in(&mut qb, "lower(email)", chunk);
                 qb.push(" UNION ALL SELECT 'queue', id, lower(email) FROM queues WHERE org_id = ").push_bind(org.clone());
                 push_in(&mut qb, "lower(email)", chunk);
-                qb.push(" UNION ALL SELECT kind, id, lower(email) FROM parties WHERE active = TRUE AND org_id = ").push_bind(org.clone());
+                qb.push(" UNION ALL SELECT kind, id, lower(email) FROM parties WHERE active = TRUE AND deleted_at IS NULL AND org_id = ").push_bind(org.clone());
                 push_in(&mut qb, "lower(email)", chunk);
                 let rows: Vec<(String, String, String)> = qb.build_query_as().fetch_all(p).await?;
                 for (kind, id, address) in rows {
