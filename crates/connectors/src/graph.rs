@@ -22,6 +22,7 @@
 //! - `QUIRK_MIME_SEND_SAVES`: `sendMail` with MIME always saves the copy in Sent
 //!   Items (`saveToSentItems` exists only for JSON messages).
 
+pub mod act;
 mod batch;
 mod client;
 mod errors;
@@ -30,6 +31,10 @@ mod model;
 mod subscriptions;
 mod throttle;
 
+pub use act::{
+    ActChange, ActClaim, ActDelta, CLAIM_PROPERTY_ID, CalendarWindow, GraphAct, GraphActError,
+    TodoList, Versioned,
+};
 pub use batch::MAX_BATCH;
 pub use client::{
     AccessTokens, GRAPH_BASE_URL, GraphAnswer, GraphClient, GraphConfig, GraphObserver,

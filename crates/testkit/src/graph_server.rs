@@ -4,7 +4,8 @@
 //!
 //! Under `/v1.0`: message delta queries per folder with paging and delta links,
 //! messages and their MIME, categories, moves, folders (well-known names too),
-//! `sendMail` (JSON or MIME), `$batch`, and change-notification subscriptions.
+//! `sendMail` (JSON or MIME), `$batch`, and change-notification subscriptions;
+//! calendar events, contacts and To Do tasks with their delta queries (`act.rs`).
 //! Bearer tokens are checked as Graph does (RS256, audience, expiry, `roles`): 401
 //! `InvalidAuthenticationToken`, 403 `ErrorAccessDenied`. Tests add users, deliver
 //! MIME, change messages behind the client's back, expire delta tokens, throttle
@@ -35,6 +36,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, patch, post};
 
+mod act;
+mod act_state;
 mod auth;
 mod batch;
 mod delta;
@@ -527,6 +530,62 @@ fn router(shared: Arc<Shared>) -> Router {
             post(mail::move_message),
         )
         .route("/v1.0/users/{user}/sendMail", post(mail::send_mail))
+        .route("/v1.0/users/{user}/calendar", get(act::get_calendar))
+        .route(
+            "/v1.0/users/{user}/calendars/{id}",
+            get(act::get_calendar).patch(act::patch_calendar),
+        )
+        .route(
+            "/v1.0/users/{user}/calendarView/delta",
+            get(act::calendar_delta),
+        )
+        .route(
+            "/v1.0/users/{user}/calendar/events",
+            post(act::create_event),
+        )
+        .route("/v1.0/users/{user}/events", post(act::create_event))
+        .route(
+            "/v1.0/users/{user}/events/{id}",
+            get(act::get_event)
+                .patch(act::patch_event)
+                .delete(act::delete_event),
+        )
+        .route(
+            "/v1.0/users/{user}/events/{id}/instances",
+            get(act::instances),
+        )
+        .route(
+            "/v1.0/users/{user}/contactFolders/{folder}",
+            get(act::get_contact_folder),
+        )
+        .route(
+            "/v1.0/users/{user}/contactFolders/{folder}/contacts",
+            post(act::create_contact),
+        )
+        .route(
+            "/v1.0/users/{user}/contactFolders/{folder}/contacts/delta",
+            get(act::contacts_delta),
+        )
+        .route(
+            "/v1.0/users/{user}/contacts/{id}",
+            get(act::contact).patch(act::contact).delete(act::contact),
+        )
+        .route(
+            "/v1.0/users/{user}/todo/lists",
+            get(act::todo_lists).post(act::todo_lists),
+        )
+        .route(
+            "/v1.0/users/{user}/todo/lists/{list}/tasks",
+            post(act::create_task),
+        )
+        .route(
+            "/v1.0/users/{user}/todo/lists/{list}/tasks/delta",
+            get(act::tasks_delta),
+        )
+        .route(
+            "/v1.0/users/{user}/todo/lists/{list}/tasks/{id}",
+            get(act::task).patch(act::task).delete(act::task),
+        )
         .route("/v1.0/subscriptions", post(subscriptions::create))
         .route(
             "/v1.0/subscriptions/{id}",

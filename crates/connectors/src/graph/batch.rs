@@ -126,6 +126,7 @@ pub(crate) async fn run(
                 target: "/$batch".to_owned(),
                 body: Body::Json(json!({ "requests": requests })),
                 prefer: None,
+                if_match: None,
             };
             let f = Failed { what, mailbox };
             let response = client.send(mailbox, &request, what).await?.check(&f)?;

@@ -129,6 +129,9 @@ pub(crate) struct Request {
     pub body: Body,
     /// More `Prefer` preferences (e.g. `odata.maxpagesize=100`).
     pub prefer: Option<String>,
+    /// `If-Match`: the item's `@odata.etag`, for a write that must not overwrite
+    /// a change made meanwhile (412 otherwise).
+    pub if_match: Option<String>,
 }
 
 /// A response, whatever its status.
@@ -328,6 +331,9 @@ impl GraphClient {
             .request(req.method.clone(), url.clone())
             .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
             .header("Prefer", prefer);
+        if let Some(etag) = &req.if_match {
+            builder = builder.header(reqwest::header::IF_MATCH, etag.as_str());
+        }
         builder = match &req.body {
             Body::None => builder,
             Body::Json(v) => builder.json(v),

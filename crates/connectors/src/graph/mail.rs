@@ -120,6 +120,7 @@ impl GraphMailbox {
             target,
             body,
             prefer: None,
+            if_match: None,
         };
         self.client
             .send(&self.user, &req, what)
@@ -255,6 +256,7 @@ impl GraphMailbox {
             target: format!("{}/mailFolders", self.prefix),
             body: Body::Json(json!({ "displayName": name, "isHidden": false })),
             prefer: None,
+            if_match: None,
         };
         let r = self.client.send(&self.user, &req, &what).await?;
         if r.status == 409 {
@@ -294,6 +296,7 @@ impl GraphMailbox {
                 "odata.maxpagesize={}",
                 self.client.config().delta_page_size
             )),
+            if_match: None,
         };
         let r = self.client.send(&self.user, &req, what).await?;
         if !r.is_success() && state.is_some() && is_resync(r.status, &r.error_body()) {

@@ -182,6 +182,8 @@ pub(crate) struct State {
     /// `sendMail` requests still to accept (and save) whose answer is then lost:
     /// they get 504 as from a gateway that gave up waiting.
     pub lost_send_answers: usize,
+    /// Calendars, contacts and To Do tasks (`act.rs`).
+    pub act: super::act_state::ActState,
 }
 
 impl State {
