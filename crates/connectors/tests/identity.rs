@@ -253,7 +253,7 @@ async fn without_admin_consent_the_missing_permissions_are_named() {
             missing_roles: vec![
                 "Calendars.ReadWrite".into(),
                 "Contacts.ReadWrite".into(),
-                "Tasks.ReadWrite".into()
+                "Tasks.ReadWrite.All".into()
             ]
         }
     );

@@ -22,7 +22,7 @@ pub const GRAPH_ROLES: &[&str] = &[
     "Mail.Send",
     "Calendars.ReadWrite",
     "Contacts.ReadWrite",
-    "Tasks.ReadWrite",
+    "Tasks.ReadWrite.All",
 ];
 
 /// Why app-only authentication failed. Each says what happened and how to fix it.

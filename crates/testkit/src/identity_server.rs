@@ -69,7 +69,7 @@ impl AppRegistration {
                 "Mail.Send",
                 "Calendars.ReadWrite",
                 "Contacts.ReadWrite",
-                "Tasks.ReadWrite",
+                "Tasks.ReadWrite.All",
             ]
             .map(str::to_owned)
             .to_vec(),

@@ -227,7 +227,7 @@ fn missing_roles_are_named() {
         [
             "Calendars.ReadWrite",
             "Contacts.ReadWrite",
-            "Tasks.ReadWrite"
+            "Tasks.ReadWrite.All"
         ]
     );
     assert!(missing_roles(&required, &required).is_empty());
