@@ -48,6 +48,8 @@ label_value!(
         TestEnable = "test_enable",
         /// The IMAP IDLE held per enabled Inbox.
         Push = "push",
+        /// Appointments, contacts and tasks.
+        Act = "act",
     }
 );
 
@@ -62,7 +64,7 @@ label_value!(
 );
 
 label_value!(
-    /// What became of one item (an email).
+    /// What became of one item (an email; for ACT, an appointment, task or contact).
     ItemOutcome {
         /// Incoming: an email was created or linked for the message.
         Tracked = "tracked",
@@ -76,6 +78,10 @@ label_value!(
         Sent = "sent",
         /// Outgoing: a transient failure; the email waits for its next attempt.
         Retried = "retried",
+        /// ACT: a write to the store or the server (create, update, delete).
+        Written = "written",
+        /// ACT: a lost race; the item is planned again on the next run.
+        Skipped = "skipped",
     }
 );
 
@@ -106,6 +112,8 @@ label_value!(
         Idle = "idle",
         /// A mail server called the API's mail-events endpoint.
         MailEvent = "mail_event",
+        /// Microsoft Graph posted a change notification (or a `missed` lifecycle event).
+        GraphNotification = "graph_notification",
     }
 );
 
@@ -212,7 +220,7 @@ impl EngineMetrics {
         );
         registry.register(
             "runs",
-            "Workload runs by outcome (incoming, outgoing: one per mailbox run; test_enable: one per mailbox tested)",
+            "Workload runs by outcome (incoming, outgoing, act: one per mailbox run; test_enable: one per mailbox tested)",
             runs.clone(),
         );
         // The unit is in the name without a UNIT line: OpenMetrics allows one
@@ -224,7 +232,7 @@ impl EngineMetrics {
         );
         registry.register(
             "items",
-            "Emails processed, by workload and outcome",
+            "Emails (and ACT items) processed, by workload and outcome",
             items.clone(),
         );
         registry.register(

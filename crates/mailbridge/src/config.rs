@@ -104,6 +104,9 @@ pub struct Settings {
     /// Graph posts to `<url>/api/v1/graph/notifications/<org_id>`). Off when
     /// absent: Exchange Online mailboxes are then polled only.
     pub graph_notification_url: Option<String>,
+    /// How often certificate expiry is checked (alerts 30 and 7 days ahead, and
+    /// when a certificate has expired).
+    pub certificate_check_seconds: u64,
 }
 
 impl Default for Settings {
@@ -138,6 +141,7 @@ impl Default for Settings {
             discovery_https_port: None,
             discovery_max_age_seconds: 24 * 3600,
             graph_notification_url: None,
+            certificate_check_seconds: 3600,
         }
     }
 }
@@ -220,6 +224,7 @@ impl Settings {
                 .map(str::trim)
                 .filter(|u| !u.is_empty())
                 .map(|u| u.trim_end_matches('/').to_owned()),
+            certificate_check_interval: Duration::from_secs(self.certificate_check_seconds.max(60)),
             ..Default::default()
         })
     }
@@ -338,6 +343,24 @@ mod tests {
             );
             assert_eq!(e.discovery_https_port, Some(8443));
             assert_eq!(e.discovery_max_age.as_secs(), 3600);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn certificate_check_interval_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let e = s.engine_config("n1".into()).map_err(|e| e.to_string())?;
+            assert_eq!(
+                e.certificate_check_interval.as_secs(),
+                3600,
+                "hourly by default"
+            );
+            jail.set_env("MAILBRIDGE_CERTIFICATE_CHECK_SECONDS", "600");
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let e = s.engine_config("n1".into()).map_err(|e| e.to_string())?;
+            assert_eq!(e.certificate_check_interval.as_secs(), 600);
             Ok(())
         });
     }

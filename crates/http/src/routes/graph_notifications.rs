@@ -69,6 +69,9 @@ pub async fn receive(
             Ok(r) => {
                 if !r.woken.is_empty() {
                     s.wake.notify_one();
+                    if let Some(m) = &s.engine_metrics {
+                        m.push_wakeup(mailbridge_engine::metrics::WakeSource::GraphNotification);
+                    }
                 }
                 tracing::debug!(org = %org_id, woken = r.woken.len(), rejected = r.rejected,
                     unknown = r.unknown, lifecycle = r.lifecycle, "graph notifications");

@@ -305,3 +305,32 @@ pub fn message(from: &str, to: &[&str], subject: &str, extra_headers: &str) -> (
     );
     (raw.into_bytes(), id)
 }
+
+/// One email by Message-ID, once it exists.
+pub async fn email_by_message_id(w: &World, id: &str, timeout: Duration) -> Value {
+    wait(&format!("the email <{id}>"), timeout, || async {
+        w.emails(&format!("&message_id={id}"))
+            .await
+            .into_iter()
+            .next()
+    })
+    .await
+}
+
+/// The first decision of a mailbox on a Message-ID (with more of a query string),
+/// once there is one.
+pub async fn decision_on(
+    w: &World,
+    mailbox: &str,
+    id: &str,
+    query: &str,
+    timeout: Duration,
+) -> Value {
+    wait(&format!("a decision on <{id}>"), timeout, || async {
+        w.decisions(mailbox, &format!("&message_id={id}{query}"))
+            .await
+            .into_iter()
+            .next()
+    })
+    .await
+}

@@ -1,108 +1,14 @@
-//! Exchange Online end to end: the engine against the testkit's test identity
-//! provider and Graph test server, with a certificate generated through the API.
+//! Exchange Online end to end, what only Graph has: an expired delta link, an
+//! unregistered certificate, the tracking category. The set-up (the testkit's
+//! test identity provider and Graph test server, a certificate generated through
+//! the API) is hosts.rs's [`Graph`], shared with the scenarios run on every host.
 
 use std::time::Duration;
 
-use mailbridge_testkit::graph_server::GraphTestServer;
-use mailbridge_testkit::identity_server::{AppRegistration, TestIdentityProvider};
-use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{Backend, World, fast_engine, message, unique, wait};
-
-const APP: &str = "6f0e0b8e-2b3c-4c54-9f1d-8d2b9f0a1c11";
-
-struct Exchange {
-    w: World,
-    idp: TestIdentityProvider,
-    graph: GraphTestServer,
-    tenant: String,
-    profile: String,
-}
-
-/// A World with an `exchange_online` profile pointing at a test identity
-/// provider and a Graph test server; the certificate generated through the API
-/// is registered with the provider when `register` says so.
-async fn exchange(backend: Backend, register: bool) -> Exchange {
-    let w = World::start(backend, fast_engine()).await;
-    let idp = TestIdentityProvider::start().await;
-    let tenant = idp.add_tenant();
-    let graph = GraphTestServer::start_with(|url| idp.graph_token_check(&tenant, url)).await;
-    let graph_url = graph.base_url().trim_end_matches("/v1.0").to_owned();
-    let cert = w
-        .post(
-            "/certificates/generate",
-            json!({"name": "Exchange Online", "validity_days": 30}),
-        )
-        .await;
-    let cert_id = cert["id"].as_str().unwrap().to_owned();
-    if register {
-        let pem = w
-            .client
-            .get(format!(
-                "{}/api/v1/orgs/{}/certificates/{cert_id}/certificate.pem",
-                w.base, w.org
-            ))
-            .bearer_auth(&w.admin)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        idp.register_app(
-            &tenant,
-            AppRegistration::new(APP).with_certificate_pem(&pem),
-        );
-    } else {
-        idp.register_app(&tenant, AppRegistration::new(APP));
-    }
-    let profile = w
-        .post(
-            "/email-server-profiles",
-            json!({"name": "Exchange Online", "server_type": "exchange_online", "allow_plaintext": true,
-                   "application_id": APP, "use_default_tenant_id": false, "tenant_id": tenant,
-                   "certificate_id": cert_id, "authority_url": idp.authority_url(), "graph_url": graph_url,
-                   "move_failed_to_undeliverable": true}),
-        )
-        .await;
-    let profile = profile["id"].as_str().unwrap().to_owned();
-    Exchange {
-        w,
-        idp,
-        graph,
-        tenant,
-        profile,
-    }
-}
-
-impl Exchange {
-    /// A user whose mailbox is on the Graph test server, on the profile, approved.
-    async fn member(&self, filter: &str) -> (Value, String, String) {
-        let address = format!("{}@contoso.example", unique("g"));
-        self.graph.add_user(&address);
-        let w = &self.w;
-        let user = w
-            .post("/users", json!({"full_name": format!("User {address}"), "email": address, "tracking_filter": filter}))
-            .await;
-        let mailbox = user["mailbox_id"].as_str().unwrap().to_owned();
-        w.patch(
-            &format!("/mailboxes/{mailbox}"),
-            json!({"profile_id": self.profile}),
-        )
-        .await;
-        let (status, v) = w
-            .try_call(
-                Method::POST,
-                &format!("/api/v1/orgs/{}/mailboxes/approve", w.org),
-                json!({"ids": [mailbox]}),
-                &w.approver,
-            )
-            .await;
-        assert_eq!(status, 200, "{v}");
-        (user, mailbox, address)
-    }
-}
+use crate::common::{Backend, message, wait};
+use crate::hosts::{Graph, MailHost};
 
 #[tokio::test]
 async fn exchange_online_mail_is_tracked_once_and_sent_through_graph() {
@@ -115,10 +21,10 @@ async fn exchange_online_mail_is_tracked_once_and_sent_through_graph_on_postgres
 }
 
 async fn tracked_once_and_sent(backend: Backend) {
-    let x = exchange(backend, true).await;
-    let _ = (&x.idp, &x.tenant);
+    let x = Graph::start(backend, true).await;
     let w = &x.w;
-    let (_, mailbox, address) = x.member("all").await;
+    let m = x.member("all").await;
+    let (mailbox, address) = (m.mailbox, m.address);
     let job = w.test_and_enable(&[&mailbox]).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let m = w.get(&format!("/mailboxes/{mailbox}")).await;
@@ -233,9 +139,9 @@ async fn tracked_once_and_sent(backend: Backend) {
 
 #[tokio::test]
 async fn an_unregistered_certificate_fails_authentication() {
-    let x = exchange(Backend::Sqlite, false).await;
+    let x = Graph::start(Backend::Sqlite, false).await;
     let w = &x.w;
-    let (_, mailbox, _) = x.member("all").await;
+    let mailbox = x.member("all").await.mailbox;
     let job = w.test_and_enable(&[&mailbox]).await;
     assert_eq!(job["status"], "failed", "{job}");
     let m = w.get(&format!("/mailboxes/{mailbox}")).await;
@@ -250,9 +156,10 @@ async fn an_unregistered_certificate_fails_authentication() {
 
 #[tokio::test]
 async fn the_tracked_category_tracks_a_skipped_message() {
-    let x = exchange(Backend::Sqlite, true).await;
+    let x = Graph::start(Backend::Sqlite, true).await;
     let w = &x.w;
-    let (_, mailbox, address) = x.member("none").await;
+    let m = x.member("none").await;
+    let (mailbox, address) = (m.mailbox, m.address);
     let job = w.test_and_enable(&[&mailbox]).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let (raw, id) = message("erin@fabrikam.example", &[&address], "Untracked", "");

@@ -1,22 +1,13 @@
 //! Incoming email: tracking, parties, push, one email per Message-ID, start dates,
-//! \Seen, Undeliverable, UIDVALIDITY and the decision trail.
+//! \Seen, UIDVALIDITY and the decision trail (Undeliverable is a scenario run on
+//! every host: scenarios.rs).
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{Backend, World, fast_engine, message, wait};
-
-/// One email by Message-ID, once it exists.
-async fn email_by_message_id(w: &World, id: &str, timeout: Duration) -> serde_json::Value {
-    wait(&format!("the email <{id}>"), timeout, || async {
-        w.emails(&format!("&message_id={id}"))
-            .await
-            .into_iter()
-            .next()
-    })
-    .await
-}
+use crate::common::{Backend, World, email_by_message_id, fast_engine, message, wait};
+use crate::hosts::{RawImap, imap_for};
 
 #[tokio::test]
 async fn delivered_mail_is_tracked_with_parties_at_once_by_idle() {
@@ -308,99 +299,6 @@ async fn the_trail_answers_why_for_each_skip_rule() {
 }
 
 #[tokio::test]
-async fn a_message_that_cannot_be_created_ends_in_undeliverable() {
-    let w = World::start(Backend::Sqlite, fast_engine()).await;
-    let (_, mailbox, login) = w.member("all").await;
-    let contact = w
-        .post(
-            "/contacts",
-            json!({"name": "Gone Soon", "email": "gone@fabrikam.com"}),
-        )
-        .await;
-    // The Customers folder is tracked to a contact that is then deleted.
-    let cfg = mailbridge_connectors::ImapConfig {
-        host: "127.0.0.1".into(),
-        port: w.servers.imap_addr().port(),
-        tls: mailbridge_domain::location::TlsPolicy::StartTlsIfOffered,
-        auth: mailbridge_connectors::Auth::Password {
-            username: login.login.clone(),
-            password: mailbridge_domain::secret::Secret::new(login.password.clone()),
-        },
-        timeout: Duration::from_secs(10),
-        extra_roots: Vec::new(),
-    };
-    let mut session = mailbridge_connectors::ImapSession::connect(&cfg)
-        .await
-        .unwrap();
-    let (raw, id) = message("gone@fabrikam.com", &[&login.address], "Filed by hand", "");
-    // Filed by hand: into the Inbox, then moved to Customers (created by the move).
-    session.append("INBOX", &[], &raw).await.unwrap();
-    session.select("INBOX").await.unwrap();
-    let uid = session.fetch_after(0, 10).await.unwrap()[0].uid;
-    session.move_to(uid, "Customers").await.unwrap();
-    session.logout().await;
-    w.post(
-        &format!("/mailboxes/{mailbox}/tracked-folders"),
-        json!({"folder": "Customers", "regarding_type": "contact", "regarding_id": contact["id"]}),
-    )
-    .await;
-    w.call(
-        reqwest::Method::DELETE,
-        &format!(
-            "/api/v1/orgs/{}/contacts/{}",
-            w.org,
-            contact["id"].as_str().unwrap()
-        ),
-        serde_json::Value::Null,
-    )
-    .await;
-    w.test_and_enable(&[&mailbox]).await;
-    let d = wait("the item failure", Duration::from_secs(20), || async {
-        w.decisions(&mailbox, &format!("&message_id={id}&outcome=failed"))
-            .await
-            .into_iter()
-            .next()
-    })
-    .await;
-    assert_eq!(d["attempts"], 3, "{d}");
-    assert!(
-        d["error"]
-            .as_str()
-            .unwrap()
-            .contains("moved to the Undeliverable folder"),
-        "{d}"
-    );
-    // It is in Undeliverable now, and no longer in Customers.
-    let mut session = mailbridge_connectors::ImapSession::connect(&cfg)
-        .await
-        .unwrap();
-    let und = session.select("Undeliverable").await.unwrap();
-    assert_eq!(und.exists, 1);
-    let moved = session.fetch_after(0, 10).await.unwrap();
-    assert!(String::from_utf8_lossy(&moved[0].bytes).contains(&id));
-    assert_eq!(session.select("Customers").await.unwrap().exists, 0);
-    session.logout().await;
-    // The alert is raised just after the failure is recorded.
-    let alerts = wait(
-        "the item failure alert",
-        Duration::from_secs(10),
-        || async {
-            let a = w
-                .get(&format!("/alerts?scope=item&mailbox_id={mailbox}"))
-                .await;
-            (!a["items"].as_array().unwrap().is_empty()).then_some(a)
-        },
-    )
-    .await;
-    assert_eq!(
-        alerts["items"].as_array().unwrap().len(),
-        1,
-        "one item failure alert"
-    );
-    assert!(w.emails(&format!("&message_id={id}")).await.is_empty());
-}
-
-#[tokio::test]
 async fn a_new_uidvalidity_duplicates_nothing() {
     let w = World::start(Backend::Sqlite, fast_engine()).await;
     let (_, mailbox, login) = w.member("all").await;
@@ -640,7 +538,7 @@ async fn a_message_tagged_later_is_tracked() {
     .await;
     assert_eq!(d["rule"], "filter_none");
     // The user tags it in their mail client.
-    let cfg = crate::outgoing::imap_for(&w, &login);
+    let cfg = imap_for(&w, &login);
     let mut session = mailbridge_connectors::ImapSession::connect(&cfg)
         .await
         .unwrap();
@@ -663,54 +561,4 @@ async fn a_message_tagged_later_is_tracked() {
     assert_eq!(email["decision"]["rule"], "tracking_keyword");
     assert_eq!(email["decision"]["outcome"], "tracked");
     assert_eq!(w.emails(&format!("&message_id={id}")).await.len(), 1);
-}
-
-/// A minimal line-based IMAP client, standing for the user's mail client.
-struct RawImap {
-    stream: tokio::io::BufReader<tokio::net::TcpStream>,
-    tag: u32,
-}
-
-impl RawImap {
-    async fn login(w: &World, login: &mailbridge_testkit::TestUser) -> RawImap {
-        let stream = tokio::net::TcpStream::connect(w.servers.imap_addr())
-            .await
-            .unwrap();
-        let mut c = RawImap {
-            stream: tokio::io::BufReader::new(stream),
-            tag: 0,
-        };
-        c.line().await;
-        c.command(&format!("LOGIN {} {}", login.login, login.password))
-            .await;
-        c
-    }
-
-    async fn line(&mut self) -> String {
-        use tokio::io::AsyncBufReadExt;
-        let mut l = String::new();
-        tokio::time::timeout(Duration::from_secs(10), self.stream.read_line(&mut l))
-            .await
-            .unwrap()
-            .unwrap();
-        l
-    }
-
-    async fn command(&mut self, cmd: &str) {
-        use tokio::io::AsyncWriteExt;
-        self.tag += 1;
-        let tag = format!("c{}", self.tag);
-        self.stream
-            .get_mut()
-            .write_all(format!("{tag} {cmd}\r\n").as_bytes())
-            .await
-            .unwrap();
-        loop {
-            let l = self.line().await;
-            if l.starts_with(&tag) {
-                assert!(l.starts_with(&format!("{tag} OK")), "{cmd}: {l}");
-                return;
-            }
-        }
-    }
 }

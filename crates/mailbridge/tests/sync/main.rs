@@ -1,12 +1,17 @@
 //! Server-side synchronization of email end to end: the engine and the API in
-//! this process, against the real Dovecot and SMTP servers of the test harness.
+//! this process, against the real Dovecot and SMTP servers of the test harness
+//! and the testkit's Graph test server (Exchange Online). `scenarios` runs the
+//! same scenarios on both hosts (`hosts`).
 
 mod autodiscover;
 mod common;
 mod graph;
+mod graph_notifications;
+mod hosts;
 mod incoming;
 mod mail_events;
 mod metrics;
 mod outgoing;
 mod restart;
+mod scenarios;
 mod test_enable;

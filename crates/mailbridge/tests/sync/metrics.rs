@@ -12,7 +12,7 @@ use crate::common::{Backend, World, fast_engine, message, wait};
 type Exposition = MetricsExposition<OpenMetricsType, OpenMetricsValue>;
 
 /// One scrape, parsed strictly by an independent OpenMetrics parser.
-async fn scrape(w: &World) -> Exposition {
+pub(crate) async fn scrape(w: &World) -> Exposition {
     let text = w
         .client
         .get(format!("{}/metrics", w.base))
@@ -30,7 +30,7 @@ async fn scrape(w: &World) -> Exposition {
 
 /// The value of the sample of `family` with `labels` (0 when there is none yet:
 /// a counter's series appears with its first increment).
-fn value(exp: &Exposition, family: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(exp: &Exposition, family: &str, labels: &[(&str, &str)]) -> f64 {
     let fam = exp
         .families
         .get(family)
