@@ -56,8 +56,20 @@ async fn folders(
                     regarding_id: f.regarding_id,
                 },
             )),
+            // As on IMAP: a tracked folder that is gone stops the workload with
+            // an alert, rather than leaving its mail silently unread.
             None => {
-                tracing::warn!(mailbox = %ctx.mailbox.id, folder = f.folder, "a tracked folder does not exist in the mailbox")
+                return Err(crate::context::config_error(
+                    format!(
+                        "the tracked folder {} does not exist in the Exchange Online mailbox {}",
+                        f.folder,
+                        mbx.user()
+                    ),
+                    format!(
+                        "Create the folder {} in the mailbox, or choose another folder, then run Test & Enable",
+                        f.folder
+                    ),
+                ));
             }
         }
     }

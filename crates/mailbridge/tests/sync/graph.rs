@@ -1,4 +1,5 @@
-//! Exchange Online end to end, what only Graph has: an expired delta link, an
+//! Exchange Online end to end, what only Graph has: an expired delta link, a lost
+//! sendMail answer and a stop mid-send (nothing sent twice), an
 //! unregistered certificate, the tracking category. The set-up (the testkit's
 //! test identity provider and Graph test server, a certificate generated through
 //! the API) is hosts.rs's [`Graph`], shared with the scenarios run on every host.
@@ -183,4 +184,84 @@ async fn the_tracked_category_tracks_a_skipped_message() {
     )
     .await;
     assert_eq!(found.len(), 1);
+}
+
+/// Nothing is sent twice for a lost answer: a sendMail whose answer was lost
+/// (a gateway timeout after Exchange sent it) and an email a stop left in
+/// `sending` whose copy is in Sent Items are marked sent without a second
+/// send; an email in flight that never reached Exchange is sent once.
+#[tokio::test]
+async fn a_lost_send_answer_or_a_stop_mid_send_sends_nothing_twice() {
+    let x = Graph::start(Backend::Sqlite, true).await;
+    let w = &x.w;
+    let m = x.member("none").await;
+    let job = w.test_and_enable(&[&m.mailbox]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let sends_of = |mid: &str| {
+        x.graph
+            .sent_mail()
+            .iter()
+            .filter(|s| String::from_utf8_lossy(&s.mime).contains(mid))
+            .count()
+    };
+    let wait_sent = |id: String| async move {
+        wait("the email to be sent", Duration::from_secs(30), || async {
+            let e = w.get(&format!("/emails/{id}")).await;
+            (e["status"] == "sent" || e["status"] == "failed").then_some(e)
+        })
+        .await
+    };
+
+    // The answer to sendMail is lost: the retry finds the copy in Sent Items.
+    x.graph.lose_next_send_answers(1);
+    let lost = w
+        .post(
+            "/emails",
+            json!({"from_mailbox_id": m.mailbox, "to": ["dave@fabrikam.example"],
+                   "subject": "Answer lost", "send": true}),
+        )
+        .await;
+    let lost_mid = lost["message_id"].as_str().unwrap().to_owned();
+    let e = wait_sent(lost["id"].as_str().unwrap().to_owned()).await;
+    assert_eq!(e["status"], "sent", "{e}");
+    assert_eq!(
+        sends_of(&lost_mid),
+        1,
+        "sent once though its answer was lost"
+    );
+
+    // Two emails a stop left in `sending`: one had reached Exchange (its copy is
+    // in Sent Items), one had not.
+    let reached = format!("{}.reached@example.org", uuid::Uuid::now_v7().simple());
+    let never = format!("{}.never@example.org", uuid::Uuid::now_v7().simple());
+    x.graph.deliver(
+        &m.address,
+        "sentitems",
+        format!(
+            "From: {}\r\nTo: dave@fabrikam.example\r\nSubject: Reached\r\nMessage-ID: <{reached}>\r\n\r\nx\r\n",
+            m.address
+        )
+        .as_bytes(),
+    );
+    let mut ids = Vec::new();
+    for (mid, subject) in [(&reached, "Reached"), (&never, "Never")] {
+        let e = w
+            .post(
+                "/emails",
+                json!({"from_mailbox_id": m.mailbox, "to": ["dave@fabrikam.example"],
+                       "subject": subject, "status": "sending", "message_id": mid}),
+            )
+            .await;
+        ids.push(e["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let e = wait_sent(id.clone()).await;
+        assert_eq!(e["status"], "sent", "{e}");
+    }
+    assert_eq!(
+        sends_of(&reached),
+        0,
+        "its copy was in Sent Items: not sent again"
+    );
+    assert_eq!(sends_of(&never), 1, "it never reached Exchange: sent once");
 }

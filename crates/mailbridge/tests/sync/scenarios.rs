@@ -39,6 +39,7 @@ on_each_host!(
     a_message_that_cannot_be_created_ends_in_undeliverable,
     a_message_filed_in_a_tracked_folder_regards_its_record,
     sent_items_are_tracked_when_asked_and_our_own_are_not_doubled,
+    a_tracked_folder_that_is_gone_stops_incoming_with_an_alert,
 );
 
 async fn enable(h: &impl MailHost, mailbox: &str) {
@@ -324,4 +325,49 @@ async fn sent_items_are_tracked_when_asked_and_our_own_are_not_doubled(h: &impl 
         .get(&format!("/emails/{}", created["id"].as_str().unwrap()))
         .await;
     assert_eq!(e["status"], "sent", "{e}");
+}
+
+/// A tracked folder that does not exist in the mailbox is not skipped in silence:
+/// incoming stops with an alert naming the folder and the fix.
+async fn a_tracked_folder_that_is_gone_stops_incoming_with_an_alert(h: &impl MailHost) {
+    let w = h.world();
+    let m = h.member("all").await;
+    let account = w
+        .post(
+            "/accounts",
+            json!({"name": "Contoso Pharma", "email": "info@contoso-pharma.example"}),
+        )
+        .await;
+    enable(h, &m.mailbox).await;
+    w.post(
+        &format!("/mailboxes/{}/tracked-folders", m.mailbox),
+        json!({"folder": "Never Made", "regarding_type": "account", "regarding_id": account["id"]}),
+    )
+    .await;
+    let mailbox = wait("incoming to stop", T, || async {
+        let v = w.get(&format!("/mailboxes/{}", m.mailbox)).await;
+        (v["incoming_enabled"] == false).then_some(v)
+    })
+    .await;
+    assert_eq!(mailbox["incoming_status"], "failure", "{mailbox}");
+    let alerts = w
+        .get(&format!("/alerts?mailbox_id={}&severity=error", m.mailbox))
+        .await;
+    let alert = alerts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            a["message"]
+                .as_str()
+                .is_some_and(|t| t.contains("Never Made"))
+        })
+        .unwrap_or_else(|| panic!("an alert naming the folder: {alerts}"))
+        .clone();
+    assert!(
+        alert["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("Create the folder Never Made")),
+        "{alert}"
+    );
 }
