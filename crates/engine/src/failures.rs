@@ -134,7 +134,7 @@ pub async fn alert_location_unknown(
 
 /// Alerts the profile's owner when more than half of its mailboxes failed within
 /// the last hour (once an hour at most).
-async fn profile_threshold(engine: &Engine, ctx: &MailboxContext) {
+pub(crate) async fn profile_threshold(engine: &Engine, ctx: &MailboxContext) {
     let store = &engine.store;
     let since = Utc::now() - ChronoDuration::hours(1);
     let org = &ctx.mailbox.org_id;

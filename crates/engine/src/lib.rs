@@ -6,6 +6,7 @@
 //! The decisions are the domain's pure functions; this crate gathers their inputs,
 //! talks to servers through the connectors, and writes through the store.
 
+pub mod act;
 mod alerts;
 mod batch;
 pub mod certificates;

@@ -46,13 +46,30 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         let now = Utc::now();
+        // ACT work is claimed on its own and merged with the email work of the
+        // same mailbox: one lease, one run.
+        let act_due = engine
+            .store
+            .due_act_mailboxes(now, engine.config.claim_batch)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "scheduler: could not read due ACT work; retrying");
+                Vec::new()
+            });
         match engine
             .store
             .due_mailboxes(now, engine.config.claim_batch)
             .await
         {
-            Ok(due) => {
+            Ok(mut due) => {
+                let act: HashSet<String> = act_due.iter().map(|w| w.mailbox_id.clone()).collect();
+                for w in act_due {
+                    if !due.iter().any(|d| d.mailbox_id == w.mailbox_id) {
+                        due.push(w);
+                    }
+                }
                 for work in due {
+                    let act_due = act.contains(&work.mailbox_id);
                     if running
                         .lock()
                         .expect("running lock")
@@ -80,7 +97,7 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
                     let (e, c, r) = (engine.clone(), caps.clone(), running.clone());
                     tasks.spawn(async move {
                         let id = work.mailbox_id.clone();
-                        run_mailbox(&e, &c, work).await;
+                        run_mailbox(&e, &c, work, act_due).await;
                         if let Err(err) = e.store.release_lease(&id, &e.config.node_id).await {
                             tracing::warn!(mailbox = %id, error = %err, "could not release a lease; it will expire");
                         }
@@ -102,7 +119,7 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
 }
 
 /// Runs the due workloads of one leased mailbox, renewing the lease meanwhile.
-async fn run_mailbox(engine: &Engine, caps: &Caps, work: DueWork) {
+async fn run_mailbox(engine: &Engine, caps: &Caps, work: DueWork, act_due: bool) {
     let ctx = match MailboxContext::load(&engine.store, &work.org_id, &work.mailbox_id).await {
         Ok(c) => c,
         Err(e) => {
@@ -141,6 +158,10 @@ async fn run_mailbox(engine: &Engine, caps: &Caps, work: DueWork) {
         let mut ctx = ctx;
         // Autodiscover, when the profile says so, before anything connects.
         if let Err(e) = ctx.discover(&engine.store, &engine.config, false).await {
+            if act_due {
+                // ACT signs in with the mailbox's IMAP credentials, which need it too.
+                crate::act::failed(engine, &ctx, &e).await;
+            }
             match e.class {
                 ErrorClass::Permanent => failures::location_unknown(engine, &ctx, &e).await,
                 ErrorClass::Transient { .. } => {
@@ -164,6 +185,9 @@ async fn run_mailbox(engine: &Engine, caps: &Caps, work: DueWork) {
         }
         if work.outgoing_due {
             run_outgoing(engine, &ctx).await;
+        }
+        if act_due {
+            crate::act::run_scheduled(engine, &ctx).await;
         }
     };
     tokio::select! {

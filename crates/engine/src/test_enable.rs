@@ -105,6 +105,7 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
     let m = &ctx.mailbox;
     let mut notes = Vec::new();
     let mut errors: (Option<String>, Option<String>) = (None, None);
+    let mut act_error: Option<String> = None;
     let incoming = if m.incoming_method != DeliveryMethod::ServerSideSync {
         WorkloadStatus::NotRun
     } else if let Some(why) = &unapproved {
@@ -154,6 +155,21 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
     let act = if m.act_method == DeliveryMethod::ServerSideSync && crate::graph::uses_graph(&ctx) {
         notes.push("appointments, contacts and tasks: not synchronized for Exchange Online profiles by this version".to_owned());
         WorkloadStatus::Failure
+    } else if m.act_method == DeliveryMethod::ServerSideSync
+        && ctx.profile.settings.dav_location.is_some()
+        && no_connector(&ctx).is_none()
+    {
+        match crate::act::test(engine, &ctx).await {
+            Ok(_) => WorkloadStatus::Success,
+            Err(e) => {
+                notes.push(format!(
+                    "appointments, contacts and tasks: {}",
+                    describe(&e)
+                ));
+                act_error = Some(describe(&e));
+                WorkloadStatus::Failure
+            }
+        }
     } else if m.act_method == DeliveryMethod::ServerSideSync {
         notes.push("appointments, contacts and tasks: not available for IMAP/SMTP profiles yet (they need a CalDAV/CardDAV location)".to_owned());
         WorkloadStatus::Failure
@@ -173,6 +189,11 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
         .await
     {
         tracing::error!(mailbox = %m.id, error = %e, "could not record test results");
+    }
+    if act != WorkloadStatus::NotRun
+        && let Err(e) = engine.store.act_tested(&m.id, act_error.as_deref()).await
+    {
+        tracing::error!(mailbox = %m.id, error = %e, "could not record the ACT test");
     }
     let passed = [incoming, outgoing, act]
         .iter()

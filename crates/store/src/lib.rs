@@ -7,6 +7,7 @@
 //! key before they are written and are never selected into a model.
 
 mod act;
+mod act_schedule;
 mod activities;
 mod alerts;
 mod certificates;
@@ -38,6 +39,7 @@ use sqlx::sqlite::{
 };
 
 pub use act::*;
+pub use act_schedule::ActRunState;
 pub use activities::emails_of_mailbox;
 pub use alerts::alerts_for_recipient;
 pub use certificates::{ExpiringCertificate, NewCertificate};

@@ -3,6 +3,7 @@
 //! and the testkit's Graph test server (Exchange Online). `scenarios` runs the
 //! same scenarios on both hosts (`hosts`).
 
+mod act;
 mod autodiscover;
 mod common;
 mod graph;
