@@ -660,10 +660,68 @@ async fn links_collections_and_the_decision_trail(backend: Backend) {
         outcome: if n == 3 { "failed" } else { "done" }.into(),
         error: (n == 3).then(|| "412 Precondition Failed".into()),
     };
+    // A business app subscribed to ACT changes hears of each applied one.
+    let t = Utc::now();
     a.store
-        .append_act_decisions(&a.org, &m, &[decision(1), decision(2), decision(3)])
+        .create_webhook(&mailbridge_domain::webhook::WebhookSubscription {
+            id: new_id(),
+            org_id: a.org.clone(),
+            url: "http://127.0.0.1:9/hook".to_owned(),
+            description: None,
+            event_types: vec![mailbridge_domain::WebhookEventType::ActItemChanged],
+            enabled: true,
+            created_at: t,
+            updated_at: t,
+        })
+        .await
+        .expect("subscription");
+    let nothing = NewActDecision {
+        action: "nothing".into(),
+        ..decision(4)
+    };
+    a.store
+        .append_act_decisions(
+            &a.org,
+            &m,
+            &[decision(1), decision(2), decision(3), nothing],
+        )
         .await
         .expect("append");
+    // One event per applied change (not the failed one, not "nothing"), in
+    // order; a delivery is claimed one at a time per mailbox.
+    let mut payloads = Vec::new();
+    for _ in 0..4 {
+        let claimed = a
+            .store
+            .claim_webhook_deliveries("n1", std::time::Duration::from_secs(60), 10)
+            .await
+            .expect("claim");
+        let Some(d) = claimed.into_iter().next() else {
+            break;
+        };
+        assert_eq!(d.event_type, "act.item_changed");
+        let v: serde_json::Value = serde_json::from_str(&d.payload).unwrap();
+        payloads.push(v["data"].clone());
+        let delivered = mailbridge_store::AttemptResult {
+            at: Utc::now(),
+            status_code: Some(204),
+            error: None,
+            duration_ms: 1,
+        };
+        a.store
+            .record_webhook_attempt(&d, &delivered, mailbridge_store::AfterAttempt::Delivered)
+            .await
+            .expect("delivered");
+    }
+    let hrefs: Vec<&str> = payloads
+        .iter()
+        .map(|p| p["server_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(hrefs, ["/t/1.ics", "/t/2.ics"], "{payloads:?}");
+    assert_eq!(payloads[0]["kind"], "task");
+    assert_eq!(payloads[0]["action"], "update_server");
+    assert_eq!(payloads[0]["mailbox_id"], m.as_str());
+    assert_eq!(payloads[0]["record_id"], t1.id.as_str());
     let filters = [Filter::Eq("t.mailbox_id", m.clone())];
     let first = a
         .store
@@ -682,9 +740,10 @@ async fn links_collections_and_the_decision_trail(backend: Backend) {
         .iter()
         .map(|d| d.server_href.clone().unwrap_or_default())
         .collect();
-    assert_eq!(hrefs, ["/t/3.ics", "/t/2.ics"]);
+    assert_eq!(hrefs, ["/t/4.ics", "/t/3.ics"]);
+    assert_eq!(first.items[0].action, "nothing");
     assert_eq!(
-        first.items[0].error.as_deref(),
+        first.items[1].error.as_deref(),
         Some("412 Precondition Failed")
     );
     let second = a
@@ -699,9 +758,12 @@ async fn links_collections_and_the_decision_trail(backend: Backend) {
         )
         .await
         .expect("page");
-    assert_eq!(second.items.len(), 1);
-    assert_eq!(second.items[0].server_href.as_deref(), Some("/t/1.ics"));
-    assert!(second.next_cursor.is_none());
+    let hrefs: Vec<_> = second
+        .items
+        .iter()
+        .map(|d| d.server_href.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(hrefs, ["/t/2.ics", "/t/1.ics"]);
 }
 
 async fn filters_and_organization_settings(backend: Backend) {

@@ -114,6 +114,26 @@ pub fn status_changes(
     .collect()
 }
 
+/// `act.item_changed`: the ACT workload applied a change to an appointment,
+/// contact or task — in the store (from the mail system) or on the mail system
+/// (from the store) — or linked or unlinked one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActItemEvent {
+    pub org_id: String,
+    pub mailbox_id: String,
+    /// `appointment`, `task` or `contact`.
+    pub kind: String,
+    /// The record, when there is one (not for an item deleted on the server only).
+    pub record_id: Option<String>,
+    /// The item on the mail system (a CalDAV/CardDAV href or a Graph id).
+    pub server_id: Option<String>,
+    /// The planner's action, e.g. `create_in_store`, `update_server`,
+    /// `delete_in_store`, `unlink`, `conflict(merge)`.
+    pub action: String,
+    /// Why, in a sentence (the decision trail's reason).
+    pub reason: String,
+}
+
 /// `alert.raised`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AlertEvent {

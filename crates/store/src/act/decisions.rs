@@ -6,6 +6,10 @@ use mailbridge_domain::act::model::ActKind;
 use mailbridge_domain::ids::new_id;
 use serde::Serialize;
 
+use mailbridge_domain::WebhookEventType;
+use mailbridge_domain::webhook::payload::ActItemEvent;
+
+use crate::webhooks::events::{NewEvent, emit_events};
 use crate::{Filter, Page, PageRequest, Store, StoreResult, now, with_db};
 
 /// One decision as stored.
@@ -51,7 +55,9 @@ impl crate::records::Record for ActDecision {
 }
 
 impl Store {
-    /// Appends a run's decisions for a mailbox, in order, in one transaction.
+    /// Appends a run's decisions for a mailbox, in order, in one transaction, with
+    /// an `act.item_changed` webhook event for each change applied (outcome
+    /// `done`, action other than `nothing`).
     pub async fn append_act_decisions(
         &self,
         org_id: &str,
@@ -62,6 +68,30 @@ impl Store {
             return Ok(());
         }
         let t = now();
+        let postgres = self.backend() == crate::Backend::Postgres;
+        // Each change the run applied is an `act.item_changed` event, written in
+        // this transaction with its line of the trail.
+        let events: Vec<NewEvent> = decisions
+            .iter()
+            .filter(|d| d.outcome == "done" && d.action != "nothing")
+            .map(|d| {
+                NewEvent::new(
+                    org_id,
+                    WebhookEventType::ActItemChanged.as_str(),
+                    Some(mailbox_id),
+                    &ActItemEvent {
+                        org_id: org_id.to_owned(),
+                        mailbox_id: mailbox_id.to_owned(),
+                        kind: d.kind.as_str().to_owned(),
+                        record_id: d.record_id.clone(),
+                        server_id: d.server_href.clone(),
+                        action: d.action.clone(),
+                        reason: d.reason.clone(),
+                    },
+                    t,
+                )
+            })
+            .collect();
         with_db!(&self.db, p => {
             let mut tx = p.begin().await?;
             for d in decisions {
@@ -76,6 +106,7 @@ impl Store {
                 .bind(&d.server_href).bind(&d.action).bind(&d.reason).bind(&d.outcome).bind(&d.error).bind(t)
                 .execute(&mut *tx).await?;
             }
+            emit_events!(&mut *tx, &events, postgres);
             tx.commit().await?;
         });
         Ok(())
