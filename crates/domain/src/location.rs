@@ -105,22 +105,28 @@ pub fn parse_location(
     let text = text.trim();
     let Some((scheme_text, _)) = text.split_once("://") else {
         return Err(err(format!(
-            "`{text}` has no scheme; write the location as a URL: {example}"
+            "`{}` has no scheme; write the location as a URL: {example}",
+            shown_location(text)
         )));
     };
     let scheme = Scheme::parse(&scheme_text.to_ascii_lowercase())
         .filter(|s| schemes.contains(s))
         .ok_or_else(|| {
             err(format!(
-                "`{scheme_text}://` is not an {direction} scheme for {server_type} profiles; use {example}",
+                "`{}://` is not an {direction} scheme for {server_type} profiles; use {example}",
+                shown_location(scheme_text),
                 direction = match direction {
                     Direction::Incoming => "incoming",
                     Direction::Outgoing => "outgoing",
                 }
             ))
         })?;
-    let url =
-        url::Url::parse(text).map_err(|e| err(format!("`{text}` is not a valid URL: {e}")))?;
+    let url = url::Url::parse(text).map_err(|e| {
+        err(format!(
+            "`{}` is not a valid URL: {e}",
+            shown_location(text)
+        ))
+    })?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(err(
             "credentials do not belong in a server location; put them in the credential fields"
@@ -180,7 +186,7 @@ pub fn parse_dav_location(
             field,
             format!(
                 "`{}` is not a CalDAV/CardDAV URL; write it like https://dav.example.org/ (http:// only with allow_plaintext)",
-                text.trim()
+                shown_location(text.trim())
             ),
         ));
     }
@@ -193,6 +199,27 @@ pub fn parse_dav_location(
         Direction::Incoming,
         allow_plaintext,
     )
+}
+
+/// A location as an error message may repeat it: whatever precedes the last `@`
+/// after the scheme (a user name and password pasted into the URL) is left out,
+/// so that refusing a location never echoes a password.
+pub fn shown_location(text: &str) -> String {
+    // Only letters, digits, `+`, `-` and `.` make a scheme (RFC 3986 section 3.1).
+    let (scheme, rest) = match text.find("://") {
+        Some(i)
+            if text[..i]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+        {
+            text.split_at(i + 3)
+        }
+        _ => ("", text),
+    };
+    match rest.rfind('@') {
+        Some(at) => format!("{scheme}…{}", &rest[at..]),
+        None => text.to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -231,7 +231,8 @@ fn check_base_url(field: &str, text: &str, allow_plaintext: bool) -> Result<(), 
     let err = |m: String| FieldError::new(field, m);
     let url = url::Url::parse(text.trim()).map_err(|e| {
         err(format!(
-            "{field} `{text}` is not a URL ({e}); write it like https://login.microsoftonline.us"
+            "{field} `{}` is not a URL ({e}); write it like https://login.microsoftonline.us",
+            crate::location::shown_location(text)
         ))
     })?;
     match url.scheme() {

@@ -132,7 +132,8 @@ fn check_url(text: &str) -> Option<FieldError> {
     }
     let Ok(url) = url::Url::parse(text) else {
         return bad(&format!(
-            "`{text}` is not a URL; give an absolute http(s) URL"
+            "`{}` is not a URL; give an absolute http(s) URL",
+            crate::location::shown_location(text)
         ));
     };
     if !matches!(url.scheme(), "https" | "http") {

@@ -16,6 +16,7 @@ mod monitoring;
 mod openapi;
 mod records;
 mod secrets;
+mod security;
 mod validation;
 mod web_sessions;
 mod webhooks;
