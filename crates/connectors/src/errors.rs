@@ -222,9 +222,25 @@ pub(crate) fn bad_extra_root(index: usize, detail: &str) -> SyncError {
     )
 }
 
-/// The rustls error inside an I/O error (tokio-rustls wraps handshake failures so).
+/// The rustls error inside an I/O error: tokio-rustls wraps handshake failures
+/// in one directly, HTTP clients a few levels down, so the whole chain is looked at.
 pub(crate) fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
-    e.get_ref()?.downcast_ref::<rustls::Error>()
+    // An `io::Error`'s `source()` skips its own payload: step into it instead.
+    fn inside(e: &io::Error) -> Option<&(dyn std::error::Error + 'static)> {
+        e.get_ref()
+            .map(|inner| inner as &(dyn std::error::Error + 'static))
+    }
+    let mut source = inside(e);
+    while let Some(s) = source {
+        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        source = match s.downcast_ref::<io::Error>() {
+            Some(io) => inside(io),
+            None => s.source(),
+        };
+    }
+    None
 }
 
 fn certificate_reason(reason: &rustls::CertificateError) -> String {
