@@ -1,6 +1,7 @@
 //! The ACT workload (appointments, contacts and tasks) of one mailbox: *plan, then
 //! execute*. A run resolves the server side (CalDAV/CardDAV for `imap_smtp`
-//! profiles with a `dav_location`, `dav.rs`), enforces the organization claim
+//! profiles with a `dav_location`, `dav.rs`; Microsoft Graph for `exchange_online`
+//! profiles, `graph.rs`), enforces the organization claim
 //! (`claim.rs`), then, kind by kind, reads the server's changes since its sync
 //! token and the owner's records, plans every item with the domain's pure planner
 //! and executes the plan with version-guarded writes (`executor.rs`), recording
@@ -10,6 +11,7 @@ mod claim;
 pub mod dav;
 pub mod dav_map;
 mod executor;
+pub mod graph;
 mod health;
 pub mod server;
 pub mod tz;
@@ -26,6 +28,7 @@ use crate::metrics::{RunOutcome, Workload};
 pub use claim::CONFIGURED_WITH_ANOTHER_ORGANIZATION;
 pub use dav::DavServer;
 pub use executor::ActReport;
+pub use graph::GraphServer;
 pub use server::ActServer;
 pub use tz::ChronoTz;
 
@@ -43,7 +46,11 @@ fn owner(ctx: &MailboxContext) -> Result<&str, SyncError> {
 /// Why the mailbox's profile cannot synchronize ACT, if it cannot.
 fn unsupported(ctx: &MailboxContext) -> Option<SyncError> {
     let server_type = ctx.profile.settings.server_type;
-    (server_type != ServerType::ImapSmtp).then(|| {
+    let supported = matches!(
+        server_type,
+        ServerType::ImapSmtp | ServerType::ExchangeOnline
+    );
+    (!supported).then(|| {
         config_error(
             format!("appointments, contacts and tasks are not synchronized for {server_type} profiles by this version"),
             "Set the mailbox's act_method to none until this version supports the profile's server type",
@@ -61,10 +68,13 @@ pub async fn test(engine: &Engine, ctx: &MailboxContext) -> Result<usize, SyncEr
         return Err(e);
     }
     owner(ctx)?;
+    if crate::graph::uses_graph(ctx) {
+        return graph::probe(engine, ctx).await;
+    }
     dav::probe(engine, ctx).await
 }
 
-/// One ACT run of the mailbox over CalDAV/CardDAV.
+/// One ACT run of the mailbox over CalDAV/CardDAV or Microsoft Graph.
 ///
 /// # Errors
 /// Mailbox-wide failures; item failures are in the trail and on the links.
@@ -73,6 +83,10 @@ pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<ActReport, Syn
         return Err(e);
     }
     owner(ctx)?;
+    if crate::graph::uses_graph(ctx) {
+        let server = GraphServer::connect(engine, ctx).await?;
+        return run_with(engine, ctx, &server).await;
+    }
     let server = DavServer::connect(engine, ctx).await?;
     run_with(engine, ctx, &server).await
 }

@@ -1,6 +1,7 @@
 //! Test & Enable: for each chosen mailbox, test incoming (connect, authenticate,
 //! open the Inbox), outgoing (send a real "Your mailbox is now connected"
-//! message to itself) and ACT; write the three statuses and the test time, enable
+//! message to itself) and ACT (the collections and the organization claim, over
+//! CalDAV/CardDAV or Microsoft Graph); write the three statuses and the test time, enable
 //! what passed, and alert: the owner on success, the owner and the profile's
 //! owner on failure.
 
@@ -152,12 +153,9 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
             }
         }
     };
-    let act = if m.act_method == DeliveryMethod::ServerSideSync && crate::graph::uses_graph(&ctx) {
-        notes.push("appointments, contacts and tasks: not synchronized for Exchange Online profiles by this version".to_owned());
-        WorkloadStatus::Failure
-    } else if m.act_method == DeliveryMethod::ServerSideSync
-        && ctx.profile.settings.dav_location.is_some()
-        && no_connector(&ctx).is_none()
+    let act = if m.act_method == DeliveryMethod::ServerSideSync
+        && (crate::graph::uses_graph(&ctx)
+            || (ctx.profile.settings.dav_location.is_some() && no_connector(&ctx).is_none()))
     {
         match crate::act::test(engine, &ctx).await {
             Ok(_) => WorkloadStatus::Success,

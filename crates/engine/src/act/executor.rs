@@ -23,7 +23,7 @@ use mailbridge_domain::error_model::{ErrorScope, SyncError};
 use mailbridge_store::{ActLink, ActLinkWrite, NewActDecision, StoreError, VersionedWrite};
 use serde_json::json;
 
-use super::dav_map::{keep_unmapped, tracked_by_category};
+use super::dav_map::tracked_by_category;
 use super::server::{ActServer, ServerCollection, ServerItem, WriteError};
 use super::tz::ChronoTz;
 use crate::Engine;
@@ -589,7 +589,7 @@ impl<'a, S: ActServer> Executor<'a, S> {
                         continue;
                     };
                     let mut theirs = theirs.clone();
-                    keep_unmapped(&mut theirs, mine);
+                    self.server.keep_unmapped(&mut theirs, mine);
                     let base = w.link.as_ref().and_then(|l| l.snapshot().ok().flatten());
                     let (merged, lost) = resolve(*resolution, base.as_ref(), mine, &theirs);
                     if lost != json!([]) {
@@ -608,7 +608,7 @@ impl<'a, S: ActServer> Executor<'a, S> {
                         None => {
                             let mut t = theirs.clone();
                             if let Some(mine) = &record_item {
-                                keep_unmapped(&mut t, mine);
+                                self.server.keep_unmapped(&mut t, mine);
                             }
                             t
                         }

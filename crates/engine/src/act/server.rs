@@ -81,6 +81,15 @@ pub trait ActServer: Sync {
     /// The collection of each kind, in kind order.
     fn collections(&self) -> Vec<ServerCollection>;
 
+    /// Fills in, on an item read from this server before it is written to the
+    /// record, what this server cannot carry, from the record's item: so that
+    /// writing it loses nothing the server never had. By default what CalDAV and
+    /// CardDAV cannot carry (attendee roles, RDATEs, a contact's addresses and
+    /// categories); a server that carries those overrides it.
+    fn keep_unmapped(&self, server: &mut ActItem, record: &ActItem) {
+        super::dav_map::keep_unmapped(server, record);
+    }
+
     /// What changed since `token` (`None`: everything, as a full listing).
     fn changes(
         &self,

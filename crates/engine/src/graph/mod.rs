@@ -79,6 +79,16 @@ fn client_key(ctx: &MailboxContext, base_url: &str, request: &TokenRequest) -> S
 /// The Graph mailbox of `ctx` (its user is the mailbox's email address), with
 /// the profile's token request; a missing credential is "Failed Authentication".
 pub async fn mailbox(engine: &Engine, ctx: &MailboxContext) -> Result<GraphMailbox, SyncError> {
+    let (client, user) = client(engine, ctx).await?;
+    Ok(client.mailbox(&user))
+}
+
+/// The profile's shared Graph client and the user `ctx` addresses in it (the
+/// mailbox's email address), for what is not mail (ACT's `GraphAct`).
+pub(crate) async fn client(
+    engine: &Engine,
+    ctx: &MailboxContext,
+) -> Result<(GraphClient, String), SyncError> {
     let user = ctx.mailbox.email_address.clone().ok_or_else(|| {
         config_error(
             "the mailbox has no email address to address it in Exchange Online",
@@ -104,7 +114,7 @@ pub async fn mailbox(engine: &Engine, ctx: &MailboxContext) -> Result<GraphMailb
     if let Some((k, client)) = clients.get(&ctx.profile.id)
         && *k == key
     {
-        return Ok(client.mailbox(&user));
+        return Ok((client.clone(), user));
     }
     let source = engine.token_source()?;
     let metrics = engine.metrics.clone();
@@ -119,5 +129,5 @@ pub async fn mailbox(engine: &Engine, ctx: &MailboxContext) -> Result<GraphMailb
     };
     let client = GraphClient::new(cfg, Arc::new(GraphTokens { source, request }))?;
     clients.insert(ctx.profile.id.clone(), (key, client.clone()));
-    Ok(client.mailbox(&user))
+    Ok((client, user))
 }

@@ -4,6 +4,7 @@
 //! same scenarios on both hosts (`hosts`).
 
 mod act;
+mod act_graph;
 mod autodiscover;
 mod common;
 mod graph;
