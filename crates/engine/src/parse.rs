@@ -2,6 +2,8 @@
 //! attachments. mail-parser is lenient: a malformed message still yields what
 //! can be read, so a bad header never stops the pipeline.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, TimeZone, Utc};
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
 use mailbridge_domain::ingest::{Address, MessageFacts};
@@ -27,12 +29,48 @@ pub struct Parsed {
     pub digest: Option<String>,
 }
 
+/// The longest Message-ID kept as written. No mailer writes longer ones; a
+/// longer one is replaced by a digest of itself, which still tells messages
+/// apart and fits a PostgreSQL index (whose keys stop at about 2,700 bytes).
+const MAX_MESSAGE_ID_BYTES: usize = 500;
+
+/// The longest subject kept, in characters: as many as an email's subject may
+/// hold (`activity::validate_email`); the rest is cut.
+const MAX_SUBJECT_CHARS: usize = 2000;
+
+/// Text of a message as the store can hold it: PostgreSQL's `text` refuses NUL
+/// characters, which a message may carry in any header or part.
+fn storable(s: &str) -> Cow<'_, str> {
+    match s.contains('\0') {
+        true => Cow::Owned(s.replace('\0', "")),
+        false => Cow::Borrowed(s),
+    }
+}
+
+/// A Message-ID as it is stored and looked up: without brackets and NULs, and
+/// a digest in place of an overlong one (the same in every header that names it).
+fn message_id(s: &str) -> String {
+    let id = mailbridge_domain::activity::normalize_message_id(&storable(s));
+    if id.len() <= MAX_MESSAGE_ID_BYTES {
+        return id;
+    }
+    let digest: String = Sha256::digest(id.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{digest}@long-message-id.invalid")
+}
+
+fn subject(s: &str) -> String {
+    storable(s).chars().take(MAX_SUBJECT_CHARS).collect()
+}
+
 fn ids(value: &HeaderValue<'_>) -> Vec<String> {
     value
         .as_text_list()
         .map(|l| {
             l.iter()
-                .map(|s| mailbridge_domain::activity::normalize_message_id(s))
+                .map(|s| message_id(s))
                 .filter(|s| !s.is_empty())
                 .collect()
         })
@@ -43,8 +81,9 @@ fn addresses(a: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
     a.map(|a| {
         a.iter()
             .filter_map(|x| x.address())
+            .map(storable)
             .filter(|s| s.contains('@'))
-            .map(Address::new)
+            .map(|s| Address::new(&s))
             .collect()
     })
     .unwrap_or_default()
@@ -84,13 +123,10 @@ pub fn parse(raw: &[u8], keywords: Vec<String>) -> Parsed {
         .date()
         .and_then(|d| Utc.timestamp_opt(d.to_timestamp(), 0).single());
     let facts = MessageFacts {
-        message_id: m
-            .message_id()
-            .map(mailbridge_domain::activity::normalize_message_id)
-            .filter(|s| !s.is_empty()),
+        message_id: m.message_id().map(message_id).filter(|s| !s.is_empty()),
         in_reply_to: ids(m.in_reply_to()),
         references: ids(m.references()),
-        subject: m.subject().unwrap_or_default().to_owned(),
+        subject: subject(m.subject().unwrap_or_default()),
         from: addresses(m.from()).into_iter().next(),
         to: addresses(m.to()),
         cc: addresses(m.cc()),
@@ -102,23 +138,26 @@ pub fn parse(raw: &[u8], keywords: Vec<String>) -> Parsed {
     let attachments = m
         .attachments()
         .map(|part| Attachment {
-            file_name: part.attachment_name().map(str::to_owned),
+            file_name: part.attachment_name().map(|n| storable(n).into_owned()),
             content_type: part
                 .content_type()
-                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")))
+                .map(|c| {
+                    let t = format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream"));
+                    storable(&t).into_owned()
+                })
                 .unwrap_or_else(|| "application/octet-stream".to_owned()),
             content: part.contents().to_vec(),
         })
         .collect();
     Parsed {
-        body_text: m.body_text(0).map(|b| b.into_owned()),
+        body_text: m.body_text(0).map(|b| storable(&b).into_owned()),
         // Only a real HTML part: mail-parser would otherwise convert the text
         // part to HTML, which costs time and stores nothing new.
         body_html: m
             .html_part(0)
             .filter(|p| p.is_text_html())
             .and_then(|_| m.body_html(0))
-            .map(|b| b.into_owned()),
+            .map(|b| storable(&b).into_owned()),
         digest: facts.message_id.is_none().then(digest),
         facts,
         attachments,
@@ -187,6 +226,32 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n";
         assert_eq!(p.attachments[0].file_name.as_deref(), Some("q.pdf"));
         assert_eq!(p.attachments[0].content_type, "application/pdf");
         assert_eq!(p.attachments[0].content, b"%PDF-1.4\n");
+    }
+
+    #[test]
+    fn text_fits_the_store() {
+        let long_id = format!("{}@x.org", "i".repeat(10_000));
+        let raw = format!(
+            "From: C\0arl <carl@fab\0rikam.com>\r\nTo: a@x.org\r\nSubject: q\0uote {}\r\n\
+Message-ID: <{long_id}>\r\nReferences: <r\0@x.org> <{long_id}>\r\n\r\nbo\0dy\r\n",
+            "s".repeat(5000)
+        );
+        let p = parse(raw.as_bytes(), Vec::new());
+        let f = &p.facts;
+        assert_eq!(f.from, Some(Address::new("carl@fabrikam.com")));
+        assert!(f.subject.starts_with("quote "));
+        assert_eq!(f.subject.chars().count(), MAX_SUBJECT_CHARS);
+        let id = f.message_id.clone().unwrap();
+        assert!(
+            id.len() < 100 && id.ends_with("@long-message-id.invalid"),
+            "{id}"
+        );
+        assert_eq!(
+            f.references,
+            ["r@x.org".to_owned(), id],
+            "the same digest in References"
+        );
+        assert_eq!(p.body_text.as_deref().map(str::trim), Some("body"));
     }
 
     #[test]

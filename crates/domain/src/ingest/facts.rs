@@ -2,6 +2,16 @@
 //! tracking and correlation, normalized.
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+/// The longest normalized subject, in characters: it is an index key of the
+/// store (PostgreSQL's keys stop at about 2,700 bytes), and subjects that agree
+/// this far are the same subject for similarity.
+const MAX_NORMALIZED_SUBJECT_CHARS: usize = 500;
+
+/// The longest fingerprint kept as it is; a longer one (a sender address of
+/// kilobytes) becomes a digest of itself, also an index key.
+const MAX_FINGERPRINT_BYTES: usize = 1000;
 
 /// One mailbox address of a message (display name dropped, lower-cased).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,20 +75,33 @@ pub fn normalize_subject(subject: &str, token_prefix: &str) -> String {
         .split_whitespace()
         .filter(|w| token_prefix.is_empty() || !w.starts_with(token_prefix))
         .collect();
-    words.join(" ").to_lowercase()
+    words
+        .join(" ")
+        .to_lowercase()
+        .chars()
+        .take(MAX_NORMALIZED_SUBJECT_CHARS)
+        .collect()
 }
 
 /// A stable key for a message without a Message-ID, so that the same message seen
 /// twice (two mailboxes, a re-sync) is still one email: sender, date, subject and
 /// a digest of the body.
 pub fn fingerprint(facts: &MessageFacts, body_digest: &str) -> String {
-    format!(
+    let print = format!(
         "fp:{}|{}|{}|{}",
         facts.from.as_ref().map_or("", |a| a.0.as_str()),
         facts.date.map(|d| d.timestamp()).unwrap_or_default(),
         normalize_subject(&facts.subject, ""),
         body_digest
-    )
+    );
+    if print.len() <= MAX_FINGERPRINT_BYTES {
+        return print;
+    }
+    let digest: String = Sha256::digest(print.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("fp:sha256:{digest}")
 }
 
 #[cfg(test)]
@@ -119,5 +142,20 @@ mod tests {
         assert_eq!(fingerprint(&a, "d"), fingerprint(&b, "d"));
         assert_ne!(fingerprint(&a, "d"), fingerprint(&c, "d"));
         assert_ne!(fingerprint(&a, "d"), fingerprint(&a, "e"));
+    }
+
+    #[test]
+    fn long_keys_are_bounded() {
+        let subject = "word ".repeat(1000);
+        assert_eq!(normalize_subject(&subject, "CRM:").chars().count(), 500);
+        let from = |local: &str| MessageFacts {
+            from: Some(Address::new(&format!("{local}@x.org"))),
+            subject: subject.clone(),
+            ..Default::default()
+        };
+        let (a, b) = (from(&"a".repeat(2000)), from(&"b".repeat(2000)));
+        assert!(fingerprint(&a, "d").starts_with("fp:sha256:"));
+        assert_eq!(fingerprint(&a, "d").len(), 74);
+        assert_ne!(fingerprint(&a, "d"), fingerprint(&b, "d"));
     }
 }
