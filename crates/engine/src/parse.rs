@@ -98,26 +98,47 @@ fn conversation_key(thread_index: Option<&str>) -> Option<String> {
     (raw.len() >= 22).then(|| raw[..22].iter().map(|b| format!("{b:02x}")).collect())
 }
 
+fn digest(raw: &[u8]) -> String {
+    Sha256::digest(raw)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What is recorded of a message that cannot be read: its keywords, and the
+/// digest its fingerprint is made of.
+fn unreadable(raw: &[u8], keywords: Vec<String>) -> Parsed {
+    Parsed {
+        facts: MessageFacts {
+            keywords,
+            ..Default::default()
+        },
+        body_text: None,
+        body_html: None,
+        attachments: Vec::new(),
+        digest: Some(digest(raw)),
+    }
+}
+
 /// Parses a raw RFC 5322 message; never fails (an unreadable message yields
-/// empty facts and is still recorded).
+/// empty facts and is still recorded). A panic of the parser on a hostile
+/// message (mail-parser 0.11 has `debug_assert!`s that crafted multiparts reach:
+/// fuzz/regressions/ingest_message/) makes it unreadable too, rather than
+/// taking its batch, and every later run of the mailbox, down with it.
 pub fn parse(raw: &[u8], keywords: Vec<String>) -> Parsed {
-    let digest = || -> String {
-        Sha256::digest(raw)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
+    let read = std::panic::AssertUnwindSafe(|| read(raw, keywords.clone()));
+    std::panic::catch_unwind(read).unwrap_or_else(|_| {
+        tracing::warn!(
+            bytes = raw.len(),
+            "the message parser panicked on a message; it is recorded as unreadable"
+        );
+        unreadable(raw, keywords)
+    })
+}
+
+fn read(raw: &[u8], keywords: Vec<String>) -> Parsed {
     let Some(m) = MessageParser::default().parse(raw) else {
-        return Parsed {
-            facts: MessageFacts {
-                keywords,
-                ..Default::default()
-            },
-            body_text: None,
-            body_html: None,
-            attachments: Vec::new(),
-            digest: Some(digest()),
-        };
+        return unreadable(raw, keywords);
     };
     let date: Option<DateTime<Utc>> = m
         .date()
@@ -158,7 +179,7 @@ pub fn parse(raw: &[u8], keywords: Vec<String>) -> Parsed {
             .filter(|p| p.is_text_html())
             .and_then(|_| m.body_html(0))
             .map(|b| storable(&b).into_owned()),
-        digest: facts.message_id.is_none().then(digest),
+        digest: facts.message_id.is_none().then(|| digest(raw)),
         facts,
         attachments,
     }

@@ -22,6 +22,7 @@
 mod discovery_fixture;
 pub mod graph_server;
 mod headers;
+pub mod hostile;
 pub mod identity_server;
 mod lmtp;
 mod maildir;

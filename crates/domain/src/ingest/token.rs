@@ -38,8 +38,14 @@ impl TrackingTokenFormat {
         )
     }
 
-    /// The last token in a subject, if any: the prefix followed by digits.
+    /// The last token in a subject, if any: the prefix followed by digits. An
+    /// empty prefix (which the settings refuse) finds nothing: it would match
+    /// everywhere, and searching for it never moved on (found by fuzzing:
+    /// fuzz/regressions/tracking_token/).
     pub fn find(&self, subject: &str) -> Option<String> {
+        if self.prefix.is_empty() {
+            return None;
+        }
         let mut found = None;
         let mut rest = subject;
         while let Some(pos) = rest.find(&self.prefix) {
@@ -101,5 +107,15 @@ mod tests {
             "Quote CRM:00010042"
         );
         assert_eq!(f.apply("", "CRM:00010042"), "CRM:00010042");
+    }
+
+    #[test]
+    fn an_empty_prefix_finds_nothing() {
+        let f = TrackingTokenFormat {
+            prefix: String::new(),
+            ..fmt()
+        };
+        assert_eq!(f.find("Quote 00010042"), None);
+        assert_eq!(f.find(""), None);
     }
 }
