@@ -115,6 +115,13 @@ pub fn validate_email_settings(s: &EmailSettings) -> Validation {
             "tracking_token_prefix",
             "tracking_token_prefix must be 1 to 20 characters without spaces, such as CRM:",
         ));
+    } else if prefix.ends_with(|c: char| c.is_ascii_digit()) {
+        // The token's numbers follow the prefix: a prefix ending in a digit would
+        // make where it ends (and so which token a subject holds) ambiguous.
+        errors.push(FieldError::new(
+            "tracking_token_prefix",
+            "tracking_token_prefix must not end with a digit (the token's numbers follow it); end it with a letter or a sign, such as CRM:",
+        ));
     }
     check_range(
         &mut errors,
@@ -171,6 +178,14 @@ mod tests {
             ),
             (
                 |s| s.tracking_token_prefix = "CRM ID:".into(),
+                "tracking_token_prefix",
+            ),
+            (
+                |s| s.tracking_token_prefix = "7".into(),
+                "tracking_token_prefix",
+            ),
+            (
+                |s| s.tracking_token_prefix = "CRM7".into(),
                 "tracking_token_prefix",
             ),
             (
