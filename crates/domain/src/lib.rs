@@ -7,6 +7,7 @@ pub mod alert;
 pub mod authz;
 pub mod autodiscover;
 pub mod certificate;
+pub mod cluster;
 pub mod enums;
 pub mod error_model;
 pub mod identity;

@@ -10,6 +10,7 @@ pub mod act;
 mod alerts;
 mod batch;
 pub mod certificates;
+mod cluster;
 pub mod config;
 mod context;
 pub mod discovery;
@@ -106,6 +107,11 @@ impl Engine {
         tracing::info!(node = %self.config.node_id, push = self.config.push, lease_s = self.config.lease.as_secs(),
             poll_s = self.config.timing.poll.as_secs(), tick_ms = self.config.tick.as_millis() as u64, "engine started");
         self.metrics.set_engine_running(true);
+        cluster::join(&self).await;
+        let heartbeat = {
+            let (e, s) = (self.clone(), shutdown.clone());
+            tokio::spawn(async move { cluster::heartbeat(&e, s).await })
+        };
         let mut tasks = vec![
             tokio::spawn(scheduler::run(self.clone(), shutdown.clone())),
             tokio::spawn(scheduler::run_jobs(self.clone(), shutdown.clone())),
@@ -122,6 +128,9 @@ impl Engine {
         for t in tasks {
             let _ = t.await;
         }
+        // The runs are over: the other nodes may take this node's mailboxes now.
+        let _ = heartbeat.await;
+        cluster::leave(&self).await;
         self.metrics.set_engine_running(false);
         tracing::info!("engine stopped");
     }

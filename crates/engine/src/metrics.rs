@@ -186,6 +186,8 @@ pub struct EngineMetrics {
     wakeups: Family<WakeLabels, Counter>,
     graph_requests: Family<GraphLabels, Counter>,
     running: Gauge,
+    cluster_nodes: Gauge,
+    mailboxes_assigned: Gauge,
     started: AtomicBool,
 }
 
@@ -206,6 +208,18 @@ impl EngineMetrics {
         let wakeups = Family::<WakeLabels, Counter>::default();
         let graph_requests = Family::<GraphLabels, Counter>::default();
         let running = Gauge::default();
+        let cluster_nodes = Gauge::default();
+        let mailboxes_assigned = Gauge::default();
+        registry.register(
+            "cluster_nodes_live",
+            "Nodes sharing this database whose heartbeat is recent, as this node last saw them",
+            cluster_nodes.clone(),
+        );
+        registry.register(
+            "mailboxes_assigned",
+            "Mailboxes assigned to this node (it schedules their work and watches them for push)",
+            mailboxes_assigned.clone(),
+        );
         registry.register(
             "build",
             "The version of this process",
@@ -265,6 +279,8 @@ impl EngineMetrics {
             connections_open,
             wakeups,
             running,
+            cluster_nodes,
+            mailboxes_assigned,
             started: AtomicBool::new(false),
         }
     }
@@ -282,6 +298,14 @@ impl EngineMetrics {
     pub(crate) fn set_engine_running(&self, on: bool) {
         self.started.store(on, Ordering::SeqCst);
         self.running.set(i64::from(on));
+    }
+
+    /// What this node last saw of the cluster.
+    pub(crate) fn cluster_seen(&self, live_nodes: u64, assigned: u64) {
+        self.cluster_nodes
+            .set(i64::try_from(live_nodes).unwrap_or(i64::MAX));
+        self.mailboxes_assigned
+            .set(i64::try_from(assigned).unwrap_or(i64::MAX));
     }
 
     /// A run ended.

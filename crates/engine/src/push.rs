@@ -1,4 +1,5 @@
-//! Push: one IMAP IDLE connection per enabled mailbox's Inbox. When the server
+//! Push: one IMAP IDLE connection per enabled mailbox's Inbox, held by the node
+//! the mailbox is assigned to (crate::cluster). When the server
 //! reports a change, the mailbox's incoming work becomes due at once and the
 //! scheduler is woken, so new mail is processed without waiting for a poll.
 //! These connections are outside the profile's connection cap, which applies to
@@ -22,7 +23,13 @@ use crate::metrics::{Protocol, WakeSource, Workload};
 pub async fn supervise(engine: Arc<Engine>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut watchers: HashMap<String, JoinHandle<()>> = HashMap::new();
     loop {
-        match engine.store.incoming_enabled_mailboxes().await {
+        // Only the mailboxes assigned to this node: one IDLE per mailbox across
+        // the cluster, moving with the assignment.
+        match engine
+            .store
+            .incoming_enabled_mailboxes(&engine.config.node_id, Utc::now())
+            .await
+        {
             Ok(enabled) => {
                 watchers.retain(|id, h| {
                     let keep = enabled.contains(id) && !h.is_finished();

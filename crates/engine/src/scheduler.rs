@@ -36,7 +36,7 @@ impl Caps {
     }
 }
 
-fn chrono(d: Duration) -> ChronoDuration {
+pub(crate) fn chrono(d: Duration) -> ChronoDuration {
     ChronoDuration::from_std(d).unwrap_or(ChronoDuration::minutes(1))
 }
 
@@ -45,12 +45,15 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let running: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
+        // Hold this node's share of the mailboxes, then run those with work due.
+        crate::cluster::rebalance_now(&engine).await;
         let now = Utc::now();
+        let node = engine.config.node_id.as_str();
         // ACT work is claimed on its own and merged with the email work of the
         // same mailbox: one lease, one run.
         let act_due = engine
             .store
-            .due_act_mailboxes(now, engine.config.claim_batch)
+            .due_act_mailboxes(node, now, engine.config.claim_batch)
             .await
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "scheduler: could not read due ACT work; retrying");
@@ -58,7 +61,7 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
             });
         match engine
             .store
-            .due_mailboxes(now, engine.config.claim_batch)
+            .due_mailboxes(node, now, engine.config.claim_batch)
             .await
         {
             Ok(mut due) => {

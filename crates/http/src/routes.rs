@@ -14,6 +14,7 @@ mod mailboxes;
 mod me;
 pub mod metrics;
 pub(crate) mod monitoring;
+pub(crate) mod nodes;
 mod organizations;
 mod parties;
 mod profiles;
@@ -103,6 +104,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(monitoring::mailboxes))
         .routes(routes!(monitoring::mailbox))
         .routes(routes!(monitoring::throughput))
+        .routes(routes!(nodes::list))
+        .routes(routes!(nodes::mailboxes))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::delete))
         .routes(routes!(webhooks::list, webhooks::create))

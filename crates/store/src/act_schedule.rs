@@ -19,11 +19,12 @@ pub struct ActRunState {
 }
 
 impl Store {
-    /// Mailboxes with ACT work due at `now` that no live lease holds and that may
+    /// Mailboxes assigned to `node` with ACT work due at `now` that no live lease holds and that may
     /// process (approved, while approval is required). `incoming_due` and
     /// `outgoing_due` are false: the scheduler merges these with the email work.
     pub async fn due_act_mailboxes(
         &self,
+        node: &str,
         now: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<DueWork>> {
@@ -34,13 +35,14 @@ impl Store {
              WHERE m.profile_id IS NOT NULL
                AND m.act_enabled AND m.act_method = 'server_side_sync'
                AND (m.next_act_at IS NULL OR m.next_act_at <= $1)
+               AND m.assigned_node = $3 AND m.assigned_until >= $1
                AND (m.lease_owner IS NULL OR m.lease_expires_at < $1)
                AND (m.approval_status = 'approved'
                     OR (m.owner_type = 'user' AND NOT s.process_email_for_approved_users_only)
                     OR (m.owner_type = 'queue' AND NOT s.process_email_for_approved_queues_only))
              ORDER BY m.next_act_at, m.id
              LIMIT $2",
-        ).bind(now).bind(limit).fetch_all(p).await?))
+        ).bind(now).bind(limit).bind(node).fetch_all(p).await?))
     }
 
     /// A successful ACT run: failures reset, status `success`, next run at

@@ -120,7 +120,7 @@ pub struct Throughput {
 }
 
 /// Monitoring the organization takes an administrator's view of its mailboxes.
-async fn org_wide(s: &AppState, auth: &Auth, org_id: &str) -> Result<Scope, ApiError> {
+pub(crate) async fn org_wide(s: &AppState, auth: &Auth, org_id: &str) -> Result<Scope, ApiError> {
     let scope = auth
         .check(s, org_id, Resource::Mailboxes, Action::Read)
         .await?;

@@ -219,8 +219,13 @@ async fn incoming_due(
     mailbox: &str,
     at: chrono::DateTime<chrono::Utc>,
 ) -> bool {
+    // The scheduler sees only the mailboxes assigned to its node.
     store
-        .due_mailboxes(at, 100)
+        .claim_mailboxes("test-node", at, at + chrono::Duration::hours(1), 100)
+        .await
+        .unwrap();
+    store
+        .due_mailboxes("test-node", at, 100)
         .await
         .unwrap()
         .iter()

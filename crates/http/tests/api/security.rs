@@ -159,6 +159,8 @@ const ROUTES: &[(&str, &str, Guard)] = &[
     ("get", "/api/v1/orgs/{org_id}/monitoring/mailboxes", Checks(Mailboxes, Read, Own::Whole)),
     ("get", "/api/v1/orgs/{org_id}/monitoring/mailboxes/{id}", Checks(Mailboxes, Read, Own::Mailbox)),
     ("get", "/api/v1/orgs/{org_id}/monitoring/throughput", Checks(Mailboxes, Read, Own::Whole)),
+    ("get", "/api/v1/orgs/{org_id}/monitoring/nodes", Checks(Mailboxes, Read, Own::Whole)),
+    ("get", "/api/v1/orgs/{org_id}/monitoring/nodes/{node_id}/mailboxes", Checks(Mailboxes, Read, Own::Whole)),
     ("get", "/api/v1/orgs/{org_id}/tokens", Checks(Tokens, Read, Own::Never)),
     ("post", "/api/v1/orgs/{org_id}/tokens", Checks(Tokens, Create, Own::Never)),
     ("delete", "/api/v1/orgs/{org_id}/tokens/{id}", Checks(Tokens, Delete, Own::Never)),
@@ -580,6 +582,8 @@ fn fill(
             "{org_id}" => Some(world.org.clone()),
             "{folder_id}" => Some(world.folder.clone()),
             "{event_id}" => Some(world.event.clone()),
+            // Node ids are not organizations' records: any name is checked alike.
+            "{node_id}" => Some("node-security-test".to_owned()),
             "{id}" => {
                 let kind = segments[i - 1];
                 let mine = match (whose, caller, kind) {

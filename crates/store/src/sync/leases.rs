@@ -17,10 +17,16 @@ pub struct DueWork {
 }
 
 impl Store {
-    /// Mailboxes with incoming or outgoing work due at `now` that no live lease
-    /// holds and that may process mail (approved, while approval is required).
-    /// An email left `sending` under a free lease was interrupted: that is due too.
-    pub async fn due_mailboxes(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<DueWork>> {
+    /// Mailboxes assigned to `node` with incoming or outgoing work due at `now`
+    /// that no live lease holds and that may process mail (approved, while
+    /// approval is required). An email left `sending` under a free lease was
+    /// interrupted: that is due too.
+    pub async fn due_mailboxes(
+        &self,
+        node: &str,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<DueWork>> {
         Ok(with_db!(&self.db, p => sqlx::query_as(
             "SELECT m.id AS mailbox_id, m.org_id, m.profile_id,
                 (m.incoming_enabled AND m.incoming_method = 'server_side_sync'
@@ -32,6 +38,7 @@ impl Store {
                              OR (e.status = 'pending_send' AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= $1))))) AS outgoing_due
              FROM mailboxes m JOIN email_settings s ON s.org_id = m.org_id
              WHERE m.profile_id IS NOT NULL
+               AND m.assigned_node = $3 AND m.assigned_until >= $1
                AND (m.lease_owner IS NULL OR m.lease_expires_at < $1)
                AND (m.approval_status = 'approved'
                     OR (m.owner_type = 'user' AND NOT s.process_email_for_approved_users_only)
@@ -45,7 +52,7 @@ impl Store {
                                  OR (e.status = 'pending_send' AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= $1))))))
              ORDER BY m.next_incoming_at, m.id
              LIMIT $2",
-        ).bind(now).bind(limit).fetch_all(p).await?))
+        ).bind(now).bind(limit).bind(node).fetch_all(p).await?))
     }
 
     /// Takes the lease of a mailbox for `node` until `until`; false when another
@@ -118,16 +125,22 @@ impl Store {
         Ok(())
     }
 
-    /// The mailboxes whose incoming sync is enabled and allowed, for push watchers.
-    pub async fn incoming_enabled_mailboxes(&self) -> StoreResult<Vec<String>> {
+    /// The mailboxes assigned to `node` at `now` whose incoming sync is enabled
+    /// and allowed, for its push watchers.
+    pub async fn incoming_enabled_mailboxes(
+        &self,
+        node: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>> {
         Ok(with_db!(&self.db, p => sqlx::query_scalar(
             "SELECT m.id FROM mailboxes m JOIN email_settings s ON s.org_id = m.org_id
              WHERE m.incoming_enabled AND m.incoming_method = 'server_side_sync' AND m.profile_id IS NOT NULL
+               AND m.assigned_node = $1 AND m.assigned_until >= $2
                AND (m.approval_status = 'approved'
                     OR (m.owner_type = 'user' AND NOT s.process_email_for_approved_users_only)
                     OR (m.owner_type = 'queue' AND NOT s.process_email_for_approved_queues_only))
              ORDER BY m.id",
-        ).fetch_all(p).await?))
+        ).bind(node).bind(now).fetch_all(p).await?))
     }
 }
 
