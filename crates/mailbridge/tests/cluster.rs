@@ -1,10 +1,14 @@
 //! Cluster mode end to end: three `mailbridge serve` nodes on one PostgreSQL
 //! database share the mailboxes, mail flows in and out, one node is killed with
 //! SIGKILL: its mailboxes go to the other two within the lease time, and no
-//! message is lost or processed twice, no email sent twice. A node that joins
+//! message is lost or processed twice, no email sent twice, no webhook event
+//! lost (and repeated only when its delivery was in flight on the killed node). A node that joins
 //! then takes its share from the others.
 
 mod support;
+mod webhooks {
+    pub mod receiver;
+}
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -14,6 +18,7 @@ use mailbridge_testkit::TestServers;
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::Server;
+use webhooks::receiver::Receiver;
 
 /// Seconds a node keeps its mailboxes without a heartbeat.
 const LEASE_SECONDS: u64 = 5;
@@ -208,6 +213,14 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
                    "outgoing_server_location": format!("smtp://{}", servers.smtp_addr())}),
         )
         .await;
+    let receiver = Receiver::start().await;
+    c.call(
+        2,
+        Method::POST,
+        "/webhooks",
+        json!({"url": receiver.url, "event_types": ["email.tracked"]}),
+    )
+    .await;
     let tag = format!("c{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let mut logins = Vec::new();
     let mut mailboxes = Vec::new();
@@ -402,12 +415,61 @@ async fn three_nodes_share_the_work_and_survive_a_sigkill() {
         })
         .count()
         - out.len();
+    // Every email.tracked event reaches the receiver; a repeat is allowed only
+    // for a delivery that was in flight when its node was killed (the receiver
+    // had it, the node died before recording it): receivers dedupe by webhook-id.
+    let hook_deadline = Instant::now() + Duration::from_secs(60);
+    let tracked_ids: BTreeSet<String> = sqlx::query_as::<_, (String, String)>(
+        "SELECT id, message_id FROM emails WHERE org_id = $1 AND direction = 'incoming'",
+    )
+    .bind(&c.org)
+    .fetch_all(&c.db)
+    .await
+    .unwrap()
+    .into_iter()
+    .filter(|(_, mid)| expected.contains(mid))
+    .map(|(id, _)| id)
+    .collect();
+    let (events, repeated) = loop {
+        let mut first: BTreeMap<String, (Instant, usize)> = BTreeMap::new();
+        let mut delivered = BTreeSet::new();
+        for r in receiver.requests().iter().filter(|r| r.ok()) {
+            let body = r.json();
+            if let Some(email) = body["data"]["email_id"].as_str() {
+                delivered.insert(email.to_owned());
+            }
+            let e = first.entry(r.id()).or_insert((r.at, 0));
+            e.1 += 1;
+        }
+        if tracked_ids.is_subset(&delivered) || Instant::now() > hook_deadline {
+            assert!(
+                tracked_ids.is_subset(&delivered),
+                "{} of {} email.tracked events delivered",
+                tracked_ids.intersection(&delivered).count(),
+                tracked_ids.len()
+            );
+            let repeated: Vec<(String, Instant)> = first
+                .into_iter()
+                .filter(|(_, (_, n))| *n > 1)
+                .map(|(id, (at, _))| (id, at))
+                .collect();
+            break (delivered.len(), repeated);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for (id, at) in &repeated {
+        assert!(
+            *at <= killed_at,
+            "event {id} delivered twice though its first delivery came after the kill"
+        );
+    }
     eprintln!(
-        "cluster: nodes=3 killed=1 takeover_ms={} messages={} lost={lost} duplicated={duplicated} decided_twice={decided_twice} emails={} sent={} sent_twice={sent_twice} seconds={}",
+        "cluster: nodes=3 killed=1 takeover_ms={} messages={} lost={lost} duplicated={duplicated} decided_twice={decided_twice} emails={} sent={} sent_twice={sent_twice} webhook_events={events} webhook_repeats={} seconds={}",
         takeover.as_millis(),
         expected.len(),
         sent_ids.len(),
         out.len(),
+        repeated.len(),
         t0.elapsed().as_secs()
     );
     assert_eq!(lost, 0, "no message lost");

@@ -63,7 +63,7 @@ fn lease(s: &AppState) -> chrono::Duration {
 
 /// Every node that ran on this database in the last week, the latest heartbeat
 /// first, with the organization's mailboxes each holds.
-#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/monitoring/nodes", tag = "monitoring",
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/monitoring/nodes", tag = "monitoring", operation_id = "list_nodes",
     responses((status = 200, body = List<Node>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
@@ -127,7 +127,7 @@ impl From<NodeMailbox> for HeldMailbox {
 }
 
 /// The organization's mailboxes a node holds now, by address.
-#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/monitoring/nodes/{node_id}/mailboxes", tag = "monitoring",
+#[utoipa::path(get, path = "/api/v1/orgs/{org_id}/monitoring/nodes/{node_id}/mailboxes", tag = "monitoring", operation_id = "list_node_mailboxes",
     params(NodeMailboxParams),
     responses((status = 200, body = List<HeldMailbox>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn mailboxes(
