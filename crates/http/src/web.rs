@@ -18,6 +18,7 @@ mod form_values;
 mod jobs;
 mod mailboxes;
 mod monitoring;
+mod nodes;
 mod profiles;
 mod render;
 mod session;
@@ -56,6 +57,7 @@ pub fn router(store: Store, api: Router) -> Router {
         .merge(mailboxes::routes())
         .merge(jobs::routes())
         .merge(monitoring::routes())
+        .merge(nodes::routes())
         .merge(emails::routes())
         .merge(profiles::routes())
         .merge(settings::routes())

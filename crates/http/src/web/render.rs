@@ -37,6 +37,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "monitoring.html",
         include_str!("../../web/templates/monitoring.html"),
     ),
+    ("nodes.html", include_str!("../../web/templates/nodes.html")),
     (
         "emails.html",
         include_str!("../../web/templates/emails.html"),

@@ -10,6 +10,7 @@ mod emails;
 mod jobs;
 mod mailboxes;
 mod monitoring;
+mod nodes;
 mod profiles;
 mod settings;
 mod signin;
