@@ -24,6 +24,7 @@
 
 pub mod act;
 mod batch;
+mod census;
 mod client;
 mod errors;
 mod mail;

@@ -26,6 +26,7 @@ use mailbridge_domain::secret::Secret;
 use crate::errors::Endpoint;
 use crate::tls::Stream;
 
+mod census;
 mod errors;
 mod fetch;
 mod folders;

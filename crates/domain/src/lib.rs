@@ -6,6 +6,7 @@ pub mod activity;
 pub mod alert;
 pub mod authz;
 pub mod autodiscover;
+pub mod census;
 pub mod certificate;
 pub mod cluster;
 pub mod enums;

@@ -67,6 +67,10 @@ pub struct EngineConfig {
     pub graph_subscription_renew_margin: Duration,
     /// How often the subscriptions are checked (created, renewed, deleted).
     pub graph_subscription_check: Duration,
+    /// How often each mailbox's completeness census runs (the server's messages
+    /// of every processed folder compared with what was processed; gaps are
+    /// reported and back-filled). It runs within an incoming run, under the lease.
+    pub census_interval: Duration,
 }
 
 impl Default for EngineConfig {
@@ -96,6 +100,7 @@ impl Default for EngineConfig {
             graph_subscription_minutes: 4230,
             graph_subscription_renew_margin: Duration::from_secs(12 * 3600),
             graph_subscription_check: Duration::from_secs(60),
+            census_interval: Duration::from_secs(6 * 3600),
         }
     }
 }

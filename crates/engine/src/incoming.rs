@@ -27,7 +27,7 @@ pub struct IncomingReport {
 }
 
 /// The folders to process: the Inbox, tracked folders, and Sent when asked.
-async fn folders(
+pub(crate) async fn folders(
     store: &Store,
     ctx: &MailboxContext,
     session: &mut ImapSession,
@@ -313,7 +313,7 @@ async fn retrack_tagged(
 
 /// A message given up after its last attempt: moved to Undeliverable (when the
 /// profile says so), then recorded as failed, then the owner alerted.
-async fn give_up(
+pub(crate) async fn give_up(
     engine: &Engine,
     ctx: &MailboxContext,
     session: &mut ImapSession,

@@ -9,6 +9,7 @@
 pub mod act;
 mod alerts;
 mod batch;
+pub mod census;
 pub mod certificates;
 mod cluster;
 pub mod config;

@@ -162,6 +162,11 @@ struct WakeLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CensusLabels {
+    outcome: RunOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -185,6 +190,9 @@ pub struct EngineMetrics {
     connections_open: Family<ConnectionLabels, Gauge>,
     wakeups: Family<WakeLabels, Counter>,
     graph_requests: Family<GraphLabels, Counter>,
+    census_runs: Family<CensusLabels, Counter>,
+    census_gaps_found: Counter,
+    census_backfilled: Counter,
     running: Gauge,
     cluster_nodes: Gauge,
     mailboxes_assigned: Gauge,
@@ -207,6 +215,9 @@ impl EngineMetrics {
         let connections_open = Family::<ConnectionLabels, Gauge>::default();
         let wakeups = Family::<WakeLabels, Counter>::default();
         let graph_requests = Family::<GraphLabels, Counter>::default();
+        let census_runs = Family::<CensusLabels, Counter>::default();
+        let census_gaps_found = Counter::default();
+        let census_backfilled = Counter::default();
         let running = Gauge::default();
         let cluster_nodes = Gauge::default();
         let mailboxes_assigned = Gauge::default();
@@ -269,9 +280,27 @@ impl EngineMetrics {
             "Requests answered by Microsoft Graph, by outcome (throttled: 429, 503 or 504, retried after Retry-After)",
             graph_requests.clone(),
         );
+        registry.register(
+            "census_runs",
+            "Completeness censuses of a mailbox (its processed folders compared with the server's), by outcome",
+            census_runs.clone(),
+        );
+        registry.register(
+            "census_gaps_found",
+            "Messages a census found on the server, in a processed folder, never processed",
+            census_gaps_found.clone(),
+        );
+        registry.register(
+            "census_backfilled",
+            "Census gaps processed through the normal pipeline (each exactly once)",
+            census_backfilled.clone(),
+        );
         EngineMetrics {
             registry,
             graph_requests,
+            census_runs,
+            census_gaps_found,
+            census_backfilled,
             runs,
             run_duration,
             items,
@@ -350,6 +379,17 @@ impl EngineMetrics {
             .inc();
     }
 
+    /// A completeness census ended: the gaps it found and those it back-filled.
+    pub fn census_finished(&self, outcome: RunOutcome, gaps_found: usize, backfilled: usize) {
+        self.census_runs
+            .get_or_create(&CensusLabels { outcome })
+            .inc();
+        self.census_gaps_found
+            .inc_by(u64::try_from(gaps_found).unwrap_or(u64::MAX));
+        self.census_backfilled
+            .inc_by(u64::try_from(backfilled).unwrap_or(u64::MAX));
+    }
+
     /// Incoming work was made due at once.
     pub fn push_wakeup(&self, source: WakeSource) {
         self.wakeups.get_or_create(&WakeLabels { source }).inc();
@@ -392,6 +432,8 @@ mod tests {
         for status in [200, 202, 429, 503, 504, 404] {
             m.graph_answer(status);
         }
+        m.census_finished(RunOutcome::Succeeded, 2, 2);
+        m.census_finished(RunOutcome::FailedTransient, 0, 0);
         let t = text(&m);
         for line in [
             "mailbridge_runs_total{workload=\"incoming\",outcome=\"succeeded\"} 1",
@@ -403,6 +445,10 @@ mod tests {
             "mailbridge_graph_requests_total{outcome=\"ok\"} 2",
             "mailbridge_graph_requests_total{outcome=\"throttled\"} 3",
             "mailbridge_graph_requests_total{outcome=\"error\"} 1",
+            "mailbridge_census_runs_total{outcome=\"succeeded\"} 1",
+            "mailbridge_census_runs_total{outcome=\"failed_transient\"} 1",
+            "mailbridge_census_gaps_found_total 2",
+            "mailbridge_census_backfilled_total 2",
         ] {
             assert!(t.lines().any(|l| l == line), "{line} missing from\n{t}");
         }

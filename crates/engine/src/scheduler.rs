@@ -229,6 +229,9 @@ async fn run_incoming(engine: &Engine, ctx: &MailboxContext) {
             {
                 tracing::warn!(error = %e, "could not record a successful run");
             }
+            // Every folder was read to the end: the census, when due, compares it
+            // with the server's set and back-fills gaps, still under the lease.
+            crate::census::run_if_due(engine, ctx, started_at).await;
             tracing::debug!(mailbox = %ctx.mailbox.id, processed = report.processed, tracked = report.tracked,
                 ms = started.elapsed().as_millis() as u64, "incoming run");
         }

@@ -107,6 +107,10 @@ pub struct Settings {
     /// How often certificate expiry is checked (alerts 30 and 7 days ahead, and
     /// when a certificate has expired).
     pub certificate_check_seconds: u64,
+    /// How often each mailbox's completeness census runs: the server's messages
+    /// of every processed folder are compared with what was processed, and gaps
+    /// are reported (metric, alert) and back-filled.
+    pub census_interval_seconds: u64,
 }
 
 impl Default for Settings {
@@ -142,6 +146,7 @@ impl Default for Settings {
             discovery_max_age_seconds: 24 * 3600,
             graph_notification_url: None,
             certificate_check_seconds: 3600,
+            census_interval_seconds: 6 * 3600,
         }
     }
 }
@@ -225,6 +230,7 @@ impl Settings {
                 .filter(|u| !u.is_empty())
                 .map(|u| u.trim_end_matches('/').to_owned()),
             certificate_check_interval: Duration::from_secs(self.certificate_check_seconds.max(60)),
+            census_interval: Duration::from_secs(self.census_interval_seconds.max(60)),
             ..Default::default()
         })
     }
@@ -361,6 +367,24 @@ mod tests {
             let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
             let e = s.engine_config("n1".into()).map_err(|e| e.to_string())?;
             assert_eq!(e.certificate_check_interval.as_secs(), 600);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn census_interval_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let e = s.engine_config("n1".into()).map_err(|e| e.to_string())?;
+            assert_eq!(
+                e.census_interval.as_secs(),
+                6 * 3600,
+                "six hours by default"
+            );
+            jail.set_env("MAILBRIDGE_CENSUS_INTERVAL_SECONDS", "1800");
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let e = s.engine_config("n1".into()).map_err(|e| e.to_string())?;
+            assert_eq!(e.census_interval.as_secs(), 1800);
             Ok(())
         });
     }

@@ -7,6 +7,8 @@
 
 mod support;
 mod webhooks {
+    // Shared with tests/webhooks.rs, which uses all of it.
+    #[allow(dead_code)]
     pub mod receiver;
 }
 

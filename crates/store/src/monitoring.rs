@@ -84,6 +84,12 @@ pub struct MailboxHealth {
     pub sent: i64,
     /// Emails that failed to send in the window.
     pub send_failed: i64,
+    /// When the last completeness census of the mailbox finished; absent before
+    /// the first.
+    pub last_census_at: Option<DateTime<Utc>>,
+    /// Messages the last census found on the server, in a processed folder, never
+    /// processed (all back-filled since); absent before the first census.
+    pub census_gaps: Option<i64>,
     #[serde(skip)]
     #[sqlx(default)]
     incoming_since: Option<DateTime<Utc>>,
@@ -256,9 +262,11 @@ const HEALTH_SELECT: &str = "SELECT t.id AS mailbox_id, t.name, t.email_address,
         CASE WHEN t.incoming_enabled THEN COALESCE(t.last_incoming_success_at, t.tested_at, t.created_at) END
             AS incoming_since,
         COALESCE(d.processed, 0) AS processed, COALESCE(d.failed, 0) AS failed,
-        COALESCE(e.sent, 0) AS sent, COALESCE(e.send_failed, 0) AS send_failed
+        COALESCE(e.sent, 0) AS sent, COALESCE(e.send_failed, 0) AS send_failed,
+        c.last_census_at, CASE WHEN c.last_census_at IS NULL THEN NULL ELSE c.census_gaps END AS census_gaps
     FROM mailboxes t
-    LEFT JOIN email_server_profiles p ON p.id = t.profile_id";
+    LEFT JOIN email_server_profiles p ON p.id = t.profile_id
+    LEFT JOIN mailbox_census c ON c.org_id = t.org_id AND c.mailbox_id = t.id";
 
 impl Store {
     /// A page of records, newest first: the cursor is the last id of the previous

@@ -2,6 +2,7 @@
 //! ingest transaction with its decision trail, the outgoing queue, job claims and
 //! workload health.
 
+mod census;
 mod decisions;
 mod discovery;
 mod folders;
@@ -12,6 +13,7 @@ mod leases;
 mod outbox;
 mod workloads;
 
+pub use census::CensusState;
 pub use decisions::Decision;
 pub(crate) use decisions::SELECT as DECISIONS_SELECT;
 pub use folders::{FolderState, TrackedFolder};

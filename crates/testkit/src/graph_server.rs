@@ -308,6 +308,25 @@ impl GraphTestServer {
         self.shared.flush_notices();
     }
 
+    /// Moves a message's times (created, received, last modified) `by` into the
+    /// past, as if it had arrived that long ago; its delta state is unchanged.
+    ///
+    /// # Panics
+    /// For an unknown user or message.
+    pub fn backdate(&self, user: &str, id: &str, by: Duration) {
+        let by = chrono::Duration::from_std(by).expect("a duration chrono can hold");
+        let mut st = self.shared.lock();
+        let uid = st.user_key(user).expect("a user of the Graph test server");
+        let m = st
+            .users
+            .get_mut(&uid)
+            .and_then(|u| u.messages.get_mut(id))
+            .expect("a message of the Graph test server");
+        m.created -= by;
+        m.received -= by;
+        m.modified -= by;
+    }
+
     /// A stored message.
     pub fn message(&self, user: &str, id: &str) -> Option<StoredMessage> {
         let st = self.shared.lock();

@@ -34,7 +34,7 @@ pub const SENT_ITEMS: &str = "Sent Items";
 /// A folder to process: (name in the store, Graph folder id, kind).
 type Folder = (String, String, FolderKind);
 
-async fn folders(
+pub(crate) async fn folders(
     engine: &Engine,
     ctx: &MailboxContext,
     mbx: &GraphMailbox,
@@ -315,7 +315,7 @@ async fn fetch_all(mbx: &GraphMailbox, ids: &[String]) -> Vec<Result<Vec<u8>, Sy
 
 /// A message given up after its last attempt: moved to Undeliverable (when the
 /// profile says so), recorded as failed, the owner alerted.
-async fn give_up(
+pub(crate) async fn give_up(
     engine: &Engine,
     ctx: &MailboxContext,
     mbx: &GraphMailbox,

@@ -1,7 +1,8 @@
 //! `/api/v1/orgs/{org_id}/monitoring`: how synchronization is doing. The
 //! organization at a glance, each email server profile and each mailbox (paged,
 //! worst first): the last successful run of each workload, lag, items processed
-//! and failed, errors; and throughput over time.
+//! and failed, errors, the last completeness census and the gaps it found; and
+//! throughput over time.
 
 use axum::Json;
 use axum::extract::{Path, State};

@@ -187,7 +187,7 @@ fn encode_cursor(address: &str) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Option<String> {
-    if cursor.len() % 2 != 0 || cursor.len() > 2000 || !cursor.is_ascii() {
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 2000 || !cursor.is_ascii() {
         return None;
     }
     let bytes = (0..cursor.len())

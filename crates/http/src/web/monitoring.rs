@@ -1,7 +1,8 @@
 //! Monitoring: the organization at a glance (mailboxes active, failed, pending;
 //! emails tracked and sent; failures; the oldest lag), a throughput chart drawn on
 //! the server as inline SVG, each email server profile and each mailbox (worst
-//! first, paged): last successful runs, lag, items processed and failed, errors.
+//! first, paged): last successful runs, lag, items processed and failed, the
+//! last completeness census and its gaps, errors.
 
 use axum::Router;
 use axum::extract::Query;

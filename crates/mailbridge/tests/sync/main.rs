@@ -6,6 +6,7 @@
 mod act;
 mod act_graph;
 mod autodiscover;
+mod census;
 mod common;
 mod graph;
 mod graph_notifications;
