@@ -90,6 +90,12 @@ pub struct MailboxHealth {
     /// Messages the last census found on the server, in a processed folder, never
     /// processed (all back-filled since); absent before the first census.
     pub census_gaps: Option<i64>,
+    /// The node holding the mailbox now: it schedules its runs and watches it
+    /// (docs/CLUSTER.md); absent when no live node holds it.
+    pub node: Option<String>,
+    #[serde(skip)]
+    #[sqlx(default)]
+    node_until: Option<DateTime<Utc>>,
     #[serde(skip)]
     #[sqlx(default)]
     incoming_since: Option<DateTime<Utc>>,
@@ -263,7 +269,8 @@ const HEALTH_SELECT: &str = "SELECT t.id AS mailbox_id, t.name, t.email_address,
             AS incoming_since,
         COALESCE(d.processed, 0) AS processed, COALESCE(d.failed, 0) AS failed,
         COALESCE(e.sent, 0) AS sent, COALESCE(e.send_failed, 0) AS send_failed,
-        c.last_census_at, CASE WHEN c.last_census_at IS NULL THEN NULL ELSE c.census_gaps END AS census_gaps
+        c.last_census_at, CASE WHEN c.last_census_at IS NULL THEN NULL ELSE c.census_gaps END AS census_gaps,
+        t.assigned_node AS node, t.assigned_until AS node_until
     FROM mailboxes t
     LEFT JOIN email_server_profiles p ON p.id = t.profile_id
     LEFT JOIN mailbox_census c ON c.org_id = t.org_id AND c.mailbox_id = t.id";
@@ -387,6 +394,10 @@ impl Store {
         let now = Utc::now();
         for r in &mut rows {
             r.lag_seconds = lag(r.incoming_since, now);
+            // An assignment that ran out is held by nobody.
+            if r.node_until.is_none_or(|until| until < now) {
+                r.node = None;
+            }
         }
         Ok((rows, next))
     }

@@ -1,5 +1,5 @@
 //! Nodes: the node running the engine, alive, holding the enabled mailboxes; its
-//! mailboxes listed by address.
+//! mailboxes listed by address; the monitoring page names each mailbox's node.
 
 use std::time::Duration;
 
@@ -53,6 +53,20 @@ async fn the_nodes_page_shows_which_node_holds_which_mailboxes() {
     let (i, j) = (held.find(first.as_str()), held.find(second.as_str()));
     assert!(i.is_some() && j.is_some() && i < j, "{held}");
     b.screenshot("nodes").await;
+    // Monitoring names each mailbox's node, linking to it.
+    b.open("/monitoring").await;
+    let tail = &node[node.len() - 8..];
+    let rows = b.text("#mailboxes-health").await;
+    assert!(rows.contains(tail), "{rows}");
+    b.click(&format!("#mailboxes-health td.node a[title='{node}']"))
+        .await;
+    b.wait_for_text(&alice.address, 10).await;
+    assert!(
+        b.path().await.starts_with("/nodes?node="),
+        "{}",
+        b.path().await
+    );
+    b.open("/nodes").await;
     // A mailbox links to its page.
     b.click(&format!(
         "#node-mailboxes a[href='/mailboxes/{alice_mailbox}']"
