@@ -27,6 +27,7 @@ use crate::errors::Endpoint;
 use crate::tls::Stream;
 
 mod census;
+mod eof;
 mod errors;
 mod fetch;
 mod folders;
@@ -163,7 +164,7 @@ pub enum IdleOutcome {
     Timeout,
 }
 
-type Session = async_imap::Session<Stream>;
+type Session = async_imap::Session<eof::EofIsError<Stream>>;
 
 /// One logged-in IMAP connection.
 #[derive(Debug)]

@@ -4,6 +4,7 @@
 //! its claim until it is sent, failed or back in the queue.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use mail_builder::MessageBuilder;
@@ -98,7 +99,7 @@ struct SendLoop<'a> {
     from: &'a str,
     /// Connected on first use, dropped after a transient error.
     smtp: Option<(SmtpSession, OpenConnection)>,
-    copies: mpsc::Sender<Vec<u8>>,
+    copies: mpsc::Sender<SentCopy>,
 }
 
 /// Why a send ends the run, and what became of its email.
@@ -161,9 +162,13 @@ impl SendLoop<'_> {
         let e = match session.send(self.from, &recipients, &bytes).await {
             Ok(()) => {
                 // Before anything else: a stop before this line sends it again.
-                recorded(store.mark_sent(&out.email.id, Utc::now()).await)?;
+                recorded(record_sent(store, &out.email.id, self.engine.config.lease).await)?;
                 metrics.items(Workload::Outgoing, ItemOutcome::Sent, 1);
-                if self.copies.send(bytes).await.is_err() {
+                let copy = SentCopy {
+                    message_id: out.email.message_id.clone(),
+                    bytes,
+                };
+                if self.copies.send(copy).await.is_err() {
                     tracing::warn!(mailbox = %self.ctx.mailbox.id, email = %out.email.id,
                         "sent, but the copy to Sent failed: the copier stopped");
                 }
@@ -199,6 +204,31 @@ impl SendLoop<'_> {
             // The mailbox or profile is at fault, not this email: it waits in the
             // queue for the workload to be fixed.
             _ => Err(Stop::Unsent(e)),
+        }
+    }
+}
+
+/// Marks an email the SMTP server accepted as sent, retrying while the database
+/// fails (a restart of PostgreSQL cuts the query in flight): an email left
+/// `sending` goes back to the queue at the next run's recovery unless its copy is
+/// in Sent, and the copy is queued only after this, so giving up here sent it
+/// twice (found by tests/reliability, a PostgreSQL restart under load). The
+/// retries stop after `within`, the lease time: past it another node may run the
+/// mailbox, and its recovery decides. `mark_sent` changes nothing the second
+/// time, so a retry after a commit whose answer was lost is harmless.
+async fn record_sent(store: &Store, email_id: &str, within: Duration) -> Result<(), StoreError> {
+    let sent_at = Utc::now();
+    let deadline = tokio::time::Instant::now() + within;
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match store.mark_sent(email_id, sent_at).await {
+            Err(StoreError::Database(e)) if tokio::time::Instant::now() + wait < deadline => {
+                tracing::warn!(email = %email_id, error = %e,
+                    "sent, but the store failed to record it; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
         }
     }
 }
@@ -321,14 +351,15 @@ async fn recover_in_flight(engine: &Engine, ctx: &MailboxContext) -> Result<(), 
 
 /// The task that appends the copies of sent emails to the mailbox's Sent folder
 /// over one IMAP connection (opened on first use), so that the send loop never
-/// waits for IMAP. A failed copy does not unsend its email: it is logged, the
-/// email stays Sent, and the connection is opened again for the next copy.
+/// waits for IMAP. A failed copy is tried again (up to [`COPY_ATTEMPTS`], on a
+/// new connection, after looking for it in Sent); one that still fails does not
+/// unsend its email: it is logged, and the email stays Sent.
 struct SentCopier {
     task: tokio::task::JoinHandle<()>,
 }
 
 impl SentCopier {
-    fn start(engine: &Engine, ctx: &MailboxContext) -> (mpsc::Sender<Vec<u8>>, SentCopier) {
+    fn start(engine: &Engine, ctx: &MailboxContext) -> (mpsc::Sender<SentCopy>, SentCopier) {
         let (tx, rx) = mpsc::channel(COPY_BACKLOG);
         let (store, config, ctx) = (engine.store.clone(), engine.config.clone(), ctx.clone());
         let metrics = engine.metrics.clone();
@@ -344,40 +375,88 @@ impl SentCopier {
     }
 }
 
+/// A sent email's copy for the Sent folder.
+struct SentCopy {
+    message_id: Option<String>,
+    bytes: Vec<u8>,
+}
+
+/// Attempts at saving one copy to Sent (reconnecting between them).
+const COPY_ATTEMPTS: u32 = 3;
+
+/// An open Sent folder: the session, the folder's name, the open connection.
+type SentBox = (ImapSession, String, OpenConnection);
+
+async fn open_sent(
+    store: &Store,
+    config: &EngineConfig,
+    metrics: &EngineMetrics,
+    ctx: &MailboxContext,
+) -> Result<SentBox, SyncError> {
+    let cfg = ctx.imap(store, config).await?;
+    let mut session = ImapSession::connect(&cfg).await?;
+    let open = metrics.connection_opened(Protocol::Imap, Workload::Outgoing);
+    let folder = session
+        .find_special_use(SpecialUse::Sent)
+        .await?
+        .unwrap_or_else(|| "Sent".to_owned());
+    Ok((session, folder, open))
+}
+
+/// Saves one copy: appended, or already there. An APPEND whose answer was lost
+/// may have been stored, so before trying again the folder is searched for the
+/// copy's Message-ID: a copy is never saved twice.
+async fn save_copy(
+    sent_box: &mut Option<SentBox>,
+    copy: &SentCopy,
+    retry: bool,
+    open: impl std::future::Future<Output = Result<SentBox, SyncError>>,
+) -> Result<(), SyncError> {
+    if sent_box.is_none() {
+        *sent_box = Some(open.await?);
+    }
+    let Some((session, folder, _)) = sent_box.as_mut() else {
+        unreachable!("opened above")
+    };
+    if retry && let Some(mid) = &copy.message_id {
+        session.select(folder).await?;
+        if !session
+            .uids_with_header("Message-ID", mid)
+            .await?
+            .is_empty()
+        {
+            return Ok(());
+        }
+    }
+    session.append(folder, &["\\Seen"], &copy.bytes).await
+}
+
 async fn copy_to_sent(
     store: Store,
     config: EngineConfig,
     metrics: std::sync::Arc<EngineMetrics>,
     ctx: MailboxContext,
-    mut copies: mpsc::Receiver<Vec<u8>>,
+    mut copies: mpsc::Receiver<SentCopy>,
 ) {
-    let mut sent_box: Option<(ImapSession, String, OpenConnection)> = None;
-    while let Some(bytes) = copies.recv().await {
-        if sent_box.is_none() {
-            let opened: Result<(ImapSession, String, OpenConnection), SyncError> = async {
-                let cfg = ctx.imap(&store, &config).await?;
-                let mut session = ImapSession::connect(&cfg).await?;
-                let open = metrics.connection_opened(Protocol::Imap, Workload::Outgoing);
-                let folder = session
-                    .find_special_use(SpecialUse::Sent)
-                    .await?
-                    .unwrap_or_else(|| "Sent".to_owned());
-                Ok((session, folder, open))
-            }
-            .await;
-            match opened {
-                Ok(b) => sent_box = Some(b),
+    let mut sent_box: Option<SentBox> = None;
+    while let Some(copy) = copies.recv().await {
+        let mut attempt = 1;
+        loop {
+            let open = open_sent(&store, &config, &metrics, &ctx);
+            match save_copy(&mut sent_box, &copy, attempt > 1, open).await {
+                Ok(()) => break,
                 Err(e) => {
-                    tracing::warn!(mailbox = %ctx.mailbox.id, error = %e.message, "sent, but the copy to Sent failed");
-                    continue;
+                    sent_box = None;
+                    if attempt >= COPY_ATTEMPTS || e.class == ErrorClass::Permanent {
+                        tracing::warn!(mailbox = %ctx.mailbox.id, error = %e.message, attempts = attempt,
+                            "sent, but the copy to Sent failed");
+                        break;
+                    }
+                    tracing::debug!(mailbox = %ctx.mailbox.id, error = %e.message, "the copy to Sent failed; trying again");
+                    tokio::time::sleep(config.timing.retry_delay.min(Duration::from_secs(5))).await;
+                    attempt += 1;
                 }
             }
-        }
-        if let Some((session, folder, _)) = &mut sent_box
-            && let Err(e) = session.append(folder, &["\\Seen"], &bytes).await
-        {
-            tracing::warn!(mailbox = %ctx.mailbox.id, error = %e.message, "sent, but the copy to Sent failed");
-            sent_box = None;
         }
     }
     if let Some((session, _, _open)) = sent_box {

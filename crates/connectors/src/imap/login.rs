@@ -126,7 +126,7 @@ async fn authenticate(
     caps: &Capabilities,
 ) -> Result<(super::Session, &'static str), SyncError> {
     let plaintext = !pre.is_tls();
-    let client = async_imap::Client::new(pre.into_stream()?);
+    let client = async_imap::Client::new(super::eof::EofIsError(pre.into_stream()?));
     let user = cfg.auth.username();
     let (mechanism, attempt) = match &cfg.auth {
         Auth::Password { username, password } => {
