@@ -6,6 +6,7 @@
 
 mod dns;
 mod http;
+mod legacy;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use mailbridge_domain::{DiscoverySource, ServerType};
 use dns::Dns;
 
 pub use http::MAX_REDIRECTS;
+pub use legacy::{AutodiscoverCredentials, LegacyFound, LegacyMethod, discover_exchange_legacy};
 
 /// How autodiscover reaches DNS and HTTPS.
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@
 pub mod autodiscover;
 pub mod dav;
 mod errors;
+pub mod ews;
 pub mod graph;
 pub mod identity;
 pub mod imap;

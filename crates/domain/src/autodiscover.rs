@@ -5,6 +5,7 @@
 //! do the lookups; the engine stores the result on the mailbox.
 
 pub mod autoconfig;
+pub mod legacy;
 pub mod srv;
 pub mod v2;
 

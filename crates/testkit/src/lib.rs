@@ -20,6 +20,7 @@
 //! See docs/TESTING.md for the whole harness.
 
 mod discovery_fixture;
+pub mod ews_server;
 pub mod fault_proxy;
 pub mod graph_server;
 mod headers;
