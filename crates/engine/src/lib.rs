@@ -15,6 +15,7 @@ mod cluster;
 pub mod config;
 mod context;
 pub mod discovery;
+pub mod ews;
 mod failures;
 pub mod graph;
 pub mod identity;
@@ -50,6 +51,8 @@ pub struct Engine {
     token_source: std::sync::OnceLock<Arc<mailbridge_connectors::identity::TokenSource>>,
     /// Microsoft Graph clients, one per Exchange Online profile.
     graph_clients: graph::GraphClients,
+    /// EWS clients, one per Exchange Server profile.
+    ews_clients: ews::EwsClients,
 }
 
 impl Engine {
@@ -63,6 +66,7 @@ impl Engine {
             watching: Default::default(),
             token_source: std::sync::OnceLock::new(),
             graph_clients: graph::GraphClients::default(),
+            ews_clients: ews::EwsClients::default(),
         })
     }
 
