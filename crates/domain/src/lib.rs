@@ -9,6 +9,7 @@ pub mod autodiscover;
 pub mod census;
 pub mod certificate;
 pub mod cluster;
+pub mod destination;
 pub mod enums;
 pub mod error_model;
 pub mod identity;

@@ -142,6 +142,15 @@ fn check_url(text: &str) -> Option<FieldError> {
     if url.host_str().is_none_or(str::is_empty) {
         return bad("must name a host");
     }
+    if let Some(why) = url
+        .host()
+        .as_ref()
+        .and_then(crate::destination::forbidden_host)
+    {
+        return bad(&format!(
+            "must not point at {why}; give the receiver's own address"
+        ));
+    }
     if !url.username().is_empty() || url.password().is_some() {
         // It would be stored and shown in clear; the signature authenticates us.
         return bad(
@@ -174,9 +183,19 @@ mod tests {
         let one = &[WebhookEventType::EmailTracked][..];
         // (url, event types, the error's field and part of its message)
         type Case<'a> = (&'a str, &'a [WebhookEventType], Option<(&'a str, &'a str)>);
-        let cases: [Case; 8] = [
+        let cases: [Case; 10] = [
             ("https://crm.example.org/hooks", one, None),
             ("http://127.0.0.1:8080/in", one, None),
+            (
+                "http://169.254.169.254/latest/meta-data/",
+                one,
+                Some(("url", "must not point at 169.254.169.254")),
+            ),
+            (
+                "http://[fd00:ec2::254]/",
+                one,
+                Some(("url", "link-local or unspecified")),
+            ),
             (
                 "ftp://crm.example.org/",
                 one,

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use futures::StreamExt as _;
+use mailbridge_domain::destination::{forbidden_host, is_forbidden};
 use mailbridge_domain::webhook::signature::sign;
 use mailbridge_store::{AfterAttempt, AttemptResult, ClaimedDelivery};
 use tokio::sync::watch;
@@ -23,6 +24,7 @@ const CLAIM_BATCH: i64 = 64;
 pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let config = &engine.config;
     let client = match reqwest::Client::builder()
+        .dns_resolver(Arc::new(NoLinkLocal))
         .timeout(config.webhook_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("mailbridge/", env!("CARGO_PKG_VERSION")))
@@ -122,6 +124,16 @@ async fn post(
     d: &ClaimedDelivery,
     timestamp: i64,
 ) -> (Option<u16>, Option<String>) {
+    // A subscription made before address literals were checked is refused here
+    // too (names are checked by the resolver).
+    if let Some(why) = refused_destination(&d.url) {
+        return (
+            None,
+            Some(format!(
+                "not sent: {why}; subscribe the receiver's own address"
+            )),
+        );
+    }
     let signature = match sign(d.secret.expose(), &d.event_id, timestamp, &d.payload) {
         Ok(s) => s,
         Err(e) => return (None, Some(format!("{e}; rotate the subscription's secret"))),
@@ -171,4 +183,61 @@ fn describe(e: &reqwest::Error) -> String {
         text.push_str(&cause);
     }
     text
+}
+
+/// Why a receiver's URL is refused, when its host is a forbidden address literal.
+fn refused_destination(url: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host().and_then(|h| forbidden_host(&h)))
+}
+
+/// Resolves receivers' names like the system does, without the link-local
+/// addresses (`domain::destination`): a name that points at a metadata service
+/// is never connected to.
+struct NoLinkLocal;
+
+impl reqwest::dns::Resolve for NoLinkLocal {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<std::net::SocketAddr> = found
+                .iter()
+                .copied()
+                .filter(|a| !is_forbidden(a.ip()))
+                .collect();
+            if allowed.is_empty() && !found.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to link-local addresses, where cloud metadata services answer; webhooks are not sent there"
+                )
+                .into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod destination_tests {
+    use reqwest::dns::Resolve;
+
+    use super::*;
+
+    #[test]
+    fn metadata_literals_are_refused_before_sending() {
+        assert!(refused_destination("http://169.254.169.254/latest/meta-data/").is_some());
+        assert!(refused_destination("http://[fe80::1]:8080/hook").is_some());
+        assert!(refused_destination("http://127.0.0.1:8080/hook").is_none());
+        assert!(refused_destination("https://crm.example.org/hook").is_none());
+    }
+
+    #[tokio::test]
+    async fn names_resolve_to_their_allowed_addresses() {
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        let addrs: Vec<std::net::SocketAddr> = NoLinkLocal.resolve(name).await.unwrap().collect();
+        assert!(!addrs.is_empty());
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+    }
 }
