@@ -19,7 +19,7 @@ pub struct ActRunState {
 }
 
 impl Store {
-    /// Mailboxes assigned to `node` with ACT work due at `now` that no live lease holds and that may
+    /// Mailboxes assigned to `node` with ACT work due at `now` that no other node's live lease holds and that may
     /// process (approved, while approval is required). `incoming_due` and
     /// `outgoing_due` are false: the scheduler merges these with the email work.
     pub async fn due_act_mailboxes(
@@ -36,7 +36,7 @@ impl Store {
                AND m.act_enabled AND m.act_method = 'server_side_sync'
                AND (m.next_act_at IS NULL OR m.next_act_at <= $1)
                AND m.assigned_node = $3 AND m.assigned_until >= $1
-               AND (m.lease_owner IS NULL OR m.lease_expires_at < $1)
+               AND (m.lease_owner IS NULL OR m.lease_expires_at < $1 OR m.lease_owner = $3)
                AND (m.approval_status = 'approved'
                     OR (m.owner_type = 'user' AND NOT s.process_email_for_approved_users_only)
                     OR (m.owner_type = 'queue' AND NOT s.process_email_for_approved_queues_only))

@@ -42,6 +42,7 @@ on_both_backends!(
     a_clean_stop_gives_everything_back,
     a_mailbox_with_a_run_in_flight_is_not_given_back,
     the_node_view_counts_per_organization,
+    a_restarted_node_finds_its_own_leased_mailboxes_due,
 );
 
 struct Cluster {
@@ -393,4 +394,31 @@ async fn the_node_view_counts_per_organization(backend: Backend) {
         .await
         .unwrap();
     assert_eq!((first.len(), rest.len()), (3, 1));
+}
+
+async fn a_restarted_node_finds_its_own_leased_mailboxes_due(backend: Backend) {
+    let c = Cluster::start(backend, 1).await;
+    let m = &c.eligible[0];
+    let now = Utc::now();
+    c.store.claim_mailboxes("a", now, soon(), 10).await.unwrap();
+    // A run of "a" held the lease when the process was killed; "a" restarts.
+    assert!(c.store.acquire_lease(m, "a", now, soon()).await.unwrap());
+    let due = c.store.due_mailboxes("a", Utc::now(), 10).await.unwrap();
+    assert_eq!(due.len(), 1, "its own lease does not make it wait: {due:?}");
+    assert!(due[0].incoming_due);
+    // Another node's live lease still keeps it out.
+    c.store.release_lease(m, "a").await.unwrap();
+    assert!(
+        c.store
+            .acquire_lease(m, "b", Utc::now(), soon())
+            .await
+            .unwrap()
+    );
+    assert!(
+        c.store
+            .due_mailboxes("a", Utc::now(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -18,7 +18,8 @@ pub struct DueWork {
 
 impl Store {
     /// Mailboxes assigned to `node` with incoming or outgoing work due at `now`
-    /// that no live lease holds and that may process mail (approved, while
+    /// that no other node's live lease holds (its own, left by a restart, is taken
+    /// back at once) and that may process mail (approved, while
     /// approval is required). An email left `sending` under a free lease was
     /// interrupted: that is due too.
     pub async fn due_mailboxes(
@@ -39,7 +40,7 @@ impl Store {
              FROM mailboxes m JOIN email_settings s ON s.org_id = m.org_id
              WHERE m.profile_id IS NOT NULL
                AND m.assigned_node = $3 AND m.assigned_until >= $1
-               AND (m.lease_owner IS NULL OR m.lease_expires_at < $1)
+               AND (m.lease_owner IS NULL OR m.lease_expires_at < $1 OR m.lease_owner = $3)
                AND (m.approval_status = 'approved'
                     OR (m.owner_type = 'user' AND NOT s.process_email_for_approved_users_only)
                     OR (m.owner_type = 'queue' AND NOT s.process_email_for_approved_queues_only))
