@@ -399,6 +399,11 @@ string_enum!(
         Autoconfig = "autoconfig",
         /// Exchange Autodiscover v2 (JSON).
         AutodiscoverV2 = "autodiscover_v2",
+        /// Exchange Server's own Autodiscover, POX (`autodiscover.xml`).
+        AutodiscoverPox = "autodiscover_pox",
+        /// Exchange Server's own Autodiscover, SOAP (`autodiscover.svc`,
+        /// `GetUserSettings`).
+        AutodiscoverSoap = "autodiscover_soap",
     }
 );
 

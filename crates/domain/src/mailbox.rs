@@ -45,7 +45,8 @@ pub struct Mailbox {
     /// URL serves both directions, as on a profile).
     pub discovered_incoming_location: Option<String>,
     pub discovered_outgoing_location: Option<String>,
-    /// How the locations were found: `srv`, `autoconfig` or `autodiscover_v2`.
+    /// How the locations were found: `srv`, `autoconfig`, `autodiscover_v2`,
+    /// `autodiscover_pox` or `autodiscover_soap`.
     pub discovered_source: Option<crate::DiscoverySource>,
     pub discovered_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,

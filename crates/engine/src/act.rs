@@ -1,7 +1,7 @@
 //! The ACT workload (appointments, contacts and tasks) of one mailbox: *plan, then
 //! execute*. A run resolves the server side (CalDAV/CardDAV for `imap_smtp`
 //! profiles with a `dav_location`, `dav.rs`; Microsoft Graph for `exchange_online`
-//! profiles, `graph.rs`), enforces the organization claim
+//! profiles, `graph.rs`; EWS for `exchange_server` profiles, `ews.rs`), enforces the organization claim
 //! (`claim.rs`), then, kind by kind, reads the server's changes since its sync
 //! token and the owner's records, plans every item with the domain's pure planner
 //! and executes the plan with version-guarded writes (`executor.rs`), recording
@@ -10,6 +10,8 @@
 mod claim;
 pub mod dav;
 pub mod dav_map;
+pub mod ews;
+pub mod ews_map;
 mod executor;
 pub mod graph;
 mod health;
@@ -27,6 +29,7 @@ use crate::metrics::{RunOutcome, Workload};
 
 pub use claim::CONFIGURED_WITH_ANOTHER_ORGANIZATION;
 pub use dav::DavServer;
+pub use ews::EwsServer;
 pub use executor::ActReport;
 pub use graph::GraphServer;
 pub use server::ActServer;
@@ -48,7 +51,7 @@ fn unsupported(ctx: &MailboxContext) -> Option<SyncError> {
     let server_type = ctx.profile.settings.server_type;
     let supported = matches!(
         server_type,
-        ServerType::ImapSmtp | ServerType::ExchangeOnline
+        ServerType::ImapSmtp | ServerType::ExchangeOnline | ServerType::ExchangeServer
     );
     (!supported).then(|| {
         config_error(
@@ -71,10 +74,13 @@ pub async fn test(engine: &Engine, ctx: &MailboxContext) -> Result<usize, SyncEr
     if crate::graph::uses_graph(ctx) {
         return graph::probe(engine, ctx).await;
     }
+    if crate::ews::uses_ews(ctx) {
+        return ews::probe(engine, ctx).await;
+    }
     dav::probe(engine, ctx).await
 }
 
-/// One ACT run of the mailbox over CalDAV/CardDAV or Microsoft Graph.
+/// One ACT run of the mailbox over CalDAV/CardDAV, Microsoft Graph or EWS.
 ///
 /// # Errors
 /// Mailbox-wide failures; item failures are in the trail and on the links.
@@ -85,6 +91,10 @@ pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<ActReport, Syn
     owner(ctx)?;
     if crate::graph::uses_graph(ctx) {
         let server = GraphServer::connect(engine, ctx).await?;
+        return run_with(engine, ctx, &server).await;
+    }
+    if crate::ews::uses_ews(ctx) {
+        let server = EwsServer::connect(engine, ctx).await?;
         return run_with(engine, ctx, &server).await;
     }
     let server = DavServer::connect(engine, ctx).await?;

@@ -55,6 +55,11 @@ impl FolderReport {
 /// tried again later (sooner after the first failures); it never fails the
 /// incoming workload.
 pub async fn run_if_due(engine: &Engine, ctx: &MailboxContext, incoming_started: DateTime<Utc>) {
+    if crate::ews::uses_ews(ctx) {
+        // No census for Exchange Server yet: EWS would need its own server-set
+        // listing (FindItem by folder); nothing is scheduled.
+        return;
+    }
     let (org, mailbox) = (&ctx.mailbox.org_id, &ctx.mailbox.id);
     let store = &engine.store;
     let interval = engine.config.census_interval;

@@ -4,19 +4,24 @@
 //! the profile's rules (`allow_plaintext` turned off); they are stored on the
 //! mailbox with the time and the source, and connections use them. An Exchange
 //! Server mailbox gets its EWS endpoint from Exchange Autodiscover v2 (JSON) the
-//! same way, stored as both its incoming and its outgoing location. Exchange
-//! Online mailboxes need no lookup: Microsoft Graph has one address per cloud
-//! (the profile's Graph URL).
+//! same way, or, when v2 finds nothing, from Exchange's own Autodiscover (POX,
+//! then SOAP, with the profile's credentials), stored as both its incoming and
+//! its outgoing location. Exchange Online mailboxes need no lookup: Microsoft
+//! Graph has one address per cloud (the profile's Graph URL).
 
 use std::time::Duration;
 
 use chrono::Utc;
-use mailbridge_connectors::autodiscover::{DiscoveryConfig, discover_exchange, discover_imap_smtp};
+use mailbridge_connectors::autodiscover::{
+    AutodiscoverCredentials, DiscoveryConfig, LegacyMethod, discover_exchange,
+    discover_exchange_legacy, discover_imap_smtp,
+};
 use mailbridge_domain::autodiscover::v2::V2Protocol;
-use mailbridge_domain::error_model::SyncError;
+use mailbridge_domain::autodiscover::{Attempt, Found};
+use mailbridge_domain::error_model::{ErrorClass, SyncError};
 use mailbridge_domain::location::{Direction, parse_location};
-use mailbridge_domain::{DeliveryMethod, ServerType};
-use mailbridge_store::Store;
+use mailbridge_domain::{AuthenticationType, DeliveryMethod, DiscoverySource, ServerType};
+use mailbridge_store::{ProfileSecret, Store};
 
 use crate::config::EngineConfig;
 use crate::context::{MailboxContext, config_error, store_error};
@@ -111,17 +116,7 @@ impl MailboxContext {
         let allow_plaintext = self.profile.settings.allow_plaintext;
         let found = if self.profile.settings.server_type == ServerType::ExchangeServer {
             // One EWS endpoint serves both directions.
-            let (ews, attempts) = discover_exchange(
-                ServerType::ExchangeServer,
-                &email,
-                V2Protocol::Ews,
-                allow_plaintext,
-                &discovery_config(cfg),
-            )
-            .await
-            .inspect_err(|e| {
-                tracing::warn!(mailbox = %self.mailbox.id, error = %e.message, "Exchange Autodiscover found no EWS endpoint");
-            })?;
+            let (ews, attempts) = self.discover_ews(store, cfg, &email).await?;
             mailbridge_connectors::autodiscover::ImapSmtpDiscovery {
                 incoming: Some(ews.clone()),
                 outgoing: Some(ews),
@@ -168,5 +163,102 @@ impl MailboxContext {
         m.discovered_source = Some(source);
         m.discovered_at = Some(at);
         Ok(())
+    }
+
+    /// The EWS endpoint of an Exchange Server mailbox: Autodiscover v2 (JSON,
+    /// anonymous), then Exchange's own Autodiscover (POX, then SOAP) with the
+    /// profile's credentials when v2 found nothing. A failure names the
+    /// lookups of both.
+    async fn discover_ews(
+        &self,
+        store: &Store,
+        cfg: &EngineConfig,
+        email: &str,
+    ) -> Result<(Found, Vec<Attempt>), SyncError> {
+        let allow_plaintext = self.profile.settings.allow_plaintext;
+        let dcfg = discovery_config(cfg);
+        let v2 = match discover_exchange(
+            ServerType::ExchangeServer,
+            email,
+            V2Protocol::Ews,
+            allow_plaintext,
+            &dcfg,
+        )
+        .await
+        {
+            Ok(found) => return Ok(found),
+            Err(e) => e,
+        };
+        let Some(credentials) = self.legacy_credentials(store).await? else {
+            tracing::warn!(mailbox = %self.mailbox.id, error = %v2.message, "Exchange Autodiscover found no EWS endpoint");
+            return Err(v2);
+        };
+        match discover_exchange_legacy(email, &credentials, allow_plaintext, &dcfg).await {
+            Ok((found, attempts)) => {
+                let source = match found.method {
+                    LegacyMethod::Pox => DiscoverySource::AutodiscoverPox,
+                    LegacyMethod::Soap => DiscoverySource::AutodiscoverSoap,
+                };
+                let found = Found {
+                    location: found.ews_url,
+                    source,
+                    username: None,
+                };
+                Ok((found, attempts))
+            }
+            Err(legacy) => {
+                let tried = legacy
+                    .message
+                    .split_once("; tried ")
+                    .map_or(legacy.message.as_str(), |(_, t)| t);
+                let mut e = v2;
+                e.message = format!("{}; then {tried}", e.message);
+                if matches!(legacy.class, ErrorClass::Transient { .. }) {
+                    e.class = legacy.class;
+                }
+                tracing::warn!(mailbox = %self.mailbox.id, error = %e.message, "Exchange Autodiscover found no EWS endpoint");
+                Err(e)
+            }
+        }
+    }
+
+    /// The credentials Exchange's own Autodiscover is asked with (it refuses
+    /// anonymous callers): the profile's service account, or the mailbox's own
+    /// account. `None` for OAuth profiles: their tokens are for EWS's host,
+    /// which is what is being looked for.
+    async fn legacy_credentials(
+        &self,
+        store: &Store,
+    ) -> Result<Option<AutodiscoverCredentials>, SyncError> {
+        let s = &self.profile.settings;
+        let (user, password) = match s.authentication_type {
+            AuthenticationType::CredentialsSpecifiedInProfile => {
+                let password = store
+                    .profile_secret(
+                        &self.mailbox.org_id,
+                        &self.profile.id,
+                        ProfileSecret::IncomingPassword,
+                    )
+                    .await
+                    .map_err(store_error)?;
+                (s.incoming_username.clone(), password)
+            }
+            AuthenticationType::CredentialsSpecifiedByUserOrQueue => {
+                let password = store
+                    .mailbox_password(&self.mailbox.org_id, &self.mailbox.id)
+                    .await
+                    .map_err(store_error)?;
+                let user = self
+                    .mailbox
+                    .username
+                    .clone()
+                    .or_else(|| self.mailbox.email_address.clone());
+                (user, password)
+            }
+            _ => return Ok(None),
+        };
+        Ok(user
+            .zip(password)
+            .map(|(user, password)| AutodiscoverCredentials::Basic { user, password }))
     }
 }

@@ -190,6 +190,8 @@ pub struct EngineMetrics {
     connections_open: Family<ConnectionLabels, Gauge>,
     wakeups: Family<WakeLabels, Counter>,
     graph_requests: Family<GraphLabels, Counter>,
+    /// EWS answers, with Graph's vocabulary of outcomes.
+    ews_requests: Family<GraphLabels, Counter>,
     census_runs: Family<CensusLabels, Counter>,
     census_gaps_found: Counter,
     census_backfilled: Counter,
@@ -215,6 +217,7 @@ impl EngineMetrics {
         let connections_open = Family::<ConnectionLabels, Gauge>::default();
         let wakeups = Family::<WakeLabels, Counter>::default();
         let graph_requests = Family::<GraphLabels, Counter>::default();
+        let ews_requests = Family::<GraphLabels, Counter>::default();
         let census_runs = Family::<CensusLabels, Counter>::default();
         let census_gaps_found = Counter::default();
         let census_backfilled = Counter::default();
@@ -281,6 +284,11 @@ impl EngineMetrics {
             graph_requests.clone(),
         );
         registry.register(
+            "ews_requests",
+            "Requests answered by Exchange Web Services (Exchange Server), by outcome (throttled: ErrorServerBusy, waited out and retried)",
+            ews_requests.clone(),
+        );
+        registry.register(
             "census_runs",
             "Completeness censuses of a mailbox (its processed folders compared with the server's), by outcome",
             census_runs.clone(),
@@ -298,6 +306,7 @@ impl EngineMetrics {
         EngineMetrics {
             registry,
             graph_requests,
+            ews_requests,
             census_runs,
             census_gaps_found,
             census_backfilled,
@@ -379,6 +388,19 @@ impl EngineMetrics {
             .inc();
     }
 
+    /// Exchange Web Services answered a request with `status`; `busy` when it
+    /// was `ErrorServerBusy` (or 429/503), which the client waits out.
+    pub fn ews_answer(&self, status: u16, busy: bool) {
+        let outcome = match status {
+            _ if busy => GraphOutcome::Throttled,
+            s if s >= 400 => GraphOutcome::Error,
+            _ => GraphOutcome::Ok,
+        };
+        self.ews_requests
+            .get_or_create(&GraphLabels { outcome })
+            .inc();
+    }
+
     /// A completeness census ended: the gaps it found and those it back-filled.
     pub fn census_finished(&self, outcome: RunOutcome, gaps_found: usize, backfilled: usize) {
         self.census_runs
@@ -432,6 +454,9 @@ mod tests {
         for status in [200, 202, 429, 503, 504, 404] {
             m.graph_answer(status);
         }
+        for (status, busy) in [(200, false), (500, true), (200, true), (500, false)] {
+            m.ews_answer(status, busy);
+        }
         m.census_finished(RunOutcome::Succeeded, 2, 2);
         m.census_finished(RunOutcome::FailedTransient, 0, 0);
         let t = text(&m);
@@ -445,6 +470,9 @@ mod tests {
             "mailbridge_graph_requests_total{outcome=\"ok\"} 2",
             "mailbridge_graph_requests_total{outcome=\"throttled\"} 3",
             "mailbridge_graph_requests_total{outcome=\"error\"} 1",
+            "mailbridge_ews_requests_total{outcome=\"ok\"} 1",
+            "mailbridge_ews_requests_total{outcome=\"throttled\"} 2",
+            "mailbridge_ews_requests_total{outcome=\"error\"} 1",
             "mailbridge_census_runs_total{outcome=\"succeeded\"} 1",
             "mailbridge_census_runs_total{outcome=\"failed_transient\"} 1",
             "mailbridge_census_gaps_found_total 2",

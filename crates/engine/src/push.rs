@@ -92,6 +92,12 @@ async fn watch_once(
         tokio::time::sleep(Duration::from_secs(3600)).await;
         return Ok(());
     }
+    if crate::ews::uses_ews(&ctx) {
+        // Exchange Server over EWS has no IDLE either (EWS streaming
+        // notifications are not used): polling serves it.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        return Ok(());
+    }
     let cfg = ctx.imap(&engine.store, &engine.config).await?;
     let mut session = ImapSession::connect(&cfg).await?;
     let open = engine

@@ -204,6 +204,8 @@ async fn run_incoming(engine: &Engine, ctx: &MailboxContext) {
     let started_at = Utc::now();
     let result = if crate::graph::uses_graph(ctx) {
         crate::graph::incoming::run(engine, ctx).await
+    } else if crate::ews::uses_ews(ctx) {
+        crate::ews::incoming::run(engine, ctx).await
     } else {
         incoming::run(engine, ctx).await
     };
@@ -244,6 +246,8 @@ async fn run_outgoing(engine: &Engine, ctx: &MailboxContext) {
     let started_at = Utc::now();
     let result = if crate::graph::uses_graph(ctx) {
         crate::graph::outgoing::run(engine, ctx).await
+    } else if crate::ews::uses_ews(ctx) {
+        crate::ews::outgoing::run(engine, ctx).await
     } else {
         outgoing::run(engine, ctx).await
     };

@@ -114,10 +114,10 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
         errors.0 = Some(why.clone());
         WorkloadStatus::Failure
     } else {
-        let result = if let Some(e) = no_connector(&ctx) {
-            Err(e)
-        } else if crate::graph::uses_graph(&ctx) {
+        let result = if crate::graph::uses_graph(&ctx) {
             crate::graph::test_enable::test_incoming(engine, &ctx).await
+        } else if crate::ews::uses_ews(&ctx) {
+            crate::ews::test_enable::test_incoming(engine, &ctx).await
         } else {
             test_incoming(engine, &ctx).await
         };
@@ -137,10 +137,10 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
         errors.1 = Some(why.clone());
         WorkloadStatus::Failure
     } else {
-        let result = if let Some(e) = no_connector(&ctx) {
-            Err(e)
-        } else if crate::graph::uses_graph(&ctx) {
+        let result = if crate::graph::uses_graph(&ctx) {
             crate::graph::test_enable::test_outgoing(engine, &ctx).await
+        } else if crate::ews::uses_ews(&ctx) {
+            crate::ews::test_enable::test_outgoing(engine, &ctx).await
         } else {
             test_outgoing(engine, &ctx).await
         };
@@ -155,7 +155,8 @@ async fn test_mailbox(engine: &Engine, org_id: &str, mailbox_id: &str) -> (bool,
     };
     let act = if m.act_method == DeliveryMethod::ServerSideSync
         && (crate::graph::uses_graph(&ctx)
-            || (ctx.profile.settings.dav_location.is_some() && no_connector(&ctx).is_none()))
+            || crate::ews::uses_ews(&ctx)
+            || ctx.profile.settings.dav_location.is_some())
     {
         match crate::act::test(engine, &ctx).await {
             Ok(_) => WorkloadStatus::Success,
@@ -260,17 +261,6 @@ async fn location_unknown(
     }
     crate::failures::alert_location_unknown(&engine.store, ctx, e).await;
     (false, (incoming, outgoing, WorkloadStatus::NotRun), text)
-}
-
-/// Why the mailbox's profile cannot be synchronized by this version, if it
-/// cannot: Exchange Server speaks EWS, whose connector is not included yet.
-fn no_connector(ctx: &MailboxContext) -> Option<SyncError> {
-    (ctx.profile.settings.server_type == mailbridge_domain::ServerType::ExchangeServer).then(|| {
-        crate::context::config_error(
-            "Exchange Server profiles synchronize through Exchange Web Services (EWS), which this version of mailbridge does not include yet",
-            "Use an IMAP/SMTP profile pointing at the Exchange server's IMAP and SMTP endpoints until the EWS connector is available",
-        )
-    })
 }
 
 fn describe(e: &SyncError) -> String {

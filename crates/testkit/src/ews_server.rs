@@ -624,6 +624,14 @@ impl EwsTestServer {
         st.busy.back_off = back_off;
     }
 
+    /// The next `n` sends (CreateItem `SendOnly`/`SendAndSaveCopy`) are done —
+    /// sent, recorded in [`EwsTestServer::sent`], the copy saved — but answered
+    /// HTTP 504 with no body, as when a proxy in front of Exchange times out:
+    /// the client cannot tell that the message went out.
+    pub fn lose_next_send_answers(&self, n: usize) {
+        self.shared.lock().lost_send_answers += n;
+    }
+
     /// Every request answered, in order.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.lock().log.clone()

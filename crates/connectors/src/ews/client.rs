@@ -98,8 +98,10 @@ impl EwsConfig {
 /// What a client tells its observer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EwsEvent {
-    /// An HTTP answer (each retry counts again).
-    Answered { status: u16 },
+    /// An HTTP answer (each retry counts again); `busy` when it said Exchange
+    /// was busy (`ErrorServerBusy`, or HTTP 429/503 without an EWS answer), so
+    /// that a [`EwsEvent::BackedOff`] follows unless the retries are spent.
+    Answered { status: u16, busy: bool },
     /// Exchange said it was busy (`code`, usually `ErrorServerBusy`) and the
     /// client waits `wait` before trying again.
     BackedOff { code: String, wait: Duration },
@@ -254,9 +256,12 @@ impl EwsClient {
                 let _permit = self.inner.limiter.acquire(&key).await;
                 self.attempt(&request).await?
             };
-            self.tell(EwsEvent::Answered { status });
             let oauth = matches!(self.inner.cfg.auth, EwsAuth::OAuth(_));
             if status == 401 {
+                self.tell(EwsEvent::Answered {
+                    status,
+                    busy: false,
+                });
                 if let EwsAuth::OAuth(tokens) = &self.inner.cfg.auth
                     && !refreshed
                 {
@@ -266,35 +271,45 @@ impl EwsClient {
                 }
                 return Err(classify_status(401, "", None, f, oauth, self.url()).into());
             }
-            let busy = match read_answer(&text, &mut read) {
-                Ok(Answer::Fault(e)) if e.code == "ErrorServerBusy" => e,
-                Ok(Answer::Fault(e)) => return Err(classify(&e, f)),
-                Ok(Answer::Messages(messages)) => match all_busy(&messages) {
-                    // Every message is "busy": nothing was done, so all of it is
-                    // sent again. Otherwise each message keeps its own outcome.
-                    Some(busy) => busy,
-                    None => return Ok(messages),
-                },
-                Err(why) if (200..300).contains(&status) => {
-                    return Err(self.inner.endpoint.protocol(&why).into());
-                }
-                Err(_) if matches!(status, 429 | 503) => MessageError {
-                    code: format!("HTTP {status}"),
-                    text: String::new(),
-                    back_off: retry_after,
-                },
-                Err(_) => {
-                    let detail = snippet(&text);
-                    return Err(classify_status(
-                        status,
-                        &detail,
-                        retry_after,
-                        f,
-                        oauth,
-                        self.url(),
-                    )
-                    .into());
-                }
+            // Ok: Exchange was busy; Err: what the call returns.
+            let read: Result<MessageError, Result<Outcomes<T>, EwsError>> =
+                match read_answer(&text, &mut read) {
+                    Ok(Answer::Fault(e)) if e.code == "ErrorServerBusy" => Ok(e),
+                    Ok(Answer::Fault(e)) => Err(Err(classify(&e, f))),
+                    Ok(Answer::Messages(messages)) => match all_busy(&messages) {
+                        // Every message is "busy": nothing was done, so all of it is
+                        // sent again. Otherwise each message keeps its own outcome.
+                        Some(busy) => Ok(busy),
+                        None => Err(Ok(messages)),
+                    },
+                    Err(why) if (200..300).contains(&status) => {
+                        Err(Err(self.inner.endpoint.protocol(&why).into()))
+                    }
+                    Err(_) if matches!(status, 429 | 503) => Ok(MessageError {
+                        code: format!("HTTP {status}"),
+                        text: String::new(),
+                        back_off: retry_after,
+                    }),
+                    Err(_) => {
+                        let detail = snippet(&text);
+                        Err(Err(classify_status(
+                            status,
+                            &detail,
+                            retry_after,
+                            f,
+                            oauth,
+                            self.url(),
+                        )
+                        .into()))
+                    }
+                };
+            self.tell(EwsEvent::Answered {
+                status,
+                busy: read.is_ok(),
+            });
+            let busy = match read {
+                Ok(busy) => busy,
+                Err(done) => return done,
             };
             retries += 1;
             match plan_back_off(busy.back_off, retries, policy) {

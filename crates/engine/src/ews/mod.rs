@@ -2,11 +2,20 @@
 //! acting as each mailbox by impersonation (or, with credentials per mailbox, a
 //! client per mailbox). The EWS URL is the profile's location, or the one
 //! Autodiscover found for the mailbox.
+//!
+//! The workloads, as for Exchange Online: `incoming.rs` (each folder's
+//! `SyncFolderItems` pages, synthetic UIDs, then batch.rs), `outgoing.rs`
+//! (`SendAndSaveCopy`, Sent Items looked at before anything is sent again),
+//! `test_enable.rs`. There is no push: EWS mailboxes are polled.
+
+pub mod incoming;
+pub mod outgoing;
+pub mod test_enable;
 
 use std::sync::Arc;
 
 use mailbridge_connectors::ews::{
-    EwsAuth, EwsClient, EwsConfig, ExchangeTokens, exchange_token_request,
+    EwsAuth, EwsClient, EwsConfig, EwsEvent, EwsObserver, ExchangeTokens, exchange_token_request,
 };
 use mailbridge_domain::error_model::SyncError;
 use mailbridge_domain::{AuthenticationType, ServerType};
@@ -14,6 +23,12 @@ use mailbridge_store::ProfileSecret;
 
 use crate::Engine;
 use crate::context::{MailboxContext, config_error, store_error};
+
+/// The UIDVALIDITY of every EWS folder: UIDs are mailbridge's own (the store's
+/// `graph_items`, keyed by EWS item ids here) and never reassigned. Not Graph's
+/// value, so that a profile switched between Exchange Online and Exchange
+/// Server starts its folders afresh rather than mixing the two kinds of ids.
+pub const EWS_UIDVALIDITY: u32 = 2;
 
 /// Whether the mailbox's profile speaks EWS (Exchange Server on premises).
 pub fn uses_ews(ctx: &MailboxContext) -> bool {
@@ -55,6 +70,12 @@ fn config(engine: &Engine, ctx: &MailboxContext, url: String, auth: EwsAuth) -> 
     cfg.timeout = engine.config.network_timeout;
     cfg.extra_roots = engine.config.extra_roots.clone();
     cfg.allow_plaintext = ctx.profile.settings.allow_plaintext;
+    let metrics = engine.metrics.clone();
+    cfg.observer = Some(EwsObserver(Arc::new(move |event| {
+        if let EwsEvent::Answered { status, busy } = event {
+            metrics.ews_answer(status, busy);
+        }
+    })));
     cfg
 }
 

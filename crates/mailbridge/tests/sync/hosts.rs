@@ -1,12 +1,13 @@
 //! The mail host a scenario runs against: the test Dovecot with the SMTP relay
-//! (IMAP/SMTP), or Exchange Online as the testkit's Graph test server behind its
-//! test identity provider. Scenarios (scenarios.rs) are written once against
+//! (IMAP/SMTP), Exchange Online as the testkit's Graph test server behind its
+//! test identity provider, or Exchange Server as the testkit's EWS test server. Scenarios (scenarios.rs) are written once against
 //! [`MailHost`] and run on each.
 
 use std::time::Duration;
 
 use mailbridge_connectors::{ImapConfig, ImapSession, SpecialUse};
 use mailbridge_testkit::TestUser;
+use mailbridge_testkit::ews_server::{EwsTestServer, ServiceAccount};
 use mailbridge_testkit::graph_server::GraphTestServer;
 use mailbridge_testkit::identity_server::{AppRegistration, TestIdentityProvider};
 use reqwest::Method;
@@ -412,6 +413,134 @@ impl MailHost for Graph {
         .await;
         SentOut {
             sender: s.from_upn,
+            recipients: s.recipients,
+            raw: s.mime,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Exchange Server: the EWS test server, a service account with impersonation.
+
+/// The service account of the `exchange_server` profile.
+pub const EWS_ACCOUNT: &str = "svc-mailbridge@contoso.example";
+pub const EWS_PASSWORD: &str = "pw-ews-service-account";
+
+/// A World with an `exchange_server` profile whose service account (Basic)
+/// acts as each mailbox of an EWS test server by impersonation.
+pub struct Ews {
+    pub w: World,
+    pub ews: EwsTestServer,
+    /// The `exchange_server` profile (the World's own is the Dovecot one).
+    pub profile: String,
+}
+
+impl Ews {
+    pub async fn start(backend: Backend) -> Ews {
+        Ews::start_with(
+            backend,
+            ServiceAccount::new(EWS_ACCOUNT, EWS_PASSWORD).impersonating_all(),
+        )
+        .await
+    }
+
+    /// With the service account as given (e.g. impersonating only some mailboxes).
+    pub async fn start_with(backend: Backend, account: ServiceAccount) -> Ews {
+        let w = World::start(backend, fast_engine()).await;
+        let ews = EwsTestServer::start().await;
+        ews.add_service_account(account);
+        let profile = w
+            .post(
+                "/email-server-profiles",
+                json!({"name": "Exchange 2019", "server_type": "exchange_server", "auto_discover": false,
+                       "allow_plaintext": true, "authentication_type": "credentials_specified_in_profile",
+                       "incoming_server_location": ews.url(), "outgoing_server_location": ews.url(),
+                       "incoming_username": EWS_ACCOUNT, "incoming_password": EWS_PASSWORD,
+                       "move_failed_to_undeliverable": true}),
+            )
+            .await;
+        let profile = profile["id"].as_str().unwrap().to_owned();
+        Ews { w, ews, profile }
+    }
+
+    /// The test server's name of `folder`: a distinguished name or a path.
+    fn folder<'a>(folder: Folder<'a>) -> &'a str {
+        match folder {
+            Folder::Sent => "sentitems",
+            Folder::Named(name) => name,
+        }
+    }
+}
+
+impl MailHost for Ews {
+    fn world(&self) -> &World {
+        &self.w
+    }
+
+    async fn member(&self, filter: &str) -> Member {
+        let address = format!("{}@contoso.example", unique("e"));
+        self.ews.add_mailbox(&address, &format!("User {address}"));
+        let w = &self.w;
+        let user = w
+            .post("/users", json!({"full_name": format!("User {address}"), "email": address, "tracking_filter": filter}))
+            .await;
+        let mailbox = user["mailbox_id"].as_str().unwrap().to_owned();
+        w.patch(
+            &format!("/mailboxes/{mailbox}"),
+            json!({"profile_id": self.profile}),
+        )
+        .await;
+        let (status, v) = w
+            .try_call(
+                Method::POST,
+                &format!("/api/v1/orgs/{}/mailboxes/approve", w.org),
+                json!({"ids": [mailbox]}),
+                &w.approver,
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        Member {
+            user,
+            mailbox,
+            address,
+            login: None,
+        }
+    }
+
+    async fn deliver(&self, to: &Member, raw: &[u8]) {
+        self.ews.deliver(&to.address, "inbox", raw);
+    }
+
+    async fn file(&self, to: &Member, folder: &str, raw: &[u8]) {
+        if self.ews.folder_id(&to.address, folder).is_none() {
+            self.ews.create_folder(&to.address, None, folder);
+        }
+        self.ews.deliver(&to.address, folder, raw);
+    }
+
+    async fn messages(&self, of: &Member, folder: Folder<'_>) -> Vec<Vec<u8>> {
+        self.ews
+            .items_in(&of.address, Self::folder(folder))
+            .into_iter()
+            .filter_map(|i| i.mime)
+            .collect()
+    }
+
+    async fn put_in_sent(&self, of: &Member, raw: &[u8]) {
+        let id = self.ews.deliver(&of.address, "sentitems", raw);
+        self.ews.set_read(&of.address, &id, true);
+    }
+
+    async fn wait_sent_out(&self, _from: &Member, message_id: &str, timeout: Duration) -> SentOut {
+        let s = wait("the message sent through EWS", timeout, || async {
+            self.ews
+                .sent()
+                .into_iter()
+                .find(|s| String::from_utf8_lossy(&s.mime).contains(message_id))
+        })
+        .await;
+        SentOut {
+            sender: s.mailbox,
             recipients: s.recipients,
             raw: s.mime,
         }

@@ -1,13 +1,15 @@
 //! Server-side synchronization of email end to end: the engine and the API in
 //! this process, against the real Dovecot and SMTP servers of the test harness
-//! and the testkit's Graph test server (Exchange Online). `scenarios` runs the
-//! same scenarios on both hosts (`hosts`).
+//! and the testkit's Graph test server (Exchange Online) and EWS test server
+//! (Exchange Server). `scenarios` runs the same scenarios on every host (`hosts`).
 
 mod act;
+mod act_ews;
 mod act_graph;
 mod autodiscover;
 mod census;
 mod common;
+mod ews;
 mod graph;
 mod graph_notifications;
 mod hosts;

@@ -1,7 +1,8 @@
 //! The email scenarios written once against [`MailHost`] and run on each host:
-//! Dovecot with the SMTP relay (IMAP/SMTP), and Exchange Online through the
-//! Graph test server. Each scenario is a module with one test per host
-//! (`scenarios::<scenario>::dovecot`, `scenarios::<scenario>::graph`).
+//! Dovecot with the SMTP relay (IMAP/SMTP), Exchange Online through the Graph
+//! test server, and Exchange Server through the EWS test server. Each scenario
+//! is a module with one test per host (`scenarios::<scenario>::dovecot`,
+//! `::graph`, `::ews`).
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ macro_rules! on_each_host {
     ($($scenario:ident),* $(,)?) => {$(
         mod $scenario {
             use crate::common::Backend;
-            use crate::hosts::{Dovecot, Graph};
+            use crate::hosts::{Dovecot, Ews, Graph};
 
             #[tokio::test]
             async fn dovecot() {
@@ -29,6 +30,11 @@ macro_rules! on_each_host {
             #[tokio::test]
             async fn graph() {
                 super::$scenario(&Graph::start(Backend::Sqlite, true).await).await;
+            }
+
+            #[tokio::test]
+            async fn ews() {
+                super::$scenario(&Ews::start(Backend::Sqlite).await).await;
             }
         }
     )*};

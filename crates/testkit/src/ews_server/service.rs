@@ -120,7 +120,8 @@ pub(crate) async fn ews(shared: Arc<Shared>, headers: HeaderMap, body: Bytes) ->
             sealer: &shared.sealer,
         };
         let op = envelope.operation;
-        match op.tag_name().name() {
+        let sent_before = st.sent.len();
+        let answer = match op.tag_name().name() {
             "SyncFolderHierarchy" => super::sync::sync_folder_hierarchy(&ctx, &mut st, op),
             "SyncFolderItems" => super::sync::sync_folder_items(&ctx, &mut st, op),
             "GetItem" => super::items::get_item(&ctx, &mut st, op),
@@ -137,7 +138,18 @@ pub(crate) async fn ews(shared: Arc<Shared>, headers: HeaderMap, body: Bytes) ->
                 &format!("The request is invalid: {other} is not emulated by the EWS test server."),
                 &[],
             ),
+        };
+        if st.sent.len() > sent_before && st.lost_send_answers > 0 {
+            // Sent and saved, but the answer does not reach the client (a
+            // proxy in front of Exchange timed out).
+            st.lost_send_answers -= 1;
+            break 'answer Answer {
+                status: StatusCode::GATEWAY_TIMEOUT,
+                body: String::new(),
+                code: "GatewayTimeout".into(),
+            };
         }
+        answer
     };
     record.status = answer.status.as_u16();
     record.code.clone_from(&answer.code);

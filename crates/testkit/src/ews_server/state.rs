@@ -258,6 +258,8 @@ pub(crate) struct State {
     pub busy: Busy,
     /// The EWS URL autodiscover answers; this server's own unless set.
     pub ews_url: Option<String>,
+    /// Sends still to be done but answered 504, as if the answer were lost.
+    pub lost_send_answers: usize,
 }
 
 /// The first bytes of every id this server makes: ids that do not decode to them are
