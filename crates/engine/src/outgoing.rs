@@ -142,11 +142,45 @@ impl SendLoop<'_> {
         }
     }
 
+    /// Renews the mailbox's lease before an email is handed to the SMTP server,
+    /// and stops the run when it is lost. The scheduler renews it only every third
+    /// of the lease, and a database outage holds its renewals up: the lease can run
+    /// out, another node take the mailbox and queue this claim again (its recovery
+    /// of emails left `sending`) and send it, while this run, once the database is
+    /// back, goes on sending the same emails until the scheduler's next renewal
+    /// finds the lease lost (a 20 s PostgreSQL restart with a 30 s lease sent 39
+    /// emails twice in one run of tests/reliability; its lease test takes the lease
+    /// in the middle of a backlog: 14 more emails in 3 s without this check, 1 with
+    /// it). One short update per email, beside an SMTP transaction, for never
+    /// sending as a node that no longer runs the mailbox; the email in flight when
+    /// the lease is taken is the only one at risk.
+    async fn confirm_lease(&self) -> Result<(), SyncError> {
+        let lease = ChronoDuration::from_std(self.engine.config.lease)
+            .unwrap_or(ChronoDuration::minutes(2));
+        let node = &self.engine.config.node_id;
+        match self
+            .engine
+            .store
+            .renew_lease(&self.ctx.mailbox.id, node, Utc::now() + lease)
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SyncError {
+                class: ErrorClass::Transient { retry_after: None },
+                scope: ErrorScope::Mailbox,
+                message: "the mailbox's lease was lost: another node runs it now".to_owned(),
+                fix: None,
+            }),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
     /// Sends one claimed email: true when the server accepted it (it is marked sent
     /// at once and its copy queued for Sent), false when refused for good.
     async fn send(&mut self, out: &OutgoingEmail) -> Result<bool, Stop> {
         let store = &self.engine.store;
         let recorded = |r: Result<(), StoreError>| r.map_err(|e| Stop::Recorded(store_error(e)));
+        self.confirm_lease().await.map_err(Stop::Unsent)?;
         let (bytes, recipients) = build(&self.ctx.mailbox.name, self.from, out);
         let metrics = &self.engine.metrics;
         let session = match &mut self.smtp {
@@ -162,7 +196,7 @@ impl SendLoop<'_> {
         let e = match session.send(self.from, &recipients, &bytes).await {
             Ok(()) => {
                 // Before anything else: a stop before this line sends it again.
-                recorded(record_sent(store, &out.email.id, self.engine.config.lease).await)?;
+                recorded(record_sent(store, &out.email.id).await)?;
                 metrics.items(Workload::Outgoing, ItemOutcome::Sent, 1);
                 let copy = SentCopy {
                     message_id: out.email.message_id.clone(),
@@ -208,25 +242,32 @@ impl SendLoop<'_> {
     }
 }
 
+/// How long marking an accepted email sent is retried while the database fails,
+/// at most: so that a stop waits for no more than that.
+const RECORD_SENT_PATIENCE: Duration = Duration::from_secs(300);
+
 /// Marks an email the SMTP server accepted as sent, retrying while the database
-/// fails (a restart of PostgreSQL cuts the query in flight): an email left
-/// `sending` goes back to the queue at the next run's recovery unless its copy is
-/// in Sent, and the copy is queued only after this, so giving up here sent it
-/// twice (found by tests/reliability, a PostgreSQL restart under load). The
-/// retries stop after `within`, the lease time: past it another node may run the
-/// mailbox, and its recovery decides. `mark_sent` changes nothing the second
-/// time, so a retry after a commit whose answer was lost is harmless.
-async fn record_sent(store: &Store, email_id: &str, within: Duration) -> Result<(), StoreError> {
+/// fails (a restart of PostgreSQL cuts the query in flight, or outlasts the pool's
+/// acquire timeout): an email left `sending` goes back to the queue at the next
+/// run's recovery unless its copy is in Sent, and the copy is queued only after
+/// this, so giving up here sent it twice (found by tests/reliability, a PostgreSQL
+/// restart under load). Giving up earlier never helps that email, so the retries
+/// go on until the database answers (at most [`RECORD_SENT_PATIENCE`]), or until
+/// the scheduler drops the run because another node took its lease. `mark_sent`
+/// changes nothing the second time, so a retry after a commit whose answer was
+/// lost is harmless.
+async fn record_sent(store: &Store, email_id: &str) -> Result<(), StoreError> {
     let sent_at = Utc::now();
-    let deadline = tokio::time::Instant::now() + within;
-    let mut wait = Duration::from_millis(100);
+    let deadline = tokio::time::Instant::now() + RECORD_SENT_PATIENCE;
+    // Short: while the database is down, each attempt waits for the pool's
+    // acquire timeout already; once it is back, the sooner the better.
+    let wait = Duration::from_millis(250);
     loop {
         match store.mark_sent(email_id, sent_at).await {
             Err(StoreError::Database(e)) if tokio::time::Instant::now() + wait < deadline => {
                 tracing::warn!(email = %email_id, error = %e,
                     "sent, but the store failed to record it; retrying");
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
             }
             other => return other,
         }
