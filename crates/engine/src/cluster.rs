@@ -59,10 +59,18 @@ pub(crate) async fn join(engine: &Engine) -> bool {
 pub(crate) async fn heartbeat(engine: &Engine, mut shutdown: watch::Receiver<bool>) {
     let mut joined = join(engine).await;
     let mut last_prune = None::<tokio::time::Instant>;
+    let mut failed = false;
     loop {
+        // After a failed beat (a database outage), the next comes soon, so that
+        // the assignments do not run out while the database is back.
+        let wait = if failed || !joined {
+            crate::scheduler::RENEW_RETRY.min(beat_every(engine))
+        } else {
+            beat_every(engine)
+        };
         tokio::select! {
             _ = shutdown.changed() => break,
-            _ = tokio::time::sleep(beat_every(engine)) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
         if !joined {
             joined = join(engine).await;
@@ -78,8 +86,11 @@ pub(crate) async fn heartbeat(engine: &Engine, mut shutdown: watch::Receiver<boo
             )
             .await
         {
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cluster: heartbeat failed; retrying"),
+            Ok(_) => failed = false,
+            Err(e) => {
+                failed = true;
+                tracing::warn!(error = %e, "cluster: heartbeat failed; retrying");
+            }
         }
         if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
             last_prune = Some(tokio::time::Instant::now());

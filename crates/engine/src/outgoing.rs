@@ -142,45 +142,14 @@ impl SendLoop<'_> {
         }
     }
 
-    /// Renews the mailbox's lease before an email is handed to the SMTP server,
-    /// and stops the run when it is lost. The scheduler renews it only every third
-    /// of the lease, and a database outage holds its renewals up: the lease can run
-    /// out, another node take the mailbox and queue this claim again (its recovery
-    /// of emails left `sending`) and send it, while this run, once the database is
-    /// back, goes on sending the same emails until the scheduler's next renewal
-    /// finds the lease lost (a 20 s PostgreSQL restart with a 30 s lease sent 39
-    /// emails twice in one run of tests/reliability; its lease test takes the lease
-    /// in the middle of a backlog: 14 more emails in 3 s without this check, 1 with
-    /// it). One short update per email, beside an SMTP transaction, for never
-    /// sending as a node that no longer runs the mailbox; the email in flight when
-    /// the lease is taken is the only one at risk.
-    async fn confirm_lease(&self) -> Result<(), SyncError> {
-        let lease = ChronoDuration::from_std(self.engine.config.lease)
-            .unwrap_or(ChronoDuration::minutes(2));
-        let node = &self.engine.config.node_id;
-        match self
-            .engine
-            .store
-            .renew_lease(&self.ctx.mailbox.id, node, Utc::now() + lease)
-            .await
-        {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(SyncError {
-                class: ErrorClass::Transient { retry_after: None },
-                scope: ErrorScope::Mailbox,
-                message: "the mailbox's lease was lost: another node runs it now".to_owned(),
-                fix: None,
-            }),
-            Err(e) => Err(store_error(e)),
-        }
-    }
-
     /// Sends one claimed email: true when the server accepted it (it is marked sent
     /// at once and its copy queued for Sent), false when refused for good.
     async fn send(&mut self, out: &OutgoingEmail) -> Result<bool, Stop> {
         let store = &self.engine.store;
         let recorded = |r: Result<(), StoreError>| r.map_err(|e| Stop::Recorded(store_error(e)));
-        self.confirm_lease().await.map_err(Stop::Unsent)?;
+        confirm_lease(self.engine, &self.ctx.mailbox.id)
+            .await
+            .map_err(Stop::Unsent)?;
         let (bytes, recipients) = build(&self.ctx.mailbox.name, self.from, out);
         let metrics = &self.engine.metrics;
         let session = match &mut self.smtp {
@@ -413,6 +382,37 @@ impl SentCopier {
         if let Err(e) = self.task.await {
             tracing::warn!(error = %e, "the copies to Sent stopped");
         }
+    }
+}
+
+/// Renews the mailbox's lease before an email is handed to the server (SMTP,
+/// Graph or EWS), and stops the run when it is lost. The scheduler renews it only every third
+/// of the lease, and a database outage holds its renewals up: the lease can run
+/// out, another node take the mailbox and queue this claim again (its recovery
+/// of emails left `sending`) and send it, while this run, once the database is
+/// back, goes on sending the same emails until the scheduler's next renewal
+/// finds the lease lost (a 20 s PostgreSQL restart with a 30 s lease sent 39
+/// emails twice in one run of tests/reliability; its lease test takes the lease
+/// in the middle of a backlog: 14 more emails in 3 s without this check, 1 with
+/// it). One short update per email, beside an SMTP transaction, for never
+/// sending as a node that no longer runs the mailbox; the email in flight when
+/// the lease is taken is the only one at risk.
+pub(crate) async fn confirm_lease(engine: &Engine, mailbox_id: &str) -> Result<(), SyncError> {
+    let lease = ChronoDuration::from_std(engine.config.lease).unwrap_or(ChronoDuration::minutes(2));
+    let node = &engine.config.node_id;
+    match engine
+        .store
+        .renew_lease(mailbox_id, node, Utc::now() + lease)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(SyncError {
+            class: ErrorClass::Transient { retry_after: None },
+            scope: ErrorScope::Mailbox,
+            message: "the mailbox's lease was lost: another node runs it now".to_owned(),
+            fix: None,
+        }),
+        Err(e) => Err(store_error(e)),
     }
 }
 

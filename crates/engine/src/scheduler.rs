@@ -36,6 +36,9 @@ impl Caps {
     }
 }
 
+/// How soon a failed lease renewal is tried again.
+pub(crate) const RENEW_RETRY: Duration = Duration::from_secs(1);
+
 pub(crate) fn chrono(d: Duration) -> ChronoDuration {
     ChronoDuration::from_std(d).unwrap_or(ChronoDuration::minutes(1))
 }
@@ -140,20 +143,26 @@ async fn run_mailbox(engine: &Engine, caps: &Caps, work: DueWork, act_due: bool)
     let cap = caps.get(&ctx.profile.id, max);
     let renew = async {
         let every = engine.config.lease / 3;
+        let mut wait = every;
         loop {
-            tokio::time::sleep(every).await;
+            tokio::time::sleep(wait).await;
             let until = Utc::now() + chrono(engine.config.lease);
             match engine
                 .store
                 .renew_lease(&work.mailbox_id, &engine.config.node_id, until)
                 .await
             {
-                Ok(true) => {}
+                Ok(true) => wait = every,
                 Ok(false) => {
                     tracing::warn!(mailbox = %work.mailbox_id, "lease lost; stopping this run");
                     return;
                 }
-                Err(e) => tracing::warn!(error = %e, "could not renew a lease"),
+                // A database outage: try again soon, not a third of a lease later,
+                // so that the lease does not run out while the database is back.
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not renew a lease; retrying");
+                    wait = RENEW_RETRY.min(every);
+                }
             }
         }
     };

@@ -59,6 +59,12 @@ pub async fn run(engine: &Engine, ctx: &MailboxContext) -> Result<usize, SyncErr
         }
         let mut claimed = Claimed::new(store, &mailbox.org_id, batch);
         while let Some(out) = claimed.next() {
+            // Only while this node still runs the mailbox (see outgoing.rs).
+            if let Err(e) = crate::outgoing::confirm_lease(engine, &mailbox.id).await {
+                claimed.put_back(out);
+                claimed.release().await;
+                return Err(e);
+            }
             // Tried before: the answer may have been lost after Exchange sent it.
             if out.send_attempts > 0 {
                 let found = match in_sent_items(&mbx, &out.email.message_id).await {
