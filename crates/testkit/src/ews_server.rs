@@ -93,6 +93,7 @@ mod items;
 mod mime;
 mod restriction;
 mod schema;
+mod series;
 mod service;
 mod soap;
 mod state;
@@ -190,6 +191,16 @@ pub struct StoredItem {
     pub fields: BTreeMap<String, String>,
     /// Extended properties: key (`PublicStrings|name:claim|String`) → value text.
     pub extended: BTreeMap<String, String>,
+}
+
+/// A recurring master's deleted and modified occurrences (what its
+/// `t:DeletedOccurrences` and `t:ModifiedOccurrences` list), in series order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SeriesOccurrences {
+    /// The starts of the deleted occurrences (`2026-03-09T09:00:00Z`).
+    pub deleted: Vec<String>,
+    /// The exceptions: the start their occurrence had (OriginalStart), the item.
+    pub modified: Vec<(String, StoredItem)>,
 }
 
 impl StoredItem {
@@ -573,6 +584,31 @@ impl EwsTestServer {
         let st = self.shared.lock();
         let item = st.mailbox(mailbox)?.items.get(id)?;
         Some(stored(item))
+    }
+
+    /// The deleted and modified occurrences of a recurring master (none for an
+    /// unknown item).
+    pub fn occurrences(&self, mailbox: &str, master: &str) -> SeriesOccurrences {
+        let st = self.shared.lock();
+        let Some(mb) = st.mailbox(mailbox) else {
+            return SeriesOccurrences::default();
+        };
+        let (Some(item), Some(s)) = (mb.items.get(master), mb.series.get(master)) else {
+            return SeriesOccurrences::default();
+        };
+        let start = |index: u32| {
+            series::occurrence(item, index)
+                .map(|o| state::ews_time(o.start))
+                .unwrap_or_default()
+        };
+        SeriesOccurrences {
+            deleted: s.deleted.iter().map(|i| start(*i)).collect(),
+            modified: s
+                .exceptions
+                .iter()
+                .filter_map(|(i, id)| Some((start(*i), stored(mb.items.get(id)?))))
+                .collect(),
+        }
     }
 
     /// The items of a folder, oldest first.

@@ -1246,3 +1246,256 @@ async fn paged_sync_interleaved_with_changes_converges() {
     assert_eq!(known, server);
     assert_eq!(server.len(), live.len());
 }
+
+/// GetItem of items (`t:ItemId` or `t:OccurrenceItemId`) with the series properties.
+fn get_series(ids: &str) -> String {
+    format!(
+        "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>\
+         <t:FieldURI FieldURI=\"item:Subject\"/><t:FieldURI FieldURI=\"calendar:Start\"/>\
+         <t:FieldURI FieldURI=\"calendar:End\"/><t:FieldURI FieldURI=\"calendar:CalendarItemType\"/>\
+         <t:FieldURI FieldURI=\"calendar:ModifiedOccurrences\"/>\
+         <t:FieldURI FieldURI=\"calendar:DeletedOccurrences\"/></t:AdditionalProperties></m:ItemShape>\
+         <m:ItemIds>{ids}</m:ItemIds></m:GetItem>"
+    )
+}
+
+fn occurrence_id(master: &str, index: u32) -> String {
+    format!("<t:OccurrenceItemId RecurringMasterId=\"{master}\" InstanceIndex=\"{index}\"/>")
+}
+
+#[tokio::test]
+async fn occurrences_are_read_modified_and_deleted_by_instance_index() {
+    let ews = server().await;
+    let c = Client::svc(&ews);
+    // Mondays and Wednesdays from Wednesday 2026-03-04, five times: 4, 9, 11, 16, 18 March.
+    let r = c
+        .call(
+            Some(BOB),
+            "<m:CreateItem SendMeetingInvitations=\"SendToNone\"><m:SavedItemFolderId>\
+             <t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items><t:CalendarItem>\
+             <t:Subject>Review</t:Subject><t:Start>2026-03-04T09:00:00Z</t:Start><t:End>2026-03-04T10:00:00Z</t:End>\
+             <t:Recurrence><t:WeeklyRecurrence><t:Interval>1</t:Interval><t:DaysOfWeek>Monday Wednesday</t:DaysOfWeek>\
+             </t:WeeklyRecurrence><t:NumberedRecurrence><t:StartDate>2026-03-04Z</t:StartDate>\
+             <t:NumberOfOccurrences>5</t:NumberOfOccurrences></t:NumberedRecurrence></t:Recurrence>\
+             </t:CalendarItem></m:Items></m:CreateItem>",
+        )
+        .await;
+    assert_eq!(r.codes(), ["NoError"], "{}", r.body);
+    let (master, master_ck) = r.item_ids().pop().expect("an ItemId");
+
+    // GetItem: the third occurrence is Wednesday 11 March; 0 and 6 are out of range.
+    let r = c
+        .call(
+            Some(BOB),
+            &get_series(&format!(
+                "{}{}{}",
+                occurrence_id(&master, 3),
+                occurrence_id(&master, 0),
+                occurrence_id(&master, 6)
+            )),
+        )
+        .await;
+    assert_eq!(
+        r.codes(),
+        [
+            "NoError",
+            "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
+            "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange"
+        ],
+        "{}",
+        r.body
+    );
+    assert_eq!(r.text(T, "Start"), "2026-03-11T09:00:00Z");
+    assert_eq!(r.text(T, "End"), "2026-03-11T10:00:00Z");
+    assert_eq!(r.text(T, "CalendarItemType"), "Occurrence");
+    assert_eq!(r.text(T, "Subject"), "Review");
+    assert_ne!(r.item_ids()[0].0, master);
+
+    // DeleteItem of the second (Monday 9 March): the master lists it and changes.
+    let delete = |index: u32| {
+        format!(
+            "<m:DeleteItem DeleteType=\"HardDelete\" SendMeetingCancellations=\"SendToNone\">\
+             <m:ItemIds>{}</m:ItemIds></m:DeleteItem>",
+            occurrence_id(&master, index)
+        )
+    };
+    let r = c.call(Some(BOB), &delete(2)).await;
+    assert_eq!(r.codes(), ["NoError"], "{}", r.body);
+    let r = c.call(Some(BOB), &delete(2)).await;
+    assert_eq!(
+        r.codes(),
+        ["ErrorCalendarOccurrenceIsDeletedFromRecurrence"]
+    );
+    let r = c.call(Some(BOB), &delete(9)).await;
+    assert_eq!(
+        r.codes(),
+        ["ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange"]
+    );
+    let r = c
+        .call(Some(BOB), &get_series(&occurrence_id(&master, 2)))
+        .await;
+    assert_eq!(
+        r.codes(),
+        ["ErrorCalendarOccurrenceIsDeletedFromRecurrence"]
+    );
+
+    // UpdateItem of the fourth (Monday 16 March): an exception at 14:00.
+    let update = |id: &str, subject: &str| {
+        format!(
+            "<m:UpdateItem ConflictResolution=\"AlwaysOverwrite\" SendMeetingInvitationsOrCancellations=\"SendToNone\">\
+             <m:ItemChanges><t:ItemChange>{id}<t:Updates>\
+             <t:SetItemField><t:FieldURI FieldURI=\"item:Subject\"/><t:CalendarItem><t:Subject>{subject}</t:Subject>\
+             </t:CalendarItem></t:SetItemField>\
+             <t:SetItemField><t:FieldURI FieldURI=\"calendar:Start\"/><t:CalendarItem>\
+             <t:Start>2026-03-16T14:00:00Z</t:Start></t:CalendarItem></t:SetItemField>\
+             <t:SetItemField><t:FieldURI FieldURI=\"calendar:End\"/><t:CalendarItem>\
+             <t:End>2026-03-16T15:00:00Z</t:End></t:CalendarItem></t:SetItemField>\
+             </t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>"
+        )
+    };
+    let r = c
+        .call(Some(BOB), &update(&occurrence_id(&master, 4), "Moved"))
+        .await;
+    assert_eq!(r.codes(), ["NoError"], "{}", r.body);
+    let (exception, _) = r.item_ids().pop().expect("the exception's id");
+    let r = c
+        .call(
+            Some(BOB),
+            &get_series(&format!(
+                "<t:ItemId Id=\"{master}\"/>{}",
+                occurrence_id(&master, 4)
+            )),
+        )
+        .await;
+    assert_eq!(r.codes(), ["NoError", "NoError"], "{}", r.body);
+    assert_eq!(r.texts(T, "OriginalStart"), ["2026-03-16T09:00:00Z"]);
+    assert_eq!(
+        r.texts(T, "Start"),
+        [
+            "2026-03-04T09:00:00Z",
+            "2026-03-16T14:00:00Z",
+            "2026-03-09T09:00:00Z",
+            "2026-03-16T14:00:00Z"
+        ],
+        "master, its modified occurrence, its deleted occurrence, the exception: {}",
+        r.body
+    );
+    assert_eq!(
+        r.texts(T, "CalendarItemType"),
+        ["RecurringMaster", "Exception"]
+    );
+    assert_eq!(r.texts(T, "Subject"), ["Review", "Moved"]);
+    let ids = r.item_ids();
+    assert_eq!(ids[0].0, master);
+    assert_ne!(ids[0].1, master_ck, "the master's ChangeKey changed");
+    assert_eq!(
+        ids[1].0, exception,
+        "ModifiedOccurrences names the exception"
+    );
+    assert_eq!(ids[2].0, exception, "the occurrence is the exception");
+
+    // Updating the exception by its own id keeps one exception and changes the master.
+    let before = ids[0].1.clone();
+    let r = c
+        .call(
+            Some(BOB),
+            &update(&format!("<t:ItemId Id=\"{exception}\"/>"), "Moved again"),
+        )
+        .await;
+    assert_eq!(r.codes(), ["NoError"], "{}", r.body);
+    let r = c
+        .call(
+            Some(BOB),
+            &get_series(&format!("<t:ItemId Id=\"{master}\"/>")),
+        )
+        .await;
+    assert_eq!(r.texts(T, "OriginalStart").len(), 1);
+    assert_ne!(r.item_ids()[0].1, before);
+
+    // Exceptions are not items of the calendar folder.
+    let (events, _, _) = sync_all(&c, BOB, "calendar", None, 10).await;
+    assert_eq!(events, [("Create".to_owned(), master.clone())]);
+
+    // Deleting the exception deletes its occurrence.
+    let r = c
+        .call(
+            Some(BOB),
+            &format!(
+                "<m:DeleteItem DeleteType=\"HardDelete\"><m:ItemIds><t:ItemId Id=\"{exception}\"/>\
+                 </m:ItemIds></m:DeleteItem>"
+            ),
+        )
+        .await;
+    assert_eq!(r.codes(), ["NoError"], "{}", r.body);
+    let r = c
+        .call(
+            Some(BOB),
+            &get_series(&format!("<t:ItemId Id=\"{master}\"/>")),
+        )
+        .await;
+    assert!(r.texts(T, "OriginalStart").is_empty(), "{}", r.body);
+    assert_eq!(
+        r.texts(T, "Start"),
+        [
+            "2026-03-04T09:00:00Z",
+            "2026-03-09T09:00:00Z",
+            "2026-03-16T09:00:00Z"
+        ]
+    );
+    assert!(ews.item(BOB, &exception).is_none());
+}
+
+#[tokio::test]
+async fn occurrences_of_daily_and_monthly_series_and_of_a_single_item() {
+    let ews = server().await;
+    let c = Client::svc(&ews);
+    let create = |recurrence: &str| {
+        format!(
+            "<m:CreateItem SendMeetingInvitations=\"SendToNone\"><m:SavedItemFolderId>\
+             <t:DistinguishedFolderId Id=\"calendar\"/></m:SavedItemFolderId><m:Items><t:CalendarItem>\
+             <t:Subject>S</t:Subject><t:Start>2026-01-15T08:30:00Z</t:Start><t:End>2026-01-15T09:00:00Z</t:End>\
+             {recurrence}</t:CalendarItem></m:Items></m:CreateItem>"
+        )
+    };
+    let mut masters = Vec::new();
+    for recurrence in [
+        "<t:Recurrence><t:DailyRecurrence><t:Interval>2</t:Interval></t:DailyRecurrence>\
+         <t:EndDateRecurrence><t:StartDate>2026-01-15</t:StartDate><t:EndDate>2026-01-21</t:EndDate>\
+         </t:EndDateRecurrence></t:Recurrence>",
+        "<t:Recurrence><t:AbsoluteMonthlyRecurrence><t:Interval>2</t:Interval><t:DayOfMonth>15</t:DayOfMonth>\
+         </t:AbsoluteMonthlyRecurrence><t:NoEndRecurrence><t:StartDate>2026-01-15</t:StartDate>\
+         </t:NoEndRecurrence></t:Recurrence>",
+        "",
+    ] {
+        let r = c.call(Some(BOB), &create(recurrence)).await;
+        assert_eq!(r.codes(), ["NoError"], "{}", r.body);
+        masters.push(r.item_ids().pop().expect("an ItemId").0);
+    }
+    let r = c
+        .call(
+            Some(BOB),
+            &get_series(&format!(
+                "{}{}{}{}",
+                occurrence_id(&masters[0], 4),
+                occurrence_id(&masters[0], 5),
+                occurrence_id(&masters[1], 3),
+                occurrence_id(&masters[2], 1)
+            )),
+        )
+        .await;
+    assert_eq!(
+        r.codes(),
+        [
+            "NoError",
+            "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange",
+            "NoError",
+            "ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange"
+        ],
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        r.texts(T, "Start"),
+        ["2026-01-21T08:30:00Z", "2026-05-15T08:30:00Z"]
+    );
+}

@@ -348,6 +348,127 @@ async fn a_weekly_series_with_a_modified_and_a_deleted_occurrence_comes_in() {
     assert_eq!(actions, ["create_in_store", "update_server"], "{trail:?}");
 }
 
+#[tokio::test]
+async fn a_store_series_with_an_exdate_and_an_exception_goes_to_exchange() {
+    // In UTC, and in a zone one hour ahead in winter (the series is in winter:
+    // the test server shifts occurrences by whole days of UTC).
+    store_series_to_exchange(None).await;
+    store_series_to_exchange(Some("Europe/Paris")).await;
+}
+
+/// The first Monday of the next December a week away or more: the weeks after it
+/// are in winter time in Europe.
+fn winter_monday() -> NaiveDate {
+    let soon = Utc::now().date_naive() + Days::new(7);
+    let december = |year| NaiveDate::from_ymd_opt(year, 12, 1).expect("a date");
+    let mut d = december(soon.year());
+    if d < soon {
+        d = december(soon.year() + 1);
+    }
+    d + Days::new(u64::from((7 - d.weekday().num_days_from_monday()) % 7))
+}
+
+/// A weekly series made in the store, its times in `zone` (UTC when `None`).
+async fn store_series_to_exchange(zone: Option<&str>) {
+    let e = Ews::start(Backend::Sqlite).await;
+    let (w, ews) = (&e.w, &e.ews);
+    let m = act_member(&e).await;
+    let user = id(&m.user);
+    let (mailbox, address) = (m.mailbox.clone(), m.address.clone());
+    let first = if zone.is_some() {
+        winter_monday()
+    } else {
+        next_monday()
+    };
+    let (excluded, moved) = (first + Days::new(7), first + Days::new(14));
+    // `hour` UTC on `d` (in winter: an hour later in Paris).
+    let at = |d: NaiveDate, hour: u32| match zone {
+        None => json!({"utc": format!("{d}T{hour:02}:00:00Z")}),
+        Some(tz) => json!({"zoned": {"local": format!("{d}T{:02}:00:00", hour + 1), "tz": tz}}),
+    };
+    let series = w
+        .post(
+            "/appointments",
+            json!({"subject": "Planning", "owner_id": user, "time_zone": zone,
+                   "start": format!("{first}T08:00:00Z"), "end": format!("{first}T08:30:00Z"),
+                   "recurrence": {"rrule": "FREQ=WEEKLY;BYDAY=MO;COUNT=6",
+                                  "exdates": [at(excluded, 8)], "rdates": []},
+                   "exceptions": [{"recurrence_id": at(moved, 8),
+                                   "start": at(moved, 9), "end": at(moved, 10),
+                                   "summary": "Planning (moved)", "location": "Room 3",
+                                   "description": null, "status": "confirmed", "attendees": []}]}),
+        )
+        .await;
+    assert_eq!(series["time_zone"].as_str(), zone, "{series}");
+    let report = run(w, &mailbox).await;
+    assert_eq!(
+        (report.skipped, report.failed),
+        (0, 0),
+        "{zone:?} {report:?} {:?}",
+        decisions(w, &mailbox, "").await
+    );
+
+    // In Exchange: one master, the EXDATE deleted, the exception modified.
+    let masters = on_server(ews, &address, "calendar", "Subject", "Planning");
+    assert_eq!(masters.len(), 1, "one master");
+    let master = &masters[0];
+    assert_eq!(
+        master.field_text("CalendarItemType").as_deref(),
+        Some("RecurringMaster")
+    );
+    let occurrences = ews.occurrences(&address, &master.id);
+    assert_eq!(
+        occurrences.deleted,
+        [format!("{excluded}T08:00:00Z")],
+        "{occurrences:?}"
+    );
+    assert_eq!(occurrences.modified.len(), 1, "{occurrences:?}");
+    let (original_start, exception) = &occurrences.modified[0];
+    assert_eq!(original_start, &format!("{moved}T08:00:00Z"));
+    assert_eq!(exception.subject.as_deref(), Some("Planning (moved)"));
+    assert_eq!(
+        exception.field_text("Start").as_deref(),
+        Some(format!("{moved}T09:00:00Z").as_str())
+    );
+    assert_eq!(exception.field_text("Location").as_deref(), Some("Room 3"));
+    assert_eq!(
+        exception.field_text("CalendarItemType").as_deref(),
+        Some("Exception")
+    );
+
+    // A second run writes nothing: the series reads back as the store has it.
+    let change_key = ews
+        .item(&address, &master.id)
+        .expect("the master")
+        .change_key;
+    let again = run(w, &mailbox).await;
+    assert_eq!(
+        (again.written, again.skipped, again.failed),
+        (0, 0, 0),
+        "{again:?} {:?}",
+        decisions(w, &mailbox, "").await
+    );
+    assert_eq!(
+        ews.item(&address, &master.id)
+            .expect("the master")
+            .change_key,
+        change_key,
+        "the master is not written again"
+    );
+    assert_eq!(ews.occurrences(&address, &master.id), occurrences);
+    let record = w.get(&format!("/appointments/{}", id(&series))).await;
+    assert_eq!(
+        record["exceptions"].as_array().map(Vec::len),
+        Some(1),
+        "{record}"
+    );
+    assert_eq!(
+        record["recurrence"]["exdates"].as_array().map(Vec::len),
+        Some(1),
+        "{record}"
+    );
+}
+
 /// The Exchange side with a rival: before the first update it lets through,
 /// "Outlook" edits the same item, so the engine's change key is stale.
 struct Racing<'a> {

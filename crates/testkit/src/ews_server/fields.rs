@@ -263,9 +263,16 @@ pub(crate) fn render_item(x: &mut Xml, mailbox: &Mailbox, item: &Item, shape: &S
             ),
         );
     }
+    // A series' deleted and modified occurrences (over any stored as fields).
+    let series = super::series::master_parts(mailbox, item);
     for (name, xml) in &item.fields {
-        if wants(name) {
+        if wants(name) && !series.iter().any(|(n, _)| n == name) {
             push(name, xml.clone());
+        }
+    }
+    for (name, xml) in series {
+        if wants(name) {
+            push(name, xml);
         }
     }
     // Indexed members asked for without their whole dictionary.

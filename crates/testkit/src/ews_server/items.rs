@@ -28,15 +28,42 @@ use roxmltree::Node;
 use super::fields::{Prop, Shape, render_item};
 use super::folders::{Page, first_ref, id_attrs, resolve};
 use super::restriction;
+use super::series::{self, Occurrence, is_occurrence_id};
 use super::service::Ctx;
 use super::soap::{Answer, Responses, fault};
 use super::state::{Item, Mailbox, State, id_is_well_formed};
 use super::xml::{M, T, Xml, child, elements, is, text_of};
 
+/// What an item id names: a stored item (an exception too), or an occurrence of a
+/// series that is not modified.
+pub(crate) enum Target<'m> {
+    Stored(&'m Item),
+    Occurrence(Occurrence),
+}
+
+/// The item a `t:ItemId` or `t:OccurrenceItemId` names, or the response code.
+pub(crate) fn find_target<'m>(
+    mb: &'m Mailbox,
+    node: Node<'_, '_>,
+) -> Result<Target<'m>, &'static str> {
+    if !is_occurrence_id(node) {
+        return find(mb, node).map(Target::Stored);
+    }
+    let o = series::resolve(mb, node)?;
+    if series::is_deleted(mb, &o) {
+        return Err("ErrorCalendarOccurrenceIsDeletedFromRecurrence");
+    }
+    Ok(match series::exception_of(mb, &o) {
+        Some(ex) => Target::Stored(ex),
+        None => Target::Occurrence(o),
+    })
+}
+
 /// The item an `t:ItemId` names, or the response code.
 pub(crate) fn find<'m>(mb: &'m Mailbox, node: Node<'_, '_>) -> Result<&'m Item, &'static str> {
     if !is(node, T, "ItemId") {
-        // Occurrences (OccurrenceItemId, RecurringMasterItemId) are not emulated.
+        // RecurringMasterItemId is not emulated (nor occurrences where only a
+        // t:ItemId is taken: MoveItem).
         return Err("ErrorInvalidOperation");
     }
     let id = node.attribute("Id").unwrap_or("").trim();
@@ -65,11 +92,19 @@ pub(crate) fn get_item(ctx: &Ctx<'_>, st: &mut State, op: Node<'_, '_>) -> Answe
         return out.finish();
     };
     for r in elements(ids) {
-        match find(mb, r) {
+        let found = find_target(mb, r).and_then(|t| match t {
+            Target::Stored(item) => Ok(item.clone()),
+            Target::Occurrence(o) => mb
+                .items
+                .get(&o.master_id)
+                .map(|master| series::occurrence_item(master, &o))
+                .ok_or("ErrorItemNotFound"),
+        });
+        match found {
             Ok(item) => {
                 let mut x = Xml::new();
                 x.open("m:Items", &[]);
-                render_item(&mut x, mb, item, &shape);
+                render_item(&mut x, mb, &item, &shape);
                 out.success(&x.finish());
             }
             Err(code) => out.error(code, "<m:Items/>"),
@@ -152,18 +187,35 @@ pub(crate) fn delete_item(ctx: &Ctx<'_>, st: &mut State, op: Node<'_, '_>) -> An
         let Some(mb) = st.mailbox(&mailbox) else {
             break;
         };
-        let (id, folder) = match find(mb, r) {
-            Ok(item) => (item.id.clone(), item.folder_id.clone()),
+        let (id, folder) = match find_target(mb, r) {
+            Ok(Target::Occurrence(o)) => {
+                series::delete_occurrence(st, &mailbox, &o);
+                out.success("");
+                continue;
+            }
+            Ok(Target::Stored(item)) => {
+                // Deleting an exception deletes its occurrence.
+                if let Some(o) = series::exception_occurrence(mb, &item.id) {
+                    series::delete_occurrence(st, &mailbox, &o);
+                    out.success("");
+                    continue;
+                }
+                (item.id.clone(), item.folder_id.clone())
+            }
             Err(code) => {
                 out.error(code, "");
                 continue;
             }
         };
         let trash = mb.well_known("deleteditems").unwrap_or_default();
-        // An item already in Deleted Items is deleted (soft) by MoveToDeletedItems.
+        // An item already in Deleted Items is deleted (soft) by MoveToDeletedItems;
+        // a master's occurrences go with it.
         if delete_type == "MoveToDeletedItems" && folder != trash {
-            st.move_item(&mailbox, &id, &trash);
+            if let Some(new_id) = st.move_item(&mailbox, &id, &trash) {
+                series::rekey(st, &mailbox, &id, &new_id);
+            }
         } else {
+            series::drop_series(st, &mailbox, &id);
             st.remove_item(&mailbox, &id);
         }
         out.success("");

@@ -190,6 +190,8 @@ pub(crate) struct Mailbox {
     pub tombstones: Vec<Tombstone>,
     /// Hierarchy sync states made before the last change of this are refused.
     pub hierarchy_epoch: u64,
+    /// Deleted occurrences and exceptions of recurring masters, by master id.
+    pub series: BTreeMap<String, super::series::Series>,
 }
 
 impl Mailbox {
@@ -315,6 +317,7 @@ impl State {
             items: BTreeMap::new(),
             tombstones: Vec::new(),
             hierarchy_epoch: 1,
+            series: BTreeMap::new(),
         };
         let root = self.new_folder(None, "Top of Information Store", "IPF.Note", Some(ROOT));
         let root_id = root.id.clone();

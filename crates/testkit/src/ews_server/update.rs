@@ -42,8 +42,9 @@ use super::fields::{
     remove_entry,
 };
 use super::folders::id_attrs;
-use super::items::find;
+use super::items::{Target, find_target};
 use super::schema::is_read_only;
+use super::series;
 use super::service::Ctx;
 use super::soap::{Answer, Responses, fault};
 use super::state::{Event, Extended, ItemKind, State};
@@ -73,23 +74,45 @@ pub(crate) fn update_item(ctx: &Ctx<'_>, st: &mut State, op: Node<'_, '_>) -> An
             out.error("ErrorInvalidRequest", "<m:Items/>");
             continue;
         };
-        let item = match find(mb, id_node) {
-            Ok(item) => item,
+        let target = match find_target(mb, id_node) {
+            Ok(t) => t,
             Err(code) => {
                 out.error(code, "<m:Items/>");
                 continue;
             }
         };
+        // An occurrence not yet modified starts as the master at its times.
+        let (item_id, change_key, mut fields, mut extended, kind, occurrence) = match target {
+            Target::Stored(item) => (
+                Some(item.id.clone()),
+                item.change_key.clone(),
+                item.fields.clone(),
+                item.extended.clone(),
+                item.kind,
+                series::exception_occurrence(mb, &item.id),
+            ),
+            Target::Occurrence(o) => {
+                let Some(master) = mb.items.get(&o.master_id) else {
+                    out.error("ErrorItemNotFound", "<m:Items/>");
+                    continue;
+                };
+                (
+                    None,
+                    master.change_key.clone(),
+                    series::occurrence_fields(master, &o, "Exception"),
+                    master.extended.clone(),
+                    ItemKind::CalendarItem,
+                    Some(o),
+                )
+            }
+        };
         if let Some(ck) = id_node.attribute("ChangeKey")
-            && ck != item.change_key
+            && ck != change_key
             && mode != "AlwaysOverwrite"
         {
             out.error("ErrorIrresolvableConflict", "<m:Items/>");
             continue;
         }
-        let mut fields = item.fields.clone();
-        let mut extended = item.extended.clone();
-        let (id, kind) = (item.id.clone(), item.kind);
         let mut touched: Vec<String> = Vec::new();
         let mut failed = None;
         for u in child(change, T, "Updates").into_iter().flat_map(elements) {
@@ -113,12 +136,35 @@ pub(crate) fn update_item(ctx: &Ctx<'_>, st: &mut State, op: Node<'_, '_>) -> An
         } else {
             Event::Content
         };
-        if let Some(item) = st
-            .mailbox_mut(&mailbox)
-            .and_then(|mb| mb.items.get_mut(&id))
-        {
-            item.fields = fields;
-            item.extended = extended;
+        let id = match (item_id, &occurrence) {
+            (Some(id), _) => {
+                if let Some(item) = st
+                    .mailbox_mut(&mailbox)
+                    .and_then(|mb| mb.items.get_mut(&id))
+                {
+                    item.fields = fields;
+                    item.extended = extended;
+                }
+                id
+            }
+            (None, Some(o)) => {
+                let Some(id) = series::create_exception(st, &mailbox, o, fields) else {
+                    out.error("ErrorItemNotFound", "<m:Items/>");
+                    continue;
+                };
+                if let Some(item) = st
+                    .mailbox_mut(&mailbox)
+                    .and_then(|mb| mb.items.get_mut(&id))
+                {
+                    item.extended = extended;
+                }
+                id
+            }
+            (None, None) => continue,
+        };
+        // A change to an occurrence changes its master.
+        if let Some(o) = &occurrence {
+            st.touch(&mailbox, &o.master_id, Event::Content);
         }
         let ck = st.touch(&mailbox, &id, event).unwrap_or_default();
         let element = kind.element();
