@@ -148,7 +148,7 @@ fn check_url(text: &str) -> Option<FieldError> {
         .and_then(crate::destination::forbidden_host)
     {
         return bad(&format!(
-            "must not point at {why}; give the receiver's own address"
+            "names a forbidden address: {why}; give the receiver's own address"
         ));
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -189,7 +189,7 @@ mod tests {
             (
                 "http://169.254.169.254/latest/meta-data/",
                 one,
-                Some(("url", "must not point at 169.254.169.254")),
+                Some(("url", "names a forbidden address: 169.254.169.254")),
             ),
             (
                 "http://[fd00:ec2::254]/",

@@ -230,11 +230,12 @@ fn shown_locations_leave_out_credentials() {
     }
 }
 
-/// The rules look at schemes, hosts and credentials, not at addresses: loopback,
-/// private and link-local hosts are accepted in every field (lab servers and the
-/// test servers live there). Whoever may write a profile or a webhook can make
-/// mailbridge connect to such an address; this table is today's behaviour, so
-/// that a change to it is deliberate.
+/// The rules look at schemes, hosts and credentials, and at addresses only for
+/// webhooks: loopback, private and link-local hosts are accepted in every server
+/// location (lab servers and the test servers live there), and a webhook may not
+/// name a link-local address (a metadata service; `domain::destination`).
+/// Whoever may write a profile can make mailbridge connect to such an address;
+/// this table is today's behaviour, so that a change to it is deliberate.
 #[test]
 fn loopback_and_private_addresses_are_not_filtered() {
     let hosts = [
@@ -251,7 +252,15 @@ fn loopback_and_private_addresses_are_not_filtered() {
                 ImapIncoming | SmtpOutgoing => format!("{}://{host}", field.scheme()),
                 _ => format!("https://{host}/"),
             };
-            assert_eq!(check(field, &value, false), None, "{field:?} {value}");
+            let refused = check(field, &value, false);
+            if matches!(field, Webhook) && host == "169.254.169.254" {
+                assert!(
+                    refused.as_deref().is_some_and(|e| e.contains("link-local")),
+                    "{field:?} {value}: {refused:?}"
+                );
+            } else {
+                assert_eq!(refused, None, "{field:?} {value}");
+            }
         }
     }
 }
