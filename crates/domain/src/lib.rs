@@ -13,6 +13,7 @@ pub mod destination;
 pub mod enums;
 pub mod error_model;
 pub mod identity;
+pub mod inbound;
 pub mod ids;
 pub mod ingest;
 pub mod job;

@@ -19,6 +19,7 @@ pub mod ews;
 mod failures;
 pub mod graph;
 pub mod identity;
+pub mod inbound;
 pub mod incoming;
 pub mod metrics;
 pub mod outgoing;

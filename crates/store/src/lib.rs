@@ -15,6 +15,7 @@ mod cluster;
 pub mod crypto;
 mod error;
 mod graph_subscriptions;
+mod inbound;
 mod jobs;
 mod mailboxes;
 mod meta;
@@ -48,6 +49,7 @@ pub use cluster::{NodeInfo, NodeMailbox, NodeRow};
 pub use crypto::Cipher;
 pub use error::{StoreError, StoreResult};
 pub use graph_subscriptions::{GraphSubscriptionGranted, GraphSubscriptionRow};
+pub use inbound::{InboundMessage, InboundRecipient, ReceivedMessage};
 pub use meta::KeyCheck;
 pub use monitoring::{
     HealthSort, JobItemCounts, JobItemView, MailboxHealth, MailboxViewCounts, MonitoringSummary,

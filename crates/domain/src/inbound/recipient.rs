@@ -1,0 +1,192 @@
+//! Which router mailbox a recipient address reaches: the exact address, or
+//! `local+tag@domain` where `local@domain` is a router mailbox and the tag names the
+//! record the message is regarding. The tag is kept as given and recorded.
+
+use std::collections::BTreeMap;
+
+use crate::RegardingType;
+use crate::ids::is_valid_id;
+
+/// The addresses of the mailboxes whose incoming method is `router`, by address in
+/// lower case (addresses are compared without regard to case, as mail systems do),
+/// with their organization and mailbox ids. One listener serves every organization.
+#[derive(Debug, Clone, Default)]
+pub struct RouterAddresses {
+    by_address: BTreeMap<String, (String, String)>,
+}
+
+/// A plus-address tag: `contact-<id>`, `account-<id>`, `lead-<id>`, `email-<id>`,
+/// a bare `<id>`, or anything else (kept, but naming no record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub raw: String,
+    pub regarding_type: Option<RegardingType>,
+    pub regarding_id: Option<String>,
+}
+
+/// A recipient accepted for a router mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientMatch {
+    pub org_id: String,
+    pub mailbox_id: String,
+    /// The mailbox's own address (without the tag).
+    pub address: String,
+    pub tag: Option<Tag>,
+}
+
+impl RouterAddresses {
+    /// `(organization id, mailbox id, address)` of every router mailbox.
+    pub fn new<I, A, B, C>(mailboxes: I) -> Self
+    where
+        I: IntoIterator<Item = (A, B, C)>,
+        A: Into<String>,
+        B: Into<String>,
+        C: AsRef<str>,
+    {
+        RouterAddresses {
+            by_address: mailboxes
+                .into_iter()
+                .map(|(org, id, address)| {
+                    (
+                        address.as_ref().trim().to_lowercase(),
+                        (org.into(), id.into()),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_address.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_address.is_empty()
+    }
+
+    /// The mailbox this address reaches, if any. An exact match wins over a
+    /// plus-address, so a mailbox whose own address contains `+` is still reachable.
+    pub fn resolve(&self, address: &str) -> Option<RecipientMatch> {
+        let address = address.trim().to_lowercase();
+        if let Some((org, id)) = self.by_address.get(&address) {
+            return Some(RecipientMatch {
+                org_id: org.clone(),
+                mailbox_id: id.clone(),
+                address,
+                tag: None,
+            });
+        }
+        let (local, domain) = address.rsplit_once('@')?;
+        let (base, tag) = local.split_once('+')?;
+        if base.is_empty() || tag.is_empty() {
+            return None;
+        }
+        let base_address = format!("{base}@{domain}");
+        let (org, id) = self.by_address.get(&base_address)?;
+        Some(RecipientMatch {
+            org_id: org.clone(),
+            mailbox_id: id.clone(),
+            address: base_address,
+            tag: Some(Tag::parse(tag)),
+        })
+    }
+}
+
+impl Tag {
+    pub fn parse(raw: &str) -> Tag {
+        let (regarding_type, regarding_id) = match raw.split_once('-') {
+            Some((kind, id)) if is_valid_id(id) => match kind.parse::<RegardingType>() {
+                Ok(t) => (Some(t), Some(id.to_string())),
+                Err(_) => (None, None),
+            },
+            _ if is_valid_id(raw) => (None, Some(raw.to_string())),
+            _ => (None, None),
+        };
+        Tag {
+            raw: raw.to_string(),
+            regarding_type,
+            regarding_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0190a0b0-c0d0-7e0f-8010-203040506070";
+
+    #[test]
+    fn resolve() {
+        let router = RouterAddresses::new([
+            ("org", "mb-sales", "Sales@Example.com"),
+            ("org", "mb-plus", "odd+name@example.com"),
+        ]);
+        let m = |id: &str, address: &str, tag: Option<Tag>| {
+            Some(RecipientMatch {
+                org_id: "org".into(),
+                mailbox_id: id.into(),
+                address: address.into(),
+                tag,
+            })
+        };
+        let tag = |raw: &str, t: Option<RegardingType>, id: Option<&str>| {
+            Some(Tag {
+                raw: raw.into(),
+                regarding_type: t,
+                regarding_id: id.map(str::to_string),
+            })
+        };
+        let cases = [
+            (
+                "sales@example.com",
+                m("mb-sales", "sales@example.com", None),
+            ),
+            (
+                "SALES@EXAMPLE.COM",
+                m("mb-sales", "sales@example.com", None),
+            ),
+            ("other@example.com", None),
+            ("sales@example.org", None),
+            (
+                "sales+news@example.com",
+                m("mb-sales", "sales@example.com", tag("news", None, None)),
+            ),
+            (
+                &format!("sales+account-{ID}@example.com"),
+                m(
+                    "mb-sales",
+                    "sales@example.com",
+                    tag(
+                        &format!("account-{ID}"),
+                        Some(RegardingType::Account),
+                        Some(ID),
+                    ),
+                ),
+            ),
+            (
+                &format!("sales+{ID}@example.com"),
+                m("mb-sales", "sales@example.com", tag(ID, None, Some(ID))),
+            ),
+            (
+                &format!("sales+ship-{ID}@example.com"),
+                m(
+                    "mb-sales",
+                    "sales@example.com",
+                    tag(&format!("ship-{ID}"), None, None),
+                ),
+            ),
+            ("sales+@example.com", None),
+            ("+tag@example.com", None),
+            (
+                "odd+name@example.com",
+                m("mb-plus", "odd+name@example.com", None),
+            ),
+            ("nobody+x@example.com", None),
+            ("not-an-address", None),
+        ];
+        for (address, expected) in cases {
+            assert_eq!(router.resolve(address), expected, "{address}");
+        }
+    }
+}

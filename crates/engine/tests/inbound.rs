@@ -1,0 +1,399 @@
+//! The inbound SMTP/LMTP listener end to end on loopback, with lettre as the
+//! sending server: a message for a router mailbox is stored before it is
+//! acknowledged; an unknown recipient is refused with 550, an oversized message
+//! with 552; a failed write answers 451 and stores nothing, and the retry succeeds;
+//! LMTP answers once per recipient; STARTTLS and AUTH for clients not allow-listed.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lettre::Address;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, MailParameter};
+use mailbridge_domain::secret::Secret;
+use mailbridge_domain::{DeliveryMethod, Role, TrackingFilter};
+use mailbridge_engine::inbound::{InboundConfig, InboundListener, tls};
+use mailbridge_store::{Cipher, Db, InboundMessage, NewUser, Store};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::task::JoinHandle;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+struct World {
+    store: Store,
+    org: String,
+    sales: String,
+    support: String,
+    smtp: SocketAddr,
+    lmtp: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// A SQLite store with router mailboxes sales@ and support@ (and an ordinary
+/// mailbox plain@), and a listener on loopback configured by `configure`.
+async fn world(configure: impl FnOnce(&mut InboundConfig)) -> World {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cipher = Cipher::from_base64(&Cipher::generate_key()).expect("key");
+    let store = Store::open(&dir.path().join("inbound.db").display().to_string(), cipher)
+        .await
+        .expect("store opens");
+    let org = store
+        .create_organization("Contoso", None)
+        .await
+        .expect("org")
+        .id;
+    let mut ids = Vec::new();
+    for (name, router) in [("sales", true), ("support", true), ("plain", false)] {
+        let user = store
+            .create_user(
+                &org,
+                NewUser {
+                    full_name: name.to_owned(),
+                    email: Some(format!("{name}@contoso.com")),
+                    role: Role::User,
+                    tracking_filter: TrackingFilter::None,
+                },
+            )
+            .await
+            .expect("user");
+        if router {
+            let mut m = store
+                .get_mailbox(&org, &user.mailbox_id)
+                .await
+                .expect("mailbox");
+            m.incoming_method = DeliveryMethod::Router;
+            store.update_mailbox(&m, None).await.expect("update");
+        }
+        ids.push(user.mailbox_id);
+    }
+    let mut config = InboundConfig::disabled("mx.test");
+    config.smtp_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    config.lmtp_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    config.allowed_clients = vec!["127.0.0.1/32".parse().expect("cidr")];
+    config.max_message_size = 2_000;
+    config.command_timeout = TIMEOUT;
+    config.data_timeout = TIMEOUT;
+    config.router_cache = Duration::ZERO;
+    configure(&mut config);
+    let listener = InboundListener::bind(store.clone(), config)
+        .await
+        .expect("bind");
+    let smtp = listener.smtp_addr().expect("smtp");
+    let lmtp = listener.lmtp_addr().expect("lmtp");
+    World {
+        store,
+        org,
+        sales: ids[0].clone(),
+        support: ids[1].clone(),
+        smtp,
+        lmtp,
+        tasks: listener.spawn(),
+        _dir: dir,
+    }
+}
+
+impl World {
+    async fn smtp_client(&self) -> AsyncSmtpConnection {
+        AsyncSmtpConnection::connect_tokio1(
+            self.smtp,
+            Some(TIMEOUT),
+            &ClientId::Domain("relay.fabrikam.com".into()),
+            None,
+            None,
+        )
+        .await
+        .expect("connects")
+    }
+
+    async fn stored(&self, mailbox: &str) -> Vec<InboundMessage> {
+        self.store
+            .inbound_messages_of_mailbox(&self.org, mailbox)
+            .await
+            .expect("list")
+    }
+
+    async fn sqlite(&self, sql: &'static str) {
+        let Db::Sqlite(pool) = self.store.db() else {
+            panic!("a SQLite store")
+        };
+        sqlx::query(sql).execute(pool).await.expect(sql);
+    }
+}
+
+fn address(s: &str) -> Address {
+    s.parse().expect("address")
+}
+
+/// The reply code of a lettre result, `250` or the refusal's.
+fn code<T>(r: &Result<T, lettre::transport::smtp::Error>) -> String
+where
+    T: std::fmt::Debug,
+{
+    match r {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => e
+            .status()
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| format!("{e}")),
+    }
+}
+
+const MESSAGE: &[u8] = b"From: alice@fabrikam.com\r\nTo: sales@contoso.com\r\nSubject: Order 42\r\nMessage-ID: <order-42@fabrikam.com>\r\n\r\n.A line with a leading dot\r\nThanks\r\n";
+
+#[tokio::test]
+async fn a_message_for_a_router_mailbox_is_stored_then_acknowledged() {
+    let w = world(|_| {}).await;
+    let mut c = w.smtp_client().await;
+    let from = Some(address("alice@fabrikam.com"));
+    let mail = c
+        .command(Mail::new(from, vec![MailParameter::Size(MESSAGE.len())]))
+        .await;
+    assert_eq!(code(&mail), "ok");
+    let tagged = "sales+lead-0190a0b0-c0d0-7e0f-8010-203040506070@contoso.com";
+    assert_eq!(
+        code(&c.command(Rcpt::new(address(tagged), vec![])).await),
+        "ok"
+    );
+    assert_eq!(
+        code(
+            &c.command(Rcpt::new(address("support@contoso.com"), vec![]))
+                .await
+        ),
+        "ok"
+    );
+    assert_eq!(code(&c.command(Data).await), "ok");
+    let response = c.message(MESSAGE).await.expect("accepted");
+    assert_eq!(response.code().to_string(), "250");
+    c.quit().await.expect("quit");
+
+    let sales = w.stored(&w.sales).await;
+    assert_eq!(sales.len(), 1);
+    // lettre ends the data with CRLF "." CRLF after the message's own CRLF, which
+    // is one empty line more; the leading dot came through unstuffed.
+    assert_eq!(sales[0].raw, [MESSAGE, b"\r\n"].concat());
+    assert_eq!(sales[0].recipient, tagged);
+    assert_eq!(
+        sales[0].tag.as_deref(),
+        Some("lead-0190a0b0-c0d0-7e0f-8010-203040506070")
+    );
+    assert_eq!(sales[0].envelope_from, "alice@fabrikam.com");
+    assert_eq!(sales[0].client_address, "127.0.0.1");
+    assert_eq!(sales[0].status, "pending");
+    assert_eq!(w.stored(&w.support).await.len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_and_non_router_recipients_are_refused_with_550() {
+    let w = world(|_| {}).await;
+    let mut c = w.smtp_client().await;
+    assert_eq!(code(&c.command(Mail::new(None, vec![])).await), "ok");
+    for to in [
+        "nobody@contoso.com",
+        "plain@contoso.com",
+        "sales@fabrikam.com",
+    ] {
+        assert_eq!(
+            code(&c.command(Rcpt::new(address(to), vec![])).await),
+            "550",
+            "{to}"
+        );
+    }
+    // With no recipient accepted there is nothing to send.
+    assert_eq!(code(&c.command(Data).await), "554");
+}
+
+#[tokio::test]
+async fn an_oversized_message_is_refused_with_552_at_mail_and_after_data() {
+    let w = world(|_| {}).await;
+    let mut c = w.smtp_client().await;
+    let from = || Some(address("alice@fabrikam.com"));
+    assert_eq!(
+        code(
+            &c.command(Mail::new(from(), vec![MailParameter::Size(2_001)]))
+                .await
+        ),
+        "552"
+    );
+    // A client that does not declare the size is refused after the data.
+    assert_eq!(code(&c.command(Mail::new(from(), vec![])).await), "ok");
+    assert_eq!(
+        code(
+            &c.command(Rcpt::new(address("sales@contoso.com"), vec![]))
+                .await
+        ),
+        "ok"
+    );
+    assert_eq!(code(&c.command(Data).await), "ok");
+    let big = format!(
+        "Subject: big\r\n\r\n{}",
+        format!("{}\r\n", "x".repeat(900)).repeat(3)
+    );
+    assert_eq!(code(&c.message(big.as_bytes()).await), "552");
+    assert!(w.stored(&w.sales).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_write_answers_451_stores_nothing_and_the_retry_succeeds() {
+    let w = world(|_| {}).await;
+    w.sqlite(
+        "CREATE TRIGGER inbound_fails BEFORE INSERT ON inbound_messages
+         BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .await;
+    let send = || async {
+        let mut c = w.smtp_client().await;
+        let from = Some(address("alice@fabrikam.com"));
+        assert_eq!(code(&c.command(Mail::new(from, vec![])).await), "ok");
+        assert_eq!(
+            code(
+                &c.command(Rcpt::new(address("sales@contoso.com"), vec![]))
+                    .await
+            ),
+            "ok"
+        );
+        assert_eq!(
+            code(
+                &c.command(Rcpt::new(address("support@contoso.com"), vec![]))
+                    .await
+            ),
+            "ok"
+        );
+        assert_eq!(code(&c.command(Data).await), "ok");
+        code(&c.message(MESSAGE).await)
+    };
+    assert_eq!(send().await, "451");
+    assert!(w.stored(&w.sales).await.is_empty());
+    assert!(w.stored(&w.support).await.is_empty());
+    // The sending server tries again once the store is back.
+    w.sqlite("DROP TRIGGER inbound_fails").await;
+    assert_eq!(send().await, "ok");
+    assert_eq!(w.stored(&w.sales).await.len(), 1);
+    assert_eq!(w.stored(&w.support).await.len(), 1);
+}
+
+/// A line-level client for LMTP, which lettre does not speak.
+struct LineClient {
+    reader: BufReader<tokio::net::TcpStream>,
+}
+
+impl LineClient {
+    async fn connect(addr: SocketAddr) -> LineClient {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connects");
+        let mut c = LineClient {
+            reader: BufReader::new(stream),
+        };
+        assert_eq!(c.replies(1).await, ["220"]);
+        c
+    }
+
+    /// The codes of the next `n` replies (a multi-line reply counts once).
+    async fn replies(&mut self, n: usize) -> Vec<String> {
+        let mut codes = Vec::new();
+        while codes.len() < n {
+            let mut line = String::new();
+            let read = tokio::time::timeout(TIMEOUT, self.reader.read_line(&mut line)).await;
+            assert!(
+                read.expect("in time").expect("read") > 0,
+                "connection closed"
+            );
+            if line.as_bytes().get(3) == Some(&b' ') {
+                codes.push(line[..3].to_owned());
+            }
+        }
+        codes
+    }
+
+    async fn send(&mut self, line: &str, replies: usize) -> Vec<String> {
+        let stream = self.reader.get_mut();
+        stream
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .expect("write");
+        self.replies(replies).await
+    }
+}
+
+#[tokio::test]
+async fn lmtp_answers_once_per_recipient_after_data() {
+    let w = world(|_| {}).await;
+    let mut c = LineClient::connect(w.lmtp).await;
+    assert_eq!(c.send("LHLO relay", 1).await, ["250"]);
+    assert_eq!(c.send("MAIL FROM:<alice@fabrikam.com>", 1).await, ["250"]);
+    assert_eq!(c.send("RCPT TO:<sales@contoso.com>", 1).await, ["250"]);
+    assert_eq!(c.send("RCPT TO:<nobody@contoso.com>", 1).await, ["550"]);
+    assert_eq!(c.send("RCPT TO:<support@contoso.com>", 1).await, ["250"]);
+    assert_eq!(c.send("DATA", 1).await, ["354"]);
+    assert_eq!(
+        c.send("Subject: hi\r\n\r\n..dot\r\n.", 2).await,
+        ["250", "250"]
+    );
+    assert_eq!(c.send("QUIT", 1).await, ["221"]);
+    let sales = w.stored(&w.sales).await;
+    assert_eq!(sales[0].raw, b"Subject: hi\r\n\r\n.dot\r\n");
+    assert_eq!(w.stored(&w.support).await.len(), 1);
+}
+
+#[tokio::test]
+async fn clients_not_allow_listed_need_starttls_and_auth() {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    let server = tls::server_config(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+        .expect("TLS configuration");
+    let w = world(move |c| {
+        c.allowed_clients.clear();
+        c.tls = Some(server);
+        c.users = BTreeMap::from([("relay".to_owned(), Secret::new("s3cret"))]);
+    })
+    .await;
+    let hello = ClientId::Domain("relay.fabrikam.com".into());
+
+    // Without TLS: no AUTH on offer, and no mail.
+    let mut c = w.smtp_client().await;
+    assert_eq!(code(&c.command(Mail::new(None, vec![])).await), "530");
+
+    // With TLS, a wrong password is refused, the right one lets mail through.
+    let tls = || {
+        TlsParameters::builder("localhost".to_owned())
+            .dangerous_accept_invalid_certs(true)
+            .build_rustls()
+            .expect("client TLS")
+    };
+    let mut c = w.smtp_client().await;
+    c.starttls(tls(), &hello).await.expect("STARTTLS");
+    let wrong = Credentials::new("relay".to_owned(), "guess".to_owned());
+    assert_eq!(code(&c.auth(&[Mechanism::Plain], &wrong).await), "535");
+    let mut c = w.smtp_client().await;
+    c.starttls(tls(), &hello).await.expect("STARTTLS");
+    let right = Credentials::new("relay".to_owned(), "s3cret".to_owned());
+    c.auth(&[Mechanism::Login], &right)
+        .await
+        .expect("AUTH LOGIN");
+    assert_eq!(code(&c.command(Mail::new(None, vec![])).await), "ok");
+    assert_eq!(
+        code(
+            &c.command(Rcpt::new(address("sales@contoso.com"), vec![]))
+                .await
+        ),
+        "ok"
+    );
+    assert_eq!(code(&c.command(Data).await), "ok");
+    assert_eq!(code(&c.message(MESSAGE).await), "ok");
+    assert_eq!(w.stored(&w.sales).await.len(), 1);
+}

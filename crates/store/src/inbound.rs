@@ -1,0 +1,206 @@
+//! Mail received by the inbound SMTP/LMTP listener (the "email router" route): the
+//! durable write that comes before the 250 reply, the processing worker's claims,
+//! and the router mailboxes' addresses the listener accepts mail for.
+
+use chrono::{DateTime, Utc};
+use mailbridge_domain::ids::new_id;
+
+use crate::{Db, Store, StoreResult, now, with_db};
+
+/// One accepted recipient of a received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundRecipient {
+    pub org_id: String,
+    pub mailbox_id: String,
+    /// The RCPT TO address as given.
+    pub recipient: String,
+    pub tag: Option<String>,
+}
+
+/// A message as received, for all its accepted recipients.
+#[derive(Debug, Clone, Copy)]
+pub struct ReceivedMessage<'a> {
+    pub raw: &'a [u8],
+    pub envelope_from: &'a str,
+    pub client_address: &'a str,
+    pub recipients: &'a [InboundRecipient],
+}
+
+/// A stored row: one recipient of a received message.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct InboundMessage {
+    pub id: String,
+    pub org_id: String,
+    pub mailbox_id: String,
+    /// The message's number in the mailbox's router folder.
+    pub seq: i64,
+    pub raw: Vec<u8>,
+    pub envelope_from: String,
+    pub recipient: String,
+    pub tag: Option<String>,
+    pub client_address: String,
+    pub received_at: DateTime<Utc>,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+const COLUMNS: &str = "id, org_id, mailbox_id, seq, raw, envelope_from, recipient, tag,
+    client_address, received_at, status, attempts, last_error";
+
+impl Store {
+    /// The router mailboxes' addresses: `(org id, mailbox id, address)`.
+    pub async fn router_addresses(&self) -> StoreResult<Vec<(String, String, String)>> {
+        let rows = with_db!(&self.db, p => sqlx::query_as(
+            "SELECT org_id, id, email_address FROM mailboxes
+             WHERE incoming_method = 'router' AND email_address IS NOT NULL
+             ORDER BY org_id, id",
+        )
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
+    }
+
+    /// Writes a received message for all its recipients in one transaction (each
+    /// recipient's row takes the next seq of its mailbox). Only after this returns
+    /// may the client be told the message was accepted.
+    pub async fn store_inbound_message(
+        &self,
+        m: &ReceivedMessage<'_>,
+    ) -> StoreResult<Vec<InboundMessage>> {
+        let received_at = now();
+        let mut stored = Vec::with_capacity(m.recipients.len());
+        with_db!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            for r in m.recipients {
+                // An upsert on the counter row: on PostgreSQL it locks that row, so
+                // two messages for one mailbox never take the same seq.
+                let (seq,): (i64,) = sqlx::query_as(
+                    "INSERT INTO inbound_sequences (org_id, mailbox_id, last_seq) VALUES ($1, $2, 1)
+                     ON CONFLICT (org_id, mailbox_id)
+                     DO UPDATE SET last_seq = inbound_sequences.last_seq + 1
+                     RETURNING last_seq",
+                )
+                .bind(&r.org_id)
+                .bind(&r.mailbox_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                let id = new_id();
+                sqlx::query(
+                    "INSERT INTO inbound_messages (id, org_id, mailbox_id, seq, raw, envelope_from,
+                        recipient, tag, client_address, received_at, status, attempts)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0)",
+                )
+                .bind(&id)
+                .bind(&r.org_id)
+                .bind(&r.mailbox_id)
+                .bind(seq)
+                .bind(m.raw)
+                .bind(m.envelope_from)
+                .bind(&r.recipient)
+                .bind(&r.tag)
+                .bind(m.client_address)
+                .bind(received_at)
+                .execute(&mut *tx)
+                .await?;
+                stored.push(InboundMessage {
+                    id,
+                    org_id: r.org_id.clone(),
+                    mailbox_id: r.mailbox_id.clone(),
+                    seq,
+                    raw: m.raw.to_vec(),
+                    envelope_from: m.envelope_from.to_owned(),
+                    recipient: r.recipient.clone(),
+                    tag: r.tag.clone(),
+                    client_address: m.client_address.to_owned(),
+                    received_at,
+                    status: "pending".to_owned(),
+                    attempts: 0,
+                    last_error: None,
+                });
+            }
+            tx.commit().await?;
+        });
+        Ok(stored)
+    }
+
+    /// Claims up to `limit` pending messages for `node_id` for `lease`, oldest
+    /// first; a claim that outlived its node expires and is taken again. On
+    /// PostgreSQL rows another node is claiming are skipped (`FOR UPDATE SKIP
+    /// LOCKED`); SQLite has one writer. The candidates are a materialized CTE, so
+    /// that PostgreSQL cannot re-run the `LIMIT` per row of the update.
+    pub async fn claim_inbound_messages(
+        &self,
+        node_id: &str,
+        lease: std::time::Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<InboundMessage>> {
+        let t = now();
+        let until = t + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
+        let lock = match self.db {
+            Db::Sqlite(_) => "",
+            Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "WITH due AS MATERIALIZED (
+                 SELECT id FROM inbound_messages
+                 WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until <= $1)
+                 ORDER BY received_at, seq LIMIT $4{lock})
+             UPDATE inbound_messages SET claimed_until = $2, claimed_by = $3, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM due)
+               AND status = 'pending' AND (claimed_until IS NULL OR claimed_until <= $1)
+             RETURNING {COLUMNS}"
+        ));
+        let mut rows: Vec<InboundMessage> = with_db!(&self.db, p => sqlx::query_as(sql)
+            .bind(t).bind(until).bind(node_id).bind(limit).fetch_all(p).await?);
+        rows.sort_by(|a, b| {
+            (a.received_at, &a.mailbox_id, a.seq).cmp(&(b.received_at, &b.mailbox_id, b.seq))
+        });
+        Ok(rows)
+    }
+
+    /// Marks a claimed message processed; false when the claim no longer held.
+    pub async fn complete_inbound_message(&self, id: &str, node_id: &str) -> StoreResult<bool> {
+        let n = with_db!(&self.db, p => sqlx::query(
+            "UPDATE inbound_messages SET status = 'processed', processed_at = $3, claimed_until = NULL,
+                claimed_by = NULL, last_error = NULL
+             WHERE id = $1 AND claimed_by = $2 AND status = 'pending'",
+        )
+        .bind(id).bind(node_id).bind(now())
+        .execute(p).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Gives a claimed message back after a failure: pending again (taken at the
+    /// next claim) or, when `give_up`, failed for good; the error is kept.
+    pub async fn release_inbound_message(
+        &self,
+        id: &str,
+        node_id: &str,
+        error: &str,
+        give_up: bool,
+    ) -> StoreResult<bool> {
+        let status = if give_up { "failed" } else { "pending" };
+        let n = with_db!(&self.db, p => sqlx::query(
+            "UPDATE inbound_messages SET status = $3, last_error = $4, claimed_until = NULL, claimed_by = NULL
+             WHERE id = $1 AND claimed_by = $2 AND status = 'pending'",
+        )
+        .bind(id).bind(node_id).bind(status).bind(error)
+        .execute(p).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// A mailbox's received messages, in seq order.
+    pub async fn inbound_messages_of_mailbox(
+        &self,
+        org_id: &str,
+        mailbox_id: &str,
+    ) -> StoreResult<Vec<InboundMessage>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM inbound_messages WHERE org_id = $1 AND mailbox_id = $2 ORDER BY seq"
+        ));
+        let rows = with_db!(&self.db, p => sqlx::query_as(sql)
+            .bind(org_id).bind(mailbox_id).fetch_all(p).await?);
+        Ok(rows)
+    }
+}
