@@ -47,9 +47,14 @@ pub async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     let caps = Arc::new(Caps::default());
     let running: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut rebalanced: Option<std::time::Instant> = None;
     loop {
         // Hold this node's share of the mailboxes, then run those with work due.
-        crate::cluster::rebalance_now(&engine).await;
+        // At most once per tick: wake-ups (push, queued emails) come far more often.
+        if rebalanced.is_none_or(|t| t.elapsed() >= engine.config.tick) {
+            crate::cluster::rebalance_now(&engine).await;
+            rebalanced = Some(std::time::Instant::now());
+        }
         let now = Utc::now();
         let node = engine.config.node_id.as_str();
         // ACT work is claimed on its own and merged with the email work of the
