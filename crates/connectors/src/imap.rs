@@ -27,6 +27,7 @@ use crate::errors::Endpoint;
 use crate::tls::Stream;
 
 mod census;
+mod delete;
 mod eof;
 mod errors;
 mod fetch;

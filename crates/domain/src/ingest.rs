@@ -5,12 +5,16 @@
 
 pub mod correlation;
 pub mod facts;
+pub mod forward;
 pub mod resolution;
 pub mod token;
 pub mod tracking;
 
 pub use correlation::{Correlation, CorrelationLookup, correlate};
 pub use facts::{Address, MessageFacts, fingerprint, normalize_subject};
+pub use forward::{
+    Attribution, ForwardHeaders, OriginalRecipient, RecipientSource, TrackedPart, attribute,
+};
 pub use resolution::{Candidate, resolve_address};
 pub use token::TrackingTokenFormat;
 pub use tracking::{FolderKind, Outcome, TrackingContext, TrackingDecision, TrackingRule, decide};

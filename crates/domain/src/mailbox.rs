@@ -36,6 +36,15 @@ pub struct Mailbox {
     pub sync_with_this_org_only: bool,
     /// Also track mail in the mailbox's Sent folder.
     pub track_sent_items: bool,
+    /// A forward mailbox (a queue's only): it receives copies forwarded by many
+    /// users, and each is tracked as its original recipient's
+    /// (`ingest::forward`). Read as `false` by queries that predate it.
+    #[cfg_attr(feature = "sqlx", sqlx(default))]
+    pub is_forward_mailbox: bool,
+    /// A forward mailbox's processed messages are deleted from it once their
+    /// decision is written.
+    #[cfg_attr(feature = "sqlx", sqlx(default))]
+    pub delete_after_processing: bool,
     /// The mailbox's own sign-in name, when the profile takes credentials from mailboxes.
     pub username: Option<String>,
     pub password_set: bool,
@@ -116,6 +125,8 @@ pub fn new_mailbox(
         process_email_from: None,
         sync_with_this_org_only: false,
         track_sent_items: false,
+        is_forward_mailbox: false,
+        delete_after_processing: false,
         username: None,
         password_set: false,
         tested_at: None,
@@ -212,6 +223,18 @@ pub fn validate_mailbox(
                     profiles.to_rfc3339()
                 ),
             ));
+    }
+    if m.is_forward_mailbox && m.owner_type != OwnerType::Queue {
+        errors.push(FieldError::new(
+            "is_forward_mailbox",
+            "only a queue's mailbox can be a forward mailbox: a user's mailbox holds that user's own mail; create a queue for the forward mailbox",
+        ));
+    }
+    if m.delete_after_processing && !m.is_forward_mailbox {
+        errors.push(FieldError::new(
+            "delete_after_processing",
+            "delete_after_processing applies to forward mailboxes only; set is_forward_mailbox too, or leave it off",
+        ));
     }
     errors
 }

@@ -40,6 +40,9 @@ pub struct BatchDone {
     pub given_up: Vec<GivenUp>,
     /// Where the checkpoint may move once `given_up` is settled.
     pub advance_to: Option<u32>,
+    /// The UIDs whose decisions this batch committed (a forward mailbox may
+    /// delete them from the server).
+    pub written: Vec<u32>,
 }
 
 impl BatchDone {
@@ -119,6 +122,12 @@ pub async fn process(
         messages,
         mut analyzed,
     } = batch;
+    // A forward mailbox's copies are attributed first: the attached original
+    // may replace a copy's analysis, and the look-ups must be the original's.
+    let forwarded = match ctx.mailbox.is_forward_mailbox {
+        true => crate::forward::attribute_batch(engine, ctx, &messages, &mut analyzed).await?,
+        false => Vec::new(),
+    };
     let refs: Vec<&pipeline::Analyzed> = analyzed.iter().flatten().collect();
     let found = store
         .batch_lookups(&ctx.mailbox.org_id, &pipeline::keys(ctx, &refs))
@@ -126,26 +135,44 @@ pub async fn process(
         .map_err(store_error)?;
     let mut pending = pipeline::BatchState::default();
     let mut writes = Vec::with_capacity(messages.len());
-    for (msg, a) in messages.iter().zip(analyzed.iter_mut()) {
+    for (i, (msg, a)) in messages.iter().zip(analyzed.iter_mut()).enumerate() {
         let Some(a) = a.take() else {
             done.done_with(msg.uid, *blocked);
             continue;
         };
         done.processed += 1;
         let checkpoint = done.checkpoint(msg.uid, *blocked);
-        let prepared = pipeline::prepare(
-            engine,
-            ctx,
-            folder.name,
-            folder.kind,
-            folder.uidvalidity,
-            msg,
-            a,
-            &found,
-            checkpoint,
-            &mut pending,
-        )
-        .await;
+        let prepared = match forwarded.get(i).and_then(Option::as_ref) {
+            Some(plan) => {
+                crate::forward::prepare(
+                    engine,
+                    ctx,
+                    plan,
+                    folder,
+                    msg,
+                    a,
+                    &found,
+                    checkpoint,
+                    &mut pending,
+                )
+                .await
+            }
+            None => {
+                pipeline::prepare(
+                    engine,
+                    ctx,
+                    folder.name,
+                    folder.kind,
+                    folder.uidvalidity,
+                    msg,
+                    a,
+                    &found,
+                    checkpoint,
+                    &mut pending,
+                )
+                .await
+            }
+        };
         match prepared {
             Ok(write) => {
                 done.done_with(msg.uid, *blocked);
@@ -173,6 +200,7 @@ pub async fn process(
     }
     if !writes.is_empty() {
         let ids = store.ingest_batch(&writes).await.map_err(store_error)?;
+        done.written = writes.iter().map(|w| w.uid).collect();
         done.tracked = writes
             .iter()
             .zip(&ids)

@@ -260,6 +260,11 @@ async fn settle(
             .await
             .map_err(store_error)?;
     }
+    // Only after the decisions are committed: a crash before this leaves the
+    // messages on the server, where their decisions skip them.
+    if crate::forward::deletes_processed(ctx, folder.kind) {
+        session.delete_uids(&done.written).await?;
+    }
     Ok(())
 }
 

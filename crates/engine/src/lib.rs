@@ -17,6 +17,7 @@ mod context;
 pub mod discovery;
 pub mod ews;
 mod failures;
+pub mod forward;
 pub mod graph;
 pub mod identity;
 pub mod inbound;

@@ -156,6 +156,13 @@ pub struct Analyzed {
     referenced: Vec<String>,
 }
 
+impl Analyzed {
+    /// The facts of the parsed message.
+    pub fn facts(&self) -> &mailbridge_domain::ingest::MessageFacts {
+        &self.parsed.facts
+    }
+}
+
 /// Parses a fetched message and derives its look-up keys.
 pub fn analyze(ctx: &MailboxContext, msg: &FetchedMessage) -> Analyzed {
     analyze_with(

@@ -12,7 +12,8 @@ use crate::{Backend, Filter, Page, PageRequest, Store, StoreError, StoreResult, 
 const SELECT: &str = "SELECT t.id, t.org_id, t.name, t.owner_type, t.owner_id, t.email_address,
         t.profile_id, t.incoming_method, t.outgoing_method, t.act_method, t.approval_status,
         t.incoming_status, t.outgoing_status, t.act_status, t.incoming_enabled, t.outgoing_enabled,
-        t.act_enabled, t.process_email_from, t.sync_with_this_org_only, t.track_sent_items, t.username,
+        t.act_enabled, t.process_email_from, t.sync_with_this_org_only, t.track_sent_items,
+        t.is_forward_mailbox, t.delete_after_processing, t.username,
         (t.password_enc IS NOT NULL) AS password_set, t.tested_at, t.discovered_incoming_location,
         t.discovered_outgoing_location, t.discovered_source, t.discovered_at, t.created_at, t.updated_at
     FROM mailboxes t";
@@ -28,7 +29,8 @@ macro_rules! update_mailbox {
                 act_enabled = $14, process_email_from = $15, sync_with_this_org_only = $16,
                 username = $17, tested_at = $18, updated_at = $19, track_sent_items = $20,
                 discovered_incoming_location = $21, discovered_outgoing_location = $22,
-                discovered_source = $23, discovered_at = $24
+                discovered_source = $23, discovered_at = $24, is_forward_mailbox = $25,
+                delete_after_processing = $26
              WHERE org_id = $1 AND id = $2",
         )
         .bind(&m.org_id).bind(&m.id).bind(&m.email_address).bind(&m.profile_id)
@@ -39,6 +41,7 @@ macro_rules! update_mailbox {
         .bind(m.track_sent_items)
         .bind(&m.discovered_incoming_location).bind(&m.discovered_outgoing_location)
         .bind(m.discovered_source).bind(m.discovered_at)
+        .bind(m.is_forward_mailbox).bind(m.delete_after_processing)
         .execute($exec)
         .await
     }};

@@ -143,6 +143,8 @@ mod tests {
             process_email_from: None,
             sync_with_this_org_only: ticked,
             track_sent_items: false,
+            is_forward_mailbox: false,
+            delete_after_processing: false,
             username: None,
             password_set: true,
             tested_at: tested_at.map(at),

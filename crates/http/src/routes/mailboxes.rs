@@ -36,6 +36,11 @@ pub struct MailboxInput {
     sync_with_this_org_only: Option<bool>,
     /// Also track mail in the Sent folder.
     track_sent_items: Option<bool>,
+    /// A forward mailbox (a queue's only): copies forwarded by many users, each
+    /// tracked as its original recipient's.
+    is_forward_mailbox: Option<bool>,
+    /// Delete a forward mailbox's messages once processed (forward mailboxes only).
+    delete_after_processing: Option<bool>,
     /// The mailbox's own sign-in name, for profiles that take credentials from mailboxes.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -60,6 +65,11 @@ impl MailboxInput {
                 self.sync_with_this_org_only.is_some(),
             ),
             ("track_sent_items", self.track_sent_items.is_some()),
+            ("is_forward_mailbox", self.is_forward_mailbox.is_some()),
+            (
+                "delete_after_processing",
+                self.delete_after_processing.is_some(),
+            ),
             ("username", self.username.is_some()),
             ("password", self.password.is_some()),
         ];
@@ -297,6 +307,11 @@ pub async fn update(
         input.sync_with_this_org_only,
     );
     set(&mut m.track_sent_items, input.track_sent_items);
+    set(&mut m.is_forward_mailbox, input.is_forward_mailbox);
+    set(
+        &mut m.delete_after_processing,
+        input.delete_after_processing,
+    );
     set(&mut m.username, input.username);
     Ok(Json(s.store.update_mailbox(&m, input.password).await?))
 }

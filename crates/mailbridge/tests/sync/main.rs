@@ -9,6 +9,7 @@ mod act_graph;
 mod autodiscover;
 mod census;
 mod common;
+mod forward;
 mod ews;
 mod graph;
 mod graph_notifications;
