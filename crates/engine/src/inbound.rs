@@ -11,6 +11,7 @@
 
 mod connection;
 pub mod tls;
+pub mod worker;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

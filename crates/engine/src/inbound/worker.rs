@@ -1,0 +1,1 @@
+//! The worker that runs received messages through the incoming pipeline.
