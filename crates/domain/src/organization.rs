@@ -54,6 +54,9 @@ pub struct EmailSettings {
     pub tracking_token_counter_digits: i64,
     /// Attachments above this size (KB) are not stored; 0 stores none.
     pub max_attachment_size_kb: i64,
+    /// Messages above this size (KB) pushed to the inbound listener (the email
+    /// router route) are refused with 552; the node's own limit still caps it.
+    pub max_message_size_kb: i64,
     pub email_between_users: EmailBetweenUsers,
     /// Also correlate by similarity: the same normalized subject and at least two
     /// shared addresses (off by default).
@@ -83,6 +86,17 @@ impl EmailSettings {
     }
 }
 
+/// 25 MB, the default message size limit of Exchange Online and Dynamics 365.
+pub const DEFAULT_MAX_MESSAGE_SIZE_KB: i64 = 25_600;
+
+/// 150 MB, the largest message size limit Exchange Online allows.
+pub const MAX_MESSAGE_SIZE_KB: i64 = 153_600;
+
+/// A message size limit in KB as bytes (1 KB = 1024 bytes); nothing below zero.
+pub fn message_size_limit_bytes(kb: i64) -> u64 {
+    u64::try_from(kb).unwrap_or(0).saturating_mul(1024)
+}
+
 impl Default for EmailSettings {
     fn default() -> Self {
         EmailSettings {
@@ -98,6 +112,7 @@ impl Default for EmailSettings {
             tracking_token_user_digits: 3,
             tracking_token_counter_digits: 4,
             max_attachment_size_kb: 5120,
+            max_message_size_kb: DEFAULT_MAX_MESSAGE_SIZE_KB,
             email_between_users: EmailBetweenUsers::OneActivity,
             similarity_correlation: false,
             act_leaving_filters: ActLeavingFilters::DeleteOnServer,
@@ -151,6 +166,13 @@ pub fn validate_email_settings(s: &EmailSettings) -> Validation {
         0,
         131_072,
     );
+    check_range(
+        &mut errors,
+        "max_message_size_kb",
+        s.max_message_size_kb,
+        1,
+        MAX_MESSAGE_SIZE_KB,
+    );
     errors
 }
 
@@ -166,6 +188,36 @@ mod tests {
             s.process_email_for_approved_users_only && s.process_email_for_approved_queues_only
         );
         assert_eq!(s.act_settings(), crate::act::OrgSettings::default());
+        assert_eq!(
+            message_size_limit_bytes(s.max_message_size_kb),
+            25 * 1024 * 1024
+        );
+    }
+
+    #[test]
+    fn message_size_limits() {
+        for (kb, valid) in [
+            (1, true),
+            (25_600, true),
+            (153_600, true),
+            (0, false),
+            (153_601, false),
+        ] {
+            let s = EmailSettings {
+                max_message_size_kb: kb,
+                ..EmailSettings::default()
+            };
+            let errors = validate_email_settings(&s);
+            assert_eq!(errors.is_empty(), valid, "{kb}");
+            if !valid {
+                assert_eq!(
+                    errors[0].message,
+                    format!("max_message_size_kb must be between 1 and 153600, got {kb}")
+                );
+            }
+        }
+        assert_eq!(message_size_limit_bytes(1), 1024);
+        assert_eq!(message_size_limit_bytes(-5), 0);
     }
 
     #[test]
@@ -200,6 +252,9 @@ mod tests {
                 |s| s.max_attachment_size_kb = 131_073,
                 "max_attachment_size_kb",
             ),
+            (|s| s.max_message_size_kb = 0, "max_message_size_kb"),
+            (|s| s.max_message_size_kb = -1, "max_message_size_kb"),
+            (|s| s.max_message_size_kb = 153_601, "max_message_size_kb"),
             (
                 |s| s.tracking_token_base_number = -1,
                 "tracking_token_base_number",

@@ -26,7 +26,8 @@ pub async fn raise(
         scope,
         severity,
         mailbox_id: (scope != AlertScope::Profile).then(|| ctx.mailbox.id.clone()),
-        profile_id: Some(ctx.profile.id.clone()),
+        // A router mailbox may have no profile (its context's has no id).
+        profile_id: (!ctx.profile.id.is_empty()).then(|| ctx.profile.id.clone()),
         item_ref,
         message,
         fix: Some(fix.to_owned()),

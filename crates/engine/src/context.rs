@@ -67,6 +67,44 @@ impl MailboxContext {
             .get_profile(org_id, &profile_id)
             .await
             .map_err(store_error)?;
+        Self::with_profile(store, mailbox, profile).await
+    }
+
+    /// A mailbox whose mail is pushed to the service (incoming method `router`):
+    /// it needs no server, so no profile. Without one, the context holds a
+    /// profile with the defaults and no id (its alerts name no profile).
+    pub async fn load_router(
+        store: &Store,
+        org_id: &str,
+        mailbox_id: &str,
+    ) -> Result<MailboxContext, SyncError> {
+        let mailbox = store
+            .get_mailbox(org_id, mailbox_id)
+            .await
+            .map_err(store_error)?;
+        let profile = match &mailbox.profile_id {
+            Some(id) => store.get_profile(org_id, id).await.map_err(store_error)?,
+            None => EmailServerProfile {
+                id: String::new(),
+                org_id: org_id.to_owned(),
+                settings: mailbridge_domain::profile::ProfileSettings::new(
+                    "(none: email router)".to_owned(),
+                    ServerType::ImapSmtp,
+                ),
+                secrets: Default::default(),
+                created_at: mailbox.created_at,
+                updated_at: mailbox.updated_at,
+            },
+        };
+        Self::with_profile(store, mailbox, profile).await
+    }
+
+    async fn with_profile(
+        store: &Store,
+        mailbox: Mailbox,
+        profile: EmailServerProfile,
+    ) -> Result<MailboxContext, SyncError> {
+        let org_id = mailbox.org_id.as_str();
         let settings = store
             .get_email_settings(org_id)
             .await

@@ -5,9 +5,7 @@
 //! (`inbound_messages`) before it is acknowledged; a failed write answers 451, so
 //! the sending server tries again and nothing is lost.
 //!
-//! Not yet done here: processing the stored messages through the incoming
-//! pipeline (a worker claiming `inbound_messages`), so `serve` does not start the
-//! listener yet.
+//! The stored messages are processed by [`worker`], on any node.
 
 mod connection;
 pub mod tls;
@@ -20,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use mailbridge_domain::inbound::cidr::Cidr;
 use mailbridge_domain::inbound::{Protocol, RouterAddresses};
+use mailbridge_domain::organization::message_size_limit_bytes;
 use mailbridge_domain::secret::Secret;
 use mailbridge_store::Store;
 use tokio::net::TcpListener;
@@ -39,7 +38,9 @@ pub struct InboundConfig {
     pub allowed_clients: Vec<Cidr>,
     /// SMTP AUTH users and their passwords (offered on TLS only).
     pub users: BTreeMap<String, Secret>,
-    /// Advertised as SIZE; larger messages are refused with 552.
+    /// Advertised as SIZE; larger messages are refused with 552. This is the upper
+    /// bound for every organization: each may set a smaller limit in its email
+    /// settings (`max_message_size_kb`), enforced per recipient.
     pub max_message_size: u64,
     pub max_recipients: usize,
     /// Connections held at once; more are answered 421 and closed.
@@ -50,6 +51,8 @@ pub struct InboundConfig {
     pub data_timeout: Duration,
     /// How long the router mailboxes' addresses are cached between look-ups.
     pub router_cache: Duration,
+    /// Notified after each stored message (wakes the processing worker).
+    pub stored: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl InboundConfig {
@@ -68,6 +71,7 @@ impl InboundConfig {
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(180),
             router_cache: Duration::from_secs(5),
+            stored: None,
         }
     }
 }
@@ -95,7 +99,8 @@ struct Shared {
 }
 
 impl Shared {
-    /// The router mailboxes' addresses, from the cache while it is fresh.
+    /// The router mailboxes' addresses and their organizations' message size
+    /// limits, from the cache while it is fresh.
     async fn router(&self) -> Result<Arc<RouterAddresses>, mailbridge_store::StoreError> {
         let mut cached = self.router.lock().await;
         if let Some((at, router)) = cached.as_ref()
@@ -103,7 +108,15 @@ impl Shared {
         {
             return Ok(router.clone());
         }
-        let router = Arc::new(RouterAddresses::new(self.store.router_addresses().await?));
+        let addresses = self.store.router_addresses().await?;
+        let limits = self.store.router_message_limits().await?;
+        let router = Arc::new(
+            RouterAddresses::new(addresses).with_message_limits(
+                limits
+                    .into_iter()
+                    .map(|(org, kb)| (org, message_size_limit_bytes(kb))),
+            ),
+        );
         *cached = Some((Instant::now(), router.clone()));
         Ok(router)
     }

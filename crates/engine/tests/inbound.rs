@@ -1,8 +1,9 @@
 //! The inbound SMTP/LMTP listener end to end on loopback, with lettre as the
 //! sending server: a message for a router mailbox is stored before it is
 //! acknowledged; an unknown recipient is refused with 550, an oversized message
-//! with 552; a failed write answers 451 and stores nothing, and the retry succeeds;
-//! LMTP answers once per recipient; STARTTLS and AUTH for clients not allow-listed.
+//! with 552 (above the listener's limit or the recipient organization's own);
+//! a failed write answers 451 and stores nothing, and the retry succeeds; LMTP
+//! answers once per recipient; STARTTLS and AUTH for clients not allow-listed.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use lettre::Address;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, MailParameter};
 use mailbridge_domain::secret::Secret;
 use mailbridge_domain::{DeliveryMethod, Role, TrackingFilter};
@@ -56,27 +57,7 @@ async fn world(configure: impl FnOnce(&mut InboundConfig)) -> World {
         .id;
     let mut ids = Vec::new();
     for (name, router) in [("sales", true), ("support", true), ("plain", false)] {
-        let user = store
-            .create_user(
-                &org,
-                NewUser {
-                    full_name: name.to_owned(),
-                    email: Some(format!("{name}@contoso.com")),
-                    role: Role::User,
-                    tracking_filter: TrackingFilter::None,
-                },
-            )
-            .await
-            .expect("user");
-        if router {
-            let mut m = store
-                .get_mailbox(&org, &user.mailbox_id)
-                .await
-                .expect("mailbox");
-            m.incoming_method = DeliveryMethod::Router;
-            store.update_mailbox(&m, None).await.expect("update");
-        }
-        ids.push(user.mailbox_id);
+        ids.push(mailbox(&store, &org, &format!("{name}@contoso.com"), router).await);
     }
     let mut config = InboundConfig::disabled("mx.test");
     config.smtp_listen = Some("127.0.0.1:0".parse().expect("addr"));
@@ -102,6 +83,38 @@ async fn world(configure: impl FnOnce(&mut InboundConfig)) -> World {
         tasks: listener.spawn(),
         _dir: dir,
     }
+}
+
+/// A user's mailbox with this address, taking its mail from the listener if `router`.
+async fn mailbox(store: &Store, org: &str, email: &str, router: bool) -> String {
+    let user = store
+        .create_user(
+            org,
+            NewUser {
+                full_name: email.to_owned(),
+                email: Some(email.to_owned()),
+                role: Role::User,
+                tracking_filter: TrackingFilter::None,
+            },
+        )
+        .await
+        .expect("user");
+    if router {
+        let mut m = store
+            .get_mailbox(org, &user.mailbox_id)
+            .await
+            .expect("mailbox");
+        m.incoming_method = DeliveryMethod::Router;
+        store.update_mailbox(&m, None).await.expect("update");
+    }
+    user.mailbox_id
+}
+
+/// Sets an organization's `max_message_size_kb`.
+async fn set_message_limit(store: &Store, org: &str, kb: i64) {
+    let mut s = store.get_email_settings(org).await.expect("settings");
+    s.max_message_size_kb = kb;
+    store.update_email_settings(org, &s).await.expect("saved");
 }
 
 impl World {
@@ -244,6 +257,85 @@ async fn an_oversized_message_is_refused_with_552_at_mail_and_after_data() {
     assert!(w.stored(&w.sales).await.is_empty());
 }
 
+/// About 2.7 KB: above a 1 KB organization limit, below the listener's 10 KB.
+fn two_kb_message() -> String {
+    format!(
+        "Subject: big\r\n\r\n{}",
+        format!("{}\r\n", "x".repeat(900)).repeat(3)
+    )
+}
+
+#[tokio::test]
+async fn a_message_above_the_organizations_limit_is_refused_with_552() {
+    let w = world(|c| c.max_message_size = 10_000).await;
+    set_message_limit(&w.store, &w.org, 1).await;
+    let mut c = w.smtp_client().await;
+    let from = || Some(address("alice@fabrikam.com"));
+    let big = two_kb_message();
+
+    // Declared at MAIL: under the listener's limit, so MAIL is accepted, but the
+    // recipient's organization takes at most 1 KB: 552 at RCPT.
+    let size = MailParameter::Size(big.len());
+    assert_eq!(code(&c.command(Mail::new(from(), vec![size])).await), "ok");
+    let rcpt = c
+        .command(Rcpt::new(address("sales@contoso.com"), vec![]))
+        .await;
+    assert_eq!(code(&rcpt), "552");
+    let text = format!("{:?}", rcpt.expect_err("refused"));
+    assert!(text.contains("5.3.4") && text.contains("1 KB"), "{text}");
+    assert_eq!(code(&c.command(Rset).await), "ok");
+
+    // Not declared: refused after the data.
+    assert_eq!(code(&c.command(Mail::new(from(), vec![])).await), "ok");
+    assert_eq!(
+        code(
+            &c.command(Rcpt::new(address("sales@contoso.com"), vec![]))
+                .await
+        ),
+        "ok"
+    );
+    assert_eq!(code(&c.command(Data).await), "ok");
+    assert_eq!(code(&c.message(big.as_bytes()).await), "552");
+    assert!(w.stored(&w.sales).await.is_empty());
+
+    // A message under the limit is still stored.
+    let size = MailParameter::Size(MESSAGE.len());
+    assert_eq!(code(&c.command(Mail::new(from(), vec![size])).await), "ok");
+    assert_eq!(
+        code(
+            &c.command(Rcpt::new(address("sales@contoso.com"), vec![]))
+                .await
+        ),
+        "ok"
+    );
+    assert_eq!(code(&c.command(Data).await), "ok");
+    assert_eq!(code(&c.message(MESSAGE).await), "ok");
+    let stored = w.stored(&w.sales).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].raw, [MESSAGE, b"\r\n"].concat());
+}
+
+#[tokio::test]
+async fn the_limit_follows_the_organizations_settings_without_a_restart() {
+    let w = world(|c| c.max_message_size = 10_000).await;
+    let big = two_kb_message();
+    let send = || async {
+        let mut c = w.smtp_client().await;
+        let size = MailParameter::Size(big.len());
+        let from = Some(address("alice@fabrikam.com"));
+        assert_eq!(code(&c.command(Mail::new(from, vec![size])).await), "ok");
+        code(
+            &c.command(Rcpt::new(address("sales@contoso.com"), vec![]))
+                .await,
+        )
+    };
+    assert_eq!(send().await, "ok");
+    set_message_limit(&w.store, &w.org, 2).await;
+    assert_eq!(send().await, "552");
+    set_message_limit(&w.store, &w.org, 3).await;
+    assert_eq!(send().await, "ok");
+}
+
 #[tokio::test]
 async fn a_failed_write_answers_451_stores_nothing_and_the_retry_succeeds() {
     let w = world(|_| {}).await;
@@ -345,6 +437,51 @@ async fn lmtp_answers_once_per_recipient_after_data() {
     let sales = w.stored(&w.sales).await;
     assert_eq!(sales[0].raw, b"Subject: hi\r\n\r\n.dot\r\n");
     assert_eq!(w.stored(&w.support).await.len(), 1);
+}
+
+#[tokio::test]
+async fn lmtp_refuses_only_the_recipients_whose_organization_limit_is_exceeded() {
+    let w = world(|c| c.max_message_size = 10_000).await;
+    let fabrikam = w
+        .store
+        .create_organization("Fabrikam", None)
+        .await
+        .expect("org")
+        .id;
+    let orders = mailbox(&w.store, &fabrikam, "orders@fabrikam.com", true).await;
+    set_message_limit(&w.store, &fabrikam, 1).await;
+    let big = two_kb_message();
+    // The message's lines, then the final dot.
+    let data = format!("{big}.");
+
+    let mut c = LineClient::connect(w.lmtp).await;
+    assert_eq!(c.send("LHLO relay", 1).await, ["250"]);
+    // Declared: refused at RCPT for Fabrikam only.
+    let declared = format!("MAIL FROM:<alice@contoso.com> SIZE={}", big.len());
+    assert_eq!(c.send(&declared, 1).await, ["250"]);
+    assert_eq!(c.send("RCPT TO:<orders@fabrikam.com>", 1).await, ["552"]);
+    assert_eq!(c.send("RCPT TO:<sales@contoso.com>", 1).await, ["250"]);
+    assert_eq!(c.send("RSET", 1).await, ["250"]);
+    // Not declared: one reply per recipient after the data.
+    assert_eq!(c.send("MAIL FROM:<alice@contoso.com>", 1).await, ["250"]);
+    assert_eq!(c.send("RCPT TO:<orders@fabrikam.com>", 1).await, ["250"]);
+    assert_eq!(c.send("RCPT TO:<sales@contoso.com>", 1).await, ["250"]);
+    assert_eq!(c.send("DATA", 1).await, ["354"]);
+    assert_eq!(c.send(&data, 2).await, ["552", "250"]);
+    assert_eq!(c.send("QUIT", 1).await, ["221"]);
+
+    let sales = w.stored(&w.sales).await;
+    assert_eq!(sales.len(), 1);
+    assert!(sales[0].raw.len() > 1024, "the whole message");
+    let orders = w
+        .store
+        .inbound_messages_of_mailbox(&fabrikam, &orders)
+        .await
+        .expect("list");
+    assert!(
+        orders.is_empty(),
+        "nothing above Fabrikam's limit is stored"
+    );
 }
 
 #[tokio::test]

@@ -111,6 +111,28 @@ pub struct Settings {
     /// of every processed folder are compared with what was processed, and gaps
     /// are reported (metric, alert) and back-filled.
     pub census_interval_seconds: u64,
+    /// The push route ("email router"): the address the SMTP listener binds,
+    /// e.g. `0.0.0.0:2525`. Off when absent.
+    pub smtp_listen: Option<SocketAddr>,
+    /// The address the LMTP listener binds (for an MTA on the same network that
+    /// delivers by LMTP). Off when absent.
+    pub lmtp_listen: Option<SocketAddr>,
+    /// The name in the listener's greeting; the machine's host name when absent.
+    pub inbound_hostname: Option<String>,
+    /// PEM certificate chain and private key for STARTTLS; both or neither.
+    pub inbound_tls_cert_file: Option<PathBuf>,
+    pub inbound_tls_key_file: Option<PathBuf>,
+    /// Client networks that may deliver without SMTP AUTH (CIDR, e.g.
+    /// `10.0.0.0/8`); every other client must authenticate (after STARTTLS).
+    pub inbound_allowed_clients: Vec<String>,
+    /// SMTP AUTH accounts: a file of `user:password` lines, readable by the
+    /// service's user only.
+    pub inbound_auth_file: Option<PathBuf>,
+    /// The largest message any organization may receive, advertised as SIZE
+    /// (organizations set lower limits in their email settings).
+    pub inbound_max_message_size_kb: u64,
+    /// Connections the listeners hold at once; more are answered 421.
+    pub inbound_max_connections: usize,
 }
 
 impl Default for Settings {
@@ -147,6 +169,15 @@ impl Default for Settings {
             graph_notification_url: None,
             certificate_check_seconds: 3600,
             census_interval_seconds: 6 * 3600,
+            smtp_listen: None,
+            lmtp_listen: None,
+            inbound_hostname: None,
+            inbound_tls_cert_file: None,
+            inbound_tls_key_file: None,
+            inbound_allowed_clients: Vec::new(),
+            inbound_auth_file: None,
+            inbound_max_message_size_kb: 50 * 1024,
+            inbound_max_connections: 100,
         }
     }
 }
@@ -235,6 +266,71 @@ impl Settings {
         })
     }
 
+    /// The inbound listener's settings; `None` when neither SMTP nor LMTP listens.
+    /// Every error names the setting and how to fix it.
+    pub fn inbound_config(
+        &self,
+    ) -> anyhow::Result<Option<mailbridge_engine::inbound::InboundConfig>> {
+        if self.smtp_listen.is_none() && self.lmtp_listen.is_none() {
+            return Ok(None);
+        }
+        let hostname = match &self.inbound_hostname {
+            Some(h) => h.trim().to_owned(),
+            None => gethostname::gethostname().to_string_lossy().into_owned(),
+        };
+        anyhow::ensure!(
+            !hostname.is_empty() && !hostname.contains(char::is_whitespace),
+            "inbound_hostname {hostname:?} is not a host name: set a name such as mx.example.org"
+        );
+        let mut c = mailbridge_engine::inbound::InboundConfig::disabled(hostname);
+        c.smtp_listen = self.smtp_listen;
+        c.lmtp_listen = self.lmtp_listen;
+        c.tls = match (&self.inbound_tls_cert_file, &self.inbound_tls_key_file) {
+            (Some(cert), Some(key)) => Some(
+                mailbridge_engine::inbound::tls::server_config_from_files(cert, key).map_err(
+                    |e| anyhow::anyhow!("inbound_tls_cert_file / inbound_tls_key_file: {e}"),
+                )?,
+            ),
+            (None, None) => None,
+            _ => anyhow::bail!(
+                "inbound_tls_cert_file and inbound_tls_key_file go together: set both (STARTTLS) or neither"
+            ),
+        };
+        c.allowed_clients = self
+            .inbound_allowed_clients
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.parse().map_err(|e| {
+                    anyhow::anyhow!("inbound_allowed_clients[{i}] {s:?}: {e}; write a network as 10.0.0.0/8 or an address as 192.0.2.7/32")
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        if let Some(path) = &self.inbound_auth_file {
+            c.users = read_auth_file(path)?;
+        }
+        anyhow::ensure!(
+            c.tls.is_some() || c.users.is_empty(),
+            "inbound_auth_file is set but STARTTLS is not: SMTP AUTH is offered only on TLS; set inbound_tls_cert_file and inbound_tls_key_file"
+        );
+        anyhow::ensure!(
+            !c.allowed_clients.is_empty() || !c.users.is_empty(),
+            "the inbound listener would accept no client: set inbound_allowed_clients (e.g. your MTA's address) or inbound_auth_file with STARTTLS"
+        );
+        anyhow::ensure!(
+            (1..=150 * 1024).contains(&self.inbound_max_message_size_kb),
+            "inbound_max_message_size_kb {} is out of range: use 1 to 153600 (150 MB)",
+            self.inbound_max_message_size_kb
+        );
+        c.max_message_size = self.inbound_max_message_size_kb * 1024;
+        anyhow::ensure!(
+            self.inbound_max_connections >= 1,
+            "inbound_max_connections must be at least 1"
+        );
+        c.max_connections = self.inbound_max_connections;
+        Ok(Some(c))
+    }
+
     /// The database to open: the configured URL, or SQLite in the data directory.
     pub fn database_url(&self) -> String {
         match &self.database {
@@ -242,6 +338,45 @@ impl Settings {
             None => self.data_dir.join("mailbridge.db").display().to_string(),
         }
     }
+}
+
+/// SMTP AUTH accounts, `user:password` per line (`#` starts a comment). The file
+/// holds passwords, so it must be readable by its owner only.
+fn read_auth_file(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, mailbridge_domain::secret::Secret>> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("inbound_auth_file {}", path.display()))?;
+    anyhow::ensure!(
+        meta.permissions().mode() & 0o077 == 0,
+        "inbound_auth_file {} can be read by other users: chmod 600 it",
+        path.display()
+    );
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("inbound_auth_file {}", path.display()))?;
+    let mut users = std::collections::BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((user, password)) = line
+            .split_once(':')
+            .filter(|(u, p)| !u.is_empty() && !p.is_empty())
+        else {
+            anyhow::bail!(
+                "inbound_auth_file {} line {}: write user:password",
+                path.display(),
+                n + 1
+            );
+        };
+        users.insert(
+            user.to_owned(),
+            mailbridge_domain::secret::Secret::new(password.to_owned()),
+        );
+    }
+    Ok(users)
 }
 
 #[cfg(test)]
@@ -419,6 +554,73 @@ mod tests {
             assert!(err.contains("extra_ca_file ca.pem"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_inbound_listener_is_off_by_default_and_named_in_errors() {
+        figment::Jail::expect_with(|jail| {
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            assert!(s.inbound_config().map_err(|e| e.to_string())?.is_none());
+            jail.set_env("MAILBRIDGE_SMTP_LISTEN", "127.0.0.1:2525");
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let err = format!("{:#}", s.inbound_config().unwrap_err());
+            assert!(
+                err.contains("inbound_allowed_clients"),
+                "no client could deliver: {err}"
+            );
+            jail.set_env(
+                "MAILBRIDGE_INBOUND_ALLOWED_CLIENTS",
+                "[\"10.0.0.0/8\", \"10.1.2.300/32\"]",
+            );
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let err = format!("{:#}", s.inbound_config().unwrap_err());
+            assert!(err.contains("inbound_allowed_clients[1]"), "{err}");
+            jail.set_env("MAILBRIDGE_INBOUND_ALLOWED_CLIENTS", "[\"10.0.0.0/8\"]");
+            jail.set_env("MAILBRIDGE_INBOUND_HOSTNAME", "mx.contoso.test");
+            jail.set_env("MAILBRIDGE_INBOUND_MAX_MESSAGE_SIZE_KB", "1024");
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let c = s.inbound_config().map_err(|e| e.to_string())?.expect("on");
+            assert_eq!(c.smtp_listen, Some("127.0.0.1:2525".parse().unwrap()));
+            assert_eq!(c.lmtp_listen, None);
+            assert_eq!(c.hostname, "mx.contoso.test");
+            assert_eq!(c.max_message_size, 1024 * 1024);
+            assert_eq!(c.allowed_clients.len(), 1);
+            jail.set_env("MAILBRIDGE_INBOUND_TLS_CERT_FILE", "cert.pem");
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let err = format!("{:#}", s.inbound_config().unwrap_err());
+            assert!(err.contains("inbound_tls_key_file"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_inbound_auth_file_must_be_private_and_well_formed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth");
+        std::fs::write(
+            &path,
+            "# relay accounts\nrelay:s3cret-pass\n\nbackup:other:colon\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = format!("{:#}", read_auth_file(&path).unwrap_err());
+        assert!(err.contains("chmod 600"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let users = read_auth_file(&path).unwrap();
+        assert_eq!(users.keys().collect::<Vec<_>>(), ["backup", "relay"]);
+        assert_eq!(users["relay"].expose(), "s3cret-pass");
+        assert_eq!(
+            users["backup"].expose(),
+            "other:colon",
+            "a password may hold a colon"
+        );
+        std::fs::write(&path, "relay\n").unwrap();
+        let err = format!("{:#}", read_auth_file(&path).unwrap_err());
+        assert!(
+            err.contains("line 1") && err.contains("user:password"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Some(token) => mailbridge_http::with_metrics_token(app, token),
         None => app,
     };
+    let inbound = start_inbound(&settings, &store, &engine, stopped.clone()).await?;
     let engine = settings.engine.then(|| tokio::spawn(engine.run(stopped)));
 
     let listener = TcpListener::bind(settings.listen)
@@ -46,6 +47,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         })
         .await
         .context("serve HTTP")?;
+    for task in &inbound.listeners {
+        // No new connections; those in progress finish (a message is stored
+        // before its 250, so one cut off is only retried by its sender).
+        task.abort();
+    }
+    if let Some(worker) = inbound.worker {
+        let _ = worker.await;
+    }
     if let Some(engine) = engine {
         // The engine finishes the runs in flight and releases their leases.
         let _ = engine.await;
@@ -53,6 +62,49 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The push route's tasks: the SMTP/LMTP listeners (when configured) and the
+/// worker that processes what they store (on every node running the engine, so
+/// a cluster shares it whichever node received the mail).
+struct Inbound {
+    listeners: Vec<tokio::task::JoinHandle<()>>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+}
+
+async fn start_inbound(
+    settings: &Settings,
+    store: &Store,
+    engine: &std::sync::Arc<mailbridge_engine::Engine>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Inbound> {
+    use mailbridge_engine::inbound::{InboundListener, worker};
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let mut listeners = Vec::new();
+    if let Some(mut config) = settings.inbound_config()? {
+        config.stored = Some(wake.clone());
+        let listener = InboundListener::bind(store.clone(), config)
+            .await
+            .context("bind the inbound listener (smtp_listen / lmtp_listen)")?;
+        for (protocol, address) in [
+            ("SMTP", listener.smtp_addr()),
+            ("LMTP", listener.lmtp_addr()),
+        ] {
+            if let Some(address) = address {
+                tracing::info!(%address, protocol, "inbound listener accepting mail for router mailboxes");
+            }
+        }
+        listeners = listener.spawn();
+    }
+    let worker = settings.engine.then(|| {
+        tokio::spawn(worker::run(
+            engine.clone(),
+            worker::WorkerConfig::default(),
+            wake,
+            stopped,
+        ))
+    });
+    Ok(Inbound { listeners, worker })
 }
 
 /// Creates the data directory readable by the service's user only (it holds the

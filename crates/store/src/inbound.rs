@@ -61,6 +61,20 @@ impl Store {
         Ok(rows)
     }
 
+    /// The message size limit (`max_message_size_kb`) of every organization with a
+    /// router mailbox: `(org id, limit in KB)`.
+    pub async fn router_message_limits(&self) -> StoreResult<Vec<(String, i64)>> {
+        let rows = with_db!(&self.db, p => sqlx::query_as(
+            "SELECT s.org_id, s.max_message_size_kb FROM email_settings s
+             WHERE EXISTS (SELECT 1 FROM mailboxes m
+                           WHERE m.org_id = s.org_id AND m.incoming_method = 'router')
+             ORDER BY s.org_id",
+        )
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
+    }
+
     /// Writes a received message for all its recipients in one transaction (each
     /// recipient's row takes the next seq of its mailbox). Only after this returns
     /// may the client be told the message was accepted.
@@ -202,5 +216,28 @@ impl Store {
         let rows = with_db!(&self.db, p => sqlx::query_as(sql)
             .bind(org_id).bind(mailbox_id).fetch_all(p).await?);
         Ok(rows)
+    }
+}
+
+impl Store {
+    /// Gives claimed messages back to be taken again no sooner than `until` (a
+    /// mailbox not approved yet, a message to retry later), keeping the reason.
+    pub async fn defer_inbound_messages(
+        &self,
+        ids: &[String],
+        node_id: &str,
+        until: DateTime<Utc>,
+        reason: &str,
+    ) -> StoreResult<u64> {
+        let mut n = 0;
+        for id in ids {
+            n += with_db!(&self.db, p => sqlx::query(
+                "UPDATE inbound_messages SET claimed_until = $3, claimed_by = NULL, last_error = $4
+                 WHERE id = $1 AND claimed_by = $2 AND status = 'pending'",
+            )
+            .bind(id).bind(node_id).bind(until).bind(reason)
+            .execute(p).await?.rows_affected());
+        }
+        Ok(n)
     }
 }

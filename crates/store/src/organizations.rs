@@ -14,7 +14,7 @@ const SELECT_SETTINGS: &str =
         process_email_for_approved_queues_only, tracking_token_enabled, tracking_token_prefix,
         tracking_token_base_number, tracking_token_user_digits, tracking_token_counter_digits,
         max_attachment_size_kb, email_between_users, similarity_correlation, act_leaving_filters,
-        act_task_deleted_on_server
+        act_task_deleted_on_server, max_message_size_kb
     FROM email_settings WHERE org_id = $1";
 
 impl Store {
@@ -46,15 +46,15 @@ impl Store {
                     default_outgoing_method, default_act_method, process_email_for_approved_users_only,
                     process_email_for_approved_queues_only, tracking_token_enabled, tracking_token_prefix,
                     tracking_token_base_number, tracking_token_user_digits, tracking_token_counter_digits,
-                    max_attachment_size_kb, email_between_users)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                    max_attachment_size_kb, email_between_users, max_message_size_kb)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&org.id).bind(&s.default_profile_id).bind(s.default_incoming_method)
             .bind(s.default_outgoing_method).bind(s.default_act_method)
             .bind(s.process_email_for_approved_users_only).bind(s.process_email_for_approved_queues_only)
             .bind(s.tracking_token_enabled).bind(&s.tracking_token_prefix).bind(s.tracking_token_base_number)
             .bind(s.tracking_token_user_digits).bind(s.tracking_token_counter_digits)
-            .bind(s.max_attachment_size_kb).bind(s.email_between_users)
+            .bind(s.max_attachment_size_kb).bind(s.email_between_users).bind(s.max_message_size_kb)
             .execute(&mut *tx).await?;
             tx.commit().await?;
         });
@@ -111,7 +111,8 @@ impl Store {
                 tracking_token_enabled = $8, tracking_token_prefix = $9, tracking_token_base_number = $10,
                 tracking_token_user_digits = $11, tracking_token_counter_digits = $12,
                 max_attachment_size_kb = $13, email_between_users = $14, similarity_correlation = $15,
-                act_leaving_filters = $16, act_task_deleted_on_server = $17
+                act_leaving_filters = $16, act_task_deleted_on_server = $17,
+                max_message_size_kb = $18
              WHERE org_id = $1",
         )
         .bind(org_id).bind(&s.default_profile_id).bind(s.default_incoming_method)
@@ -120,7 +121,7 @@ impl Store {
         .bind(s.tracking_token_enabled).bind(&s.tracking_token_prefix).bind(s.tracking_token_base_number)
         .bind(s.tracking_token_user_digits).bind(s.tracking_token_counter_digits)
         .bind(s.max_attachment_size_kb).bind(s.email_between_users).bind(s.similarity_correlation)
-        .bind(s.act_leaving_filters).bind(s.act_task_deleted_on_server)
+        .bind(s.act_leaving_filters).bind(s.act_task_deleted_on_server).bind(s.max_message_size_kb)
         .execute(p).await?.rows_affected());
         self.get_email_settings(org_id).await
     }

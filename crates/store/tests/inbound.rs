@@ -138,6 +138,28 @@ async fn router_mailboxes_are_listed(backend: Backend) {
     ];
     want.sort();
     assert_eq!(got, want);
+
+    // Each organization with a router mailbox, with its message size limit: the
+    // default (25 MB) until its settings change it.
+    let limits = w.store.router_message_limits().await.expect("limits");
+    assert_eq!(limits, [(w.org.clone(), 25_600)]);
+    let mut settings = w.store.get_email_settings(&w.org).await.expect("settings");
+    settings.max_message_size_kb = 1_024;
+    let saved = w
+        .store
+        .update_email_settings(&w.org, &settings)
+        .await
+        .expect("saved");
+    assert_eq!(saved.max_message_size_kb, 1_024);
+    let limits = w.store.router_message_limits().await.expect("limits");
+    assert_eq!(limits, [(w.org.clone(), 1_024)]);
+    // An organization without router mailboxes is not listed.
+    w.store
+        .create_organization("Fabrikam", None)
+        .await
+        .expect("org");
+    let limits = w.store.router_message_limits().await.expect("limits");
+    assert_eq!(limits.len(), 1);
 }
 
 async fn a_message_is_stored_for_all_recipients_with_a_seq_each(backend: Backend) {

@@ -9,10 +9,13 @@ use crate::ids::is_valid_id;
 
 /// The addresses of the mailboxes whose incoming method is `router`, by address in
 /// lower case (addresses are compared without regard to case, as mail systems do),
-/// with their organization and mailbox ids. One listener serves every organization.
+/// with their organization and mailbox ids. One listener serves every organization,
+/// each with its own message size limit (`max_message_size_kb` of its settings).
 #[derive(Debug, Clone, Default)]
 pub struct RouterAddresses {
     by_address: BTreeMap<String, (String, String)>,
+    /// Message size limits in bytes, by organization id.
+    max_message_size: BTreeMap<String, u64>,
 }
 
 /// A plus-address tag: `contact-<id>`, `account-<id>`, `lead-<id>`, `email-<id>`,
@@ -32,6 +35,9 @@ pub struct RecipientMatch {
     /// The mailbox's own address (without the tag).
     pub address: String,
     pub tag: Option<Tag>,
+    /// The organization's message size limit in bytes; `None` when it is not known,
+    /// and then only the listener's own limit applies.
+    pub max_message_size: Option<u64>,
 }
 
 impl RouterAddresses {
@@ -53,7 +59,19 @@ impl RouterAddresses {
                     )
                 })
                 .collect(),
+            max_message_size: BTreeMap::new(),
         }
+    }
+
+    /// Adds `(organization id, limit in bytes)` message size limits.
+    pub fn with_message_limits<I, A>(mut self, limits: I) -> Self
+    where
+        I: IntoIterator<Item = (A, u64)>,
+        A: Into<String>,
+    {
+        self.max_message_size
+            .extend(limits.into_iter().map(|(org, limit)| (org.into(), limit)));
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -74,6 +92,7 @@ impl RouterAddresses {
                 mailbox_id: id.clone(),
                 address,
                 tag: None,
+                max_message_size: self.max_message_size.get(org).copied(),
             });
         }
         let (local, domain) = address.rsplit_once('@')?;
@@ -88,6 +107,7 @@ impl RouterAddresses {
             mailbox_id: id.clone(),
             address: base_address,
             tag: Some(Tag::parse(tag)),
+            max_message_size: self.max_message_size.get(org).copied(),
         })
     }
 }
@@ -128,6 +148,7 @@ mod tests {
                 mailbox_id: id.into(),
                 address: address.into(),
                 tag,
+                max_message_size: None,
             })
         };
         let tag = |raw: &str, t: Option<RegardingType>, id: Option<&str>| {
@@ -187,6 +208,26 @@ mod tests {
         ];
         for (address, expected) in cases {
             assert_eq!(router.resolve(address), expected, "{address}");
+        }
+    }
+
+    #[test]
+    fn each_match_carries_its_organizations_message_limit() {
+        let router = RouterAddresses::new([
+            ("small", "mb-a", "a@small.example"),
+            ("big", "mb-b", "b@big.example"),
+            ("unknown", "mb-c", "c@other.example"),
+        ])
+        .with_message_limits([("small", 1024), ("big", 10 * 1024 * 1024)]);
+        let cases = [
+            ("a@small.example", Some(1024)),
+            ("a+news@small.example", Some(1024)),
+            ("B@BIG.example", Some(10 * 1024 * 1024)),
+            ("c@other.example", None),
+        ];
+        for (address, limit) in cases {
+            let m = router.resolve(address).expect(address);
+            assert_eq!(m.max_message_size, limit, "{address}");
         }
     }
 }

@@ -32,7 +32,9 @@ pub struct SessionConfig {
     pub protocol: Protocol,
     /// The name this server gives in its greeting.
     pub hostname: String,
-    /// From the organization's settings; 552 above it.
+    /// The listener's own limit, advertised as `SIZE` and the upper bound for every
+    /// organization; 552 above it. Each recipient's organization may set a smaller
+    /// one (see [`RecipientVerdict::AcceptedUpTo`]).
     pub max_message_size: u64,
     pub max_recipients: usize,
     /// A certificate is configured, so STARTTLS is offered.
@@ -79,7 +81,12 @@ pub enum Output {
 /// The answer to [`Output::CheckRecipient`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecipientVerdict {
+    /// Accepted; only the listener's own size limit applies.
     Accepted,
+    /// Accepted, for an organization that takes messages up to this many bytes
+    /// (its `max_message_size_kb`). A size declared at MAIL (`SIZE=`) above it is
+    /// refused for this recipient with 552 at RCPT.
+    AcceptedUpTo(u64),
     /// No router mailbox has this address: 550.
     Unknown,
     /// The look-up failed (the store is down): 451, the client tries again.
@@ -100,6 +107,54 @@ struct Transaction {
     from: String,
     params: MailParams,
     recipients: Vec<String>,
+    /// Each recipient's size limit in bytes (its organization's, capped by the
+    /// listener's), in the order of `recipients`.
+    limits: Vec<u64>,
+    /// LMTP, after the data: for each recipient, the limit the message is above
+    /// (answered 552), or `None` for those handed over for storing.
+    too_big: Vec<Option<u64>>,
+}
+
+/// A size for a reply: in KB when it is a whole number of KB (as organizations
+/// set it), else in bytes.
+fn size_text(bytes: u64) -> String {
+    if bytes > 0 && bytes.is_multiple_of(1024) {
+        format!("{} KB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// For each recipient's limit, that limit if a message of `size` bytes is above
+/// it, else `None`.
+fn over_limits(size: u64, limits: &[u64]) -> Vec<Option<u64>> {
+    limits
+        .iter()
+        .map(|limit| (size > *limit).then_some(*limit))
+        .collect()
+}
+
+/// The most message text worth holding for these recipient limits: SMTP refuses
+/// the message for all when it is above the smallest; LMTP stores it for those
+/// whose limit it fits, so up to the largest. Never above the listener's own.
+fn data_limit(protocol: Protocol, node: u64, limits: &[u64]) -> u64 {
+    let limit = match protocol {
+        Protocol::Smtp => limits.iter().min(),
+        Protocol::Lmtp => limits.iter().max(),
+    };
+    limit.map_or(node, |l| (*l).min(node))
+}
+
+/// LMTP: the 552 for one recipient whose limit the message is above.
+fn too_big_reply(recipient: &str, limit: u64) -> Output {
+    reply(
+        552,
+        "5.3.4",
+        format!(
+            "<{recipient}> Message size exceeds the maximum message size of {} for this recipient",
+            size_text(limit)
+        ),
+    )
 }
 
 #[derive(Debug)]
@@ -224,11 +279,23 @@ impl Session {
             return Vec::new();
         };
         match verdict {
-            RecipientVerdict::Accepted => {
-                if let Some(t) = self.transaction.as_mut() {
-                    t.recipients.push(to);
+            RecipientVerdict::Accepted => self.accept_recipient(to, self.config.max_message_size),
+            RecipientVerdict::AcceptedUpTo(limit) => {
+                let limit = limit.min(self.config.max_message_size);
+                let declared = self.transaction.as_ref().and_then(|t| t.params.size);
+                match declared {
+                    // RFC 1870 §6.1: a size too large for this recipient is refused
+                    // at RCPT, so the client need not send the data at all.
+                    Some(size) if size > limit => vec![reply(
+                        552,
+                        "5.3.4",
+                        format!(
+                            "<{to}>: message size {size} bytes exceeds the maximum message size of {} of this recipient's organization",
+                            size_text(limit)
+                        ),
+                    )],
+                    _ => self.accept_recipient(to, limit),
                 }
-                vec![reply(250, "2.1.5", "Recipient OK")]
             }
             RecipientVerdict::Unknown => self.error(reply(
                 550,
@@ -243,6 +310,14 @@ impl Session {
                 )]
             }
         }
+    }
+
+    fn accept_recipient(&mut self, to: String, limit: u64) -> Vec<Output> {
+        if let Some(t) = self.transaction.as_mut() {
+            t.recipients.push(to);
+            t.limits.push(limit);
+        }
+        vec![reply(250, "2.1.5", "Recipient OK")]
     }
 
     /// The answer to [`Output::Authenticate`].
@@ -265,10 +340,10 @@ impl Session {
             return Vec::new();
         }
         self.mode = Mode::Command;
-        let recipients = self
+        let (recipients, too_big) = self
             .transaction
             .take()
-            .map(|t| t.recipients)
+            .map(|t| (t.recipients, t.too_big))
             .unwrap_or_default();
         let outcome = |i: usize| {
             outcomes
@@ -297,11 +372,23 @@ impl Session {
                 };
                 vec![answer(o, "")]
             }
-            Protocol::Lmtp => recipients
-                .iter()
-                .enumerate()
-                .map(|(i, r)| answer(outcome(i), &format!("<{r}> ")))
-                .collect(),
+            Protocol::Lmtp => {
+                // The outcomes are those of the recipients handed over, in order;
+                // the ones refused for size were not handed over and get their 552.
+                let mut stored = 0;
+                recipients
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        if let Some(Some(limit)) = too_big.get(i) {
+                            too_big_reply(r, *limit)
+                        } else {
+                            stored += 1;
+                            answer(outcome(stored - 1), &format!("<{r}> "))
+                        }
+                    })
+                    .collect()
+            }
         }
     }
 
@@ -412,6 +499,8 @@ impl Session {
                     from,
                     params,
                     recipients: Vec::new(),
+                    limits: Vec::new(),
+                    too_big: Vec::new(),
                 });
                 vec![reply(250, "2.1.0", "Sender OK")]
             }
@@ -547,7 +636,7 @@ impl Session {
         mut long_line: bool,
     ) -> Vec<Output> {
         if line == b"." {
-            return self.end_of_data(message, over_size, long_line);
+            return self.end_of_data(message, size, over_size, long_line);
         }
         // Dot-unstuffing (RFC 5321 §4.5.2).
         let line = line.strip_prefix(b".").unwrap_or(line);
@@ -555,7 +644,7 @@ impl Session {
             long_line = true;
         }
         size += line.len() as u64 + 2;
-        if size > self.config.max_message_size {
+        if size > self.data_limit() {
             // Keep reading to the final dot, but stop holding the text.
             over_size = true;
             message = Vec::new();
@@ -573,38 +662,74 @@ impl Session {
         Vec::new()
     }
 
-    fn end_of_data(&mut self, message: Vec<u8>, over_size: bool, long_line: bool) -> Vec<Output> {
-        let refusal = if over_size {
-            Some((
-                552,
-                "5.3.4",
-                "Message size exceeds fixed maximum message size",
-            ))
-        } else if long_line {
-            Some((
-                554,
-                "5.6.0",
-                "A line of the message is longer than 998 characters",
-            ))
-        } else {
-            None
-        };
-        let Some(t) = self.transaction.take() else {
+    /// How much of this transaction's message text is held (see [`data_limit`]).
+    fn data_limit(&self) -> u64 {
+        let limits = self.transaction.as_ref().map_or(&[][..], |t| &t.limits);
+        data_limit(self.config.protocol, self.config.max_message_size, limits)
+    }
+
+    fn end_of_data(
+        &mut self,
+        message: Vec<u8>,
+        size: u64,
+        over_size: bool,
+        long_line: bool,
+    ) -> Vec<Output> {
+        let Some(mut t) = self.transaction.take() else {
             return Vec::new();
         };
-        if let Some((code, enhanced, text)) = refusal {
+        // Nothing above a recipient's limit is stored for that recipient.
+        let too_big = over_limits(size, &t.limits);
+        if over_size || too_big.iter().any(Option::is_some) {
+            match self.config.protocol {
+                Protocol::Smtp => {
+                    let node = self.config.max_message_size;
+                    let limit = data_limit(Protocol::Smtp, node, &t.limits);
+                    let whose = if limit >= node {
+                        "this server's"
+                    } else {
+                        "a recipient's organization's"
+                    };
+                    let text = format!(
+                        "Message size exceeds {whose} maximum message size of {}",
+                        size_text(limit)
+                    );
+                    return vec![reply(552, "5.3.4", text)];
+                }
+                Protocol::Lmtp if too_big.iter().all(Option::is_some) => {
+                    return t
+                        .recipients
+                        .iter()
+                        .zip(&too_big)
+                        .map(|(r, limit)| too_big_reply(r, limit.unwrap_or_default()))
+                        .collect();
+                }
+                Protocol::Lmtp => {}
+            }
+        }
+        if long_line {
+            let text = "A line of the message is longer than 998 characters";
             let count = match self.config.protocol {
                 Protocol::Smtp => 1,
                 Protocol::Lmtp => t.recipients.len(),
             };
-            return (0..count).map(|_| reply(code, enhanced, text)).collect();
+            return (0..count).map(|_| reply(554, "5.6.0", text)).collect();
         }
+        // A message over the largest LMTP limit was not held, and every recipient
+        // refused it above; here it fits at least one.
         let envelope = Envelope {
             from: t.from.clone(),
-            recipients: t.recipients.clone(),
+            recipients: t
+                .recipients
+                .iter()
+                .zip(&too_big)
+                .filter(|(_, over)| over.is_none())
+                .map(|(r, _)| r.clone())
+                .collect(),
             params: t.params.clone(),
             authenticated_as: self.authenticated.clone(),
         };
+        t.too_big = too_big;
         self.transaction = Some(t);
         self.mode = Mode::WaitDelivery;
         vec![Output::Deliver { envelope, message }]

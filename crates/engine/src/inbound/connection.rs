@@ -181,8 +181,14 @@ impl Connection<'_> {
         match self.shared.router().await {
             Ok(router) => match router.resolve(to) {
                 Some(m) => {
+                    let verdict = match m.max_message_size {
+                        Some(limit) => RecipientVerdict::AcceptedUpTo(limit),
+                        None => RecipientVerdict::Accepted,
+                    };
+                    // Kept even if the session refuses it for size: only the
+                    // recipients the session hands over at DATA are stored.
                     self.accepted.insert(to.to_owned(), m);
-                    RecipientVerdict::Accepted
+                    verdict
                 }
                 None => RecipientVerdict::Unknown,
             },
@@ -215,7 +221,12 @@ impl Connection<'_> {
             recipients: &recipients,
         };
         match self.shared.store.store_inbound_message(&received).await {
-            Ok(_) => DeliveryOutcome::Stored,
+            Ok(_) => {
+                if let Some(stored) = &self.shared.config.stored {
+                    stored.notify_one();
+                }
+                DeliveryOutcome::Stored
+            }
             Err(e) => {
                 tracing::warn!(peer = %self.peer, error = %e, "inbound: message not stored, answered 451");
                 DeliveryOutcome::TemporaryFailure

@@ -32,6 +32,9 @@ pub struct EmailSettingsInput {
     tracking_token_user_digits: Option<i64>,
     tracking_token_counter_digits: Option<i64>,
     max_attachment_size_kb: Option<i64>,
+    /// Messages above this size (KB) pushed to the inbound listener are refused
+    /// with 552: 1 to 153600 (150 MB), 25600 (25 MB) by default.
+    max_message_size_kb: Option<i64>,
     email_between_users: Option<EmailBetweenUsers>,
     similarity_correlation: Option<bool>,
     /// ACT: a linked record leaving its user's sync filters: `delete_on_server`
@@ -92,6 +95,7 @@ pub async fn update(
         i.tracking_token_counter_digits,
     );
     set(&mut e.max_attachment_size_kb, i.max_attachment_size_kb);
+    set(&mut e.max_message_size_kb, i.max_message_size_kb);
     set(&mut e.email_between_users, i.email_between_users);
     set(&mut e.similarity_correlation, i.similarity_correlation);
     set(&mut e.act_leaving_filters, i.act_leaving_filters);

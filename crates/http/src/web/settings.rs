@@ -1,6 +1,7 @@
 //! Email Configuration Settings: the organization's defaults for new mailboxes,
-//! approval requirements, tracking tokens, correlation and attachment limits,
-//! read and saved through the API (`email-settings`) with its field messages.
+//! approval requirements, tracking tokens, correlation, attachment and message
+//! size limits, read and saved through the API (`email-settings`) with its field
+//! messages.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -40,6 +41,7 @@ const FIELDS: &[Field] = &[
     Field::new("similarity_correlation", Kind::Bool),
     Field::new("email_between_users", Kind::Choice),
     Field::new("max_attachment_size_kb", Kind::Int),
+    Field::new("max_message_size_kb", Kind::Int),
 ];
 
 /// The labels of Dynamics' Email settings.
@@ -76,6 +78,7 @@ const LABELS: &[(&str, &str)] = &[
         "max_attachment_size_kb",
         "Maximum File Size for Attachments (KB)",
     ),
+    ("max_message_size_kb", "Maximum Message Size (KB)"),
 ];
 
 const DELIVERY_METHODS: &[(&str, &str)] = &[
@@ -215,6 +218,7 @@ mod tests {
             ("similarity_correlation", "false"),
             ("email_between_users", "one_activity"),
             ("max_attachment_size_kb", "5120"),
+            ("max_message_size_kb", "25600"),
         ]);
         assert_eq!(
             Value::Object(to_json(FIELDS, &v)),
@@ -233,6 +237,7 @@ mod tests {
                 "similarity_correlation": false,
                 "email_between_users": "one_activity",
                 "max_attachment_size_kb": 5120,
+                "max_message_size_kb": 25600,
             })
         );
         // Without tracking tokens, their hidden settings are not sent.

@@ -314,6 +314,27 @@ async fn other_rules(backend: Backend) {
         .await
         .error(422, "validation_failed");
     assert_eq!(e["field"], "tracking_token_prefix");
+    // The inbound listener's per-organization message size limit: 25 MB by default,
+    // 1 KB to 150 MB; a value outside names the field and the range.
+    let settings = format!("/api/v1/orgs/{org}/email-settings");
+    let s = app.get(&settings, &app.admin).await.expect(200);
+    assert_eq!(s["max_message_size_kb"], 25600);
+    for bad in [0, 153_601] {
+        let e = app
+            .patch(&settings, &app.admin, json!({"max_message_size_kb": bad}))
+            .await
+            .error(422, "validation_failed");
+        assert_eq!(e["field"], "max_message_size_kb");
+        let message = e["message"].as_str().unwrap_or_default();
+        assert!(message.contains("between 1 and 153600"), "{e}");
+    }
+    let s = app
+        .patch(&settings, &app.admin, json!({"max_message_size_kb": 10240}))
+        .await
+        .expect(200);
+    assert_eq!(s["max_message_size_kb"], 10240);
+    let s = app.get(&settings, &app.admin).await.expect(200);
+    assert_eq!(s["max_message_size_kb"], 10240);
     let e = app
         .patch(
             &format!("/api/v1/orgs/{org}/email-settings"),

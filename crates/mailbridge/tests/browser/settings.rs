@@ -25,6 +25,8 @@ async fn email_configuration_settings_save_and_show_the_apis_messages() {
     b.fill("#tracking_token_prefix", "CASE:").await;
     b.fill("#tracking_token_counter_digits", "6").await;
     b.fill("#max_attachment_size_kb", "10240").await;
+    assert_eq!(value(&b, "#max_message_size_kb").await, "25600");
+    b.fill("#max_message_size_kb", "51200").await;
     click(&b, "#save").await;
     b.wait_for_text("settings were saved", 10).await;
     let s = w.get("/email-settings").await;
@@ -36,12 +38,14 @@ async fn email_configuration_settings_save_and_show_the_apis_messages() {
     assert_eq!(s["tracking_token_prefix"], "CASE:");
     assert_eq!(s["tracking_token_counter_digits"], 6);
     assert_eq!(s["max_attachment_size_kb"], 10240);
+    assert_eq!(s["max_message_size_kb"], 51200);
     assert_eq!(value(&b, "#default_profile_id").await, w.profile);
     assert!(b.text(".token-example").await.contains("CASE:0007000042"));
 
     // Wrong values: the API's messages next to the fields, the values kept.
     b.fill("#tracking_token_prefix", "CRM ID:").await;
     b.fill("#tracking_token_user_digits", "12").await;
+    b.fill("#max_message_size_kb", "0").await;
     click(&b, "#save").await;
     b.wait_for_text("were not saved", 10).await;
     assert_eq!(
@@ -56,13 +60,18 @@ async fn email_configuration_settings_save_and_show_the_apis_messages() {
     assert_eq!(value(&b, "#tracking_token_prefix").await, "CRM ID:");
     assert_eq!(value(&b, "#tracking_token_user_digits").await, "12");
     assert_eq!(
+        b.text("#field-max_message_size_kb .error-text").await,
+        "max_message_size_kb must be between 1 and 153600, got 0"
+    );
+    assert_eq!(
         w.get("/email-settings").await["tracking_token_prefix"],
         "CASE:"
     );
     b.screenshot("settings-errors").await;
 
     // Without tracking tokens their settings are hidden and not sent, so the
-    // wrong values no longer matter.
+    // wrong values no longer matter; the message size limit is set right again.
+    b.fill("#max_message_size_kb", "51200").await;
     click(&b, "label[for=tracking_token_enabled]").await;
     wait_displayed(&b, "#field-tracking_token_prefix", false).await;
     assert!(!displayed(&b, "#field-tracking_token_user_digits").await);

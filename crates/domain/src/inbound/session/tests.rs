@@ -2,7 +2,8 @@
 //! line, the replies it got (`code enhanced`, `|` between replies, plus `close` and
 //! `tls` for those requests). Recipients in `KNOWN` are accepted, `busy@x.example`
 //! fails temporarily; user `u` with password `p` logs in; a message whose first line
-//! is `FAIL` is not stored.
+//! is `FAIL` is not stored. Recipients in `LIMITED` are accepted for an organization
+//! with its own message size limit (the listener's is 100 bytes).
 
 use base64::Engine as _;
 
@@ -12,6 +13,10 @@ use super::*;
 type Case<'a> = (&'a str, SessionConfig, Vec<(&'a str, &'a str)>);
 
 const KNOWN: &[&str] = &["sales@x.example", "support@x.example"];
+
+/// Recipients whose organization limits the message size, and the limit in bytes;
+/// `huge@` has a limit above the listener's, which still applies.
+const LIMITED: &[(&str, u64)] = &[("small@x.example", 50), ("huge@x.example", 1000)];
 
 fn config(protocol: Protocol) -> SessionConfig {
     SessionConfig {
@@ -61,6 +66,8 @@ fn run(config: SessionConfig, lines: &[&str]) -> (Vec<String>, Vec<(Envelope, Ve
                         RecipientVerdict::TemporaryFailure
                     } else if KNOWN.contains(&to.as_str()) {
                         RecipientVerdict::Accepted
+                    } else if let Some((_, limit)) = LIMITED.iter().find(|(a, _)| *a == to) {
+                        RecipientVerdict::AcceptedUpTo(*limit)
                     } else {
                         RecipientVerdict::Unknown
                     })
@@ -497,5 +504,194 @@ fn lmtp_reply_names_the_recipient() {
     assert_eq!(
         r.to_wire(),
         "250 2.0.0 <sales@x.example> Message accepted for delivery\r\n"
+    );
+}
+
+#[test]
+fn organization_size_limits_per_recipient() {
+    let y40 = "y".repeat(40);
+    let y60 = "y".repeat(60);
+    let y120 = "y".repeat(120);
+    let smtp = || config(Protocol::Smtp);
+    let lmtp = || config(Protocol::Lmtp);
+    let cases: Vec<Case> = vec![
+        (
+            "smtp: a declared size above the organization's limit is refused at RCPT",
+            smtp(),
+            vec![
+                ("EHLO c", "250"),
+                ("MAIL FROM:<a@b> SIZE=60", "250 2.1.0"),
+                ("RCPT TO:<small@x.example>", "552 5.3.4"),
+                ("RCPT TO:<sales@x.example>", "250 2.1.5"),
+                ("RCPT TO:<huge@x.example>", "250 2.1.5"),
+                ("RSET", "250 2.0.0"),
+                ("MAIL FROM:<a@b> SIZE=50", "250 2.1.0"),
+                ("RCPT TO:<small@x.example>", "250 2.1.5"),
+            ],
+        ),
+        (
+            "smtp: without SIZE=, the smallest limit applies after the data",
+            smtp(),
+            vec![
+                ("EHLO c", "250"),
+                ("MAIL FROM:<a@b>", "250 2.1.0"),
+                ("RCPT TO:<sales@x.example>", "250 2.1.5"),
+                ("RCPT TO:<small@x.example>", "250 2.1.5"),
+                ("DATA", "354"),
+                (&y60, ""),
+                (".", "552 5.3.4"),
+                ("MAIL FROM:<a@b>", "250 2.1.0"),
+                ("RCPT TO:<small@x.example>", "250 2.1.5"),
+                ("DATA", "354"),
+                (&y40, ""),
+                (".", "250 2.0.0"),
+            ],
+        ),
+        (
+            "smtp: an organization's limit above the listener's does not raise it",
+            smtp(),
+            vec![
+                ("EHLO c", "250"),
+                ("MAIL FROM:<a@b> SIZE=101", "552 5.3.4"),
+                ("MAIL FROM:<a@b>", "250 2.1.0"),
+                ("RCPT TO:<huge@x.example>", "250 2.1.5"),
+                ("DATA", "354"),
+                (&y120, ""),
+                (".", "552 5.3.4"),
+            ],
+        ),
+        (
+            "lmtp: refused for the recipient whose limit it exceeds, stored for the other",
+            lmtp(),
+            vec![
+                ("LHLO c", "250"),
+                ("MAIL FROM:<a@b>", "250 2.1.0"),
+                ("RCPT TO:<small@x.example>", "250 2.1.5"),
+                ("RCPT TO:<sales@x.example>", "250 2.1.5"),
+                ("DATA", "354"),
+                (&y60, ""),
+                (".", "552 5.3.4|250 2.0.0"),
+            ],
+        ),
+        (
+            "lmtp: a store failure and a size refusal keep their recipients' order",
+            SessionConfig {
+                max_recipients: 3,
+                ..lmtp()
+            },
+            vec![
+                ("LHLO c", "250"),
+                ("MAIL FROM:<a@b>", "250 2.1.0"),
+                ("RCPT TO:<sales@x.example>", "250 2.1.5"),
+                ("RCPT TO:<small@x.example>", "250 2.1.5"),
+                ("RCPT TO:<support@x.example>", "250 2.1.5"),
+                ("DATA", "354"),
+                ("FAIL", ""),
+                (&y60, ""),
+                (".", "451 4.3.0|552 5.3.4|451 4.3.0"),
+            ],
+        ),
+        (
+            "lmtp: above every limit, refused for all",
+            lmtp(),
+            vec![
+                ("LHLO c", "250"),
+                ("MAIL FROM:<a@b>", "250 2.1.0"),
+                ("RCPT TO:<small@x.example>", "250 2.1.5"),
+                ("RCPT TO:<sales@x.example>", "250 2.1.5"),
+                ("DATA", "354"),
+                (&y120, ""),
+                (".", "552 5.3.4|552 5.3.4"),
+            ],
+        ),
+    ];
+    for (name, config, script) in cases {
+        eprintln!("case: {name}");
+        check(config, &script);
+    }
+}
+
+#[test]
+fn nothing_above_a_limit_is_handed_over_and_the_refusals_name_the_limit() {
+    let y60 = "y".repeat(60);
+    // SMTP: refused for all, nothing to store.
+    let (got, delivered) = run(
+        config(Protocol::Smtp),
+        &[
+            "EHLO c",
+            "MAIL FROM:<a@b>",
+            "RCPT TO:<sales@x.example>",
+            "RCPT TO:<small@x.example>",
+            "DATA",
+            &y60,
+            ".",
+        ],
+    );
+    assert_eq!(got[6], "552 5.3.4");
+    assert!(delivered.is_empty());
+    // LMTP: handed over for the recipient whose limit the message fits only.
+    let (got, delivered) = run(
+        config(Protocol::Lmtp),
+        &[
+            "LHLO c",
+            "MAIL FROM:<a@b>",
+            "RCPT TO:<small@x.example>",
+            "RCPT TO:<sales@x.example>",
+            "DATA",
+            &y60,
+            ".",
+        ],
+    );
+    assert_eq!(got[6], "552 5.3.4|250 2.0.0");
+    let [(envelope, message)] = delivered.as_slice() else {
+        panic!("{delivered:?}")
+    };
+    assert_eq!(envelope.recipients, ["sales@x.example"]);
+    assert_eq!(message.len(), 62);
+
+    // The texts name the limit.
+    let wire = |out: Vec<Output>| -> Vec<String> {
+        out.into_iter()
+            .filter_map(|o| match o {
+                Output::Reply(r) => Some(r.to_wire()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut s = Session::new(config(Protocol::Smtp));
+    s.feed_line(b"EHLO c");
+    s.feed_line(b"MAIL FROM:<a@b> SIZE=60");
+    s.feed_line(b"RCPT TO:<small@x.example>");
+    assert_eq!(
+        wire(s.recipient_checked(RecipientVerdict::AcceptedUpTo(50))),
+        [
+            "552 5.3.4 <small@x.example>: message size 60 bytes exceeds the maximum message size of 50 bytes of this recipient's organization\r\n"
+        ]
+    );
+    s.feed_line(b"RCPT TO:<big@x.example>");
+    s.recipient_checked(RecipientVerdict::AcceptedUpTo(2048));
+    s.feed_line(b"DATA");
+    s.feed_line("y".repeat(120).as_bytes());
+    assert_eq!(
+        wire(s.feed_line(b".")),
+        ["552 5.3.4 Message size exceeds this server's maximum message size of 100 bytes\r\n"]
+    );
+    let mut s = Session::new(SessionConfig {
+        max_message_size: 4096,
+        ..config(Protocol::Lmtp)
+    });
+    for line in ["LHLO c", "MAIL FROM:<a@b>", "RCPT TO:<small@x.example>"] {
+        s.feed_line(line.as_bytes());
+    }
+    s.recipient_checked(RecipientVerdict::AcceptedUpTo(1024));
+    s.feed_line(b"DATA");
+    for _ in 0..2 {
+        s.feed_line("y".repeat(600).as_bytes());
+    }
+    assert_eq!(
+        wire(s.feed_line(b".")),
+        [
+            "552 5.3.4 <small@x.example> Message size exceeds the maximum message size of 1 KB for this recipient\r\n"
+        ]
     );
 }
