@@ -30,6 +30,7 @@ mod lmtp;
 mod maildir;
 mod postgres;
 mod private_dovecot;
+pub mod private_postfix;
 mod private_postgres;
 mod servers;
 mod smtp_sink;
