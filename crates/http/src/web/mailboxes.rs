@@ -1,7 +1,8 @@
 //! Mailboxes: the grid with its views (All, Active, Failed, Pending approval),
 //! search and paging; the command bar's Edit (Change Multiple Records), Approve
 //! Email and Test & Enable Mailboxes on the selected rows; and one mailbox's page
-//! with its settings, statuses, last runs, alerts and decision trail.
+//! with its settings, statuses, last runs, alerts and decision trail, where a
+//! queue's mailbox is also made a forward mailbox.
 
 use std::collections::HashMap;
 
@@ -27,6 +28,7 @@ pub fn routes() -> Router<WebState> {
         .route("/mailboxes/approve", post(approve))
         .route("/mailboxes/test-and-enable", post(test_and_enable))
         .route("/mailboxes/{id}", get(page))
+        .route("/mailboxes/{id}/forwarding", post(save_forwarding))
 }
 
 /// The views of the grid: (key, title).
@@ -118,6 +120,7 @@ fn notice(done: &str, n: &str) -> Value {
         "updated" => json!({"tone": "good", "text": format!(
             "{n} {plural} updated. A changed profile or delivery method must be tested again: select them and choose Test & Enable Mailboxes.")}),
         "approved" => json!({"tone": "good", "text": format!("Email approved for {n} {plural}.")}),
+        "forwarding" => json!({"tone": "good", "text": "Forward mailbox settings saved."}),
         _ => Value::Null,
     }
 }
@@ -230,7 +233,7 @@ async fn refused(
 ) -> Result<Response, WebError> {
     let back = return_to(f);
     if let Some(id) = back.strip_prefix("/mailboxes/") {
-        return render_page(s, id, "", Some(failure), Value::Null).await;
+        return render_page(s, id, "", Some(failure), Value::Null, None).await;
     }
     let g = GridQuery {
         view: first(f, "view").to_owned(),
@@ -395,7 +398,40 @@ async fn page(
     Path(id): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, WebError> {
-    render_page(&s, &id, &q.cursor, None, notice(&q.done, &q.n)).await
+    render_page(&s, &id, &q.cursor, None, notice(&q.done, &q.n), None).await
+}
+
+/// A posted checkbox: the `toggle` macro sends a hidden `false` before the box's
+/// `true`, so the last value is the one that counts.
+fn ticked(f: &HashMap<String, Vec<String>>, name: &str) -> bool {
+    f.get(name).and_then(|v| v.last()).map(String::as_str) == Some("true")
+}
+
+/// The API's body from the forward mailbox form: both fields, always.
+fn forwarding_body(f: &HashMap<String, Vec<String>>) -> Value {
+    json!({
+        "is_forward_mailbox": ticked(f, "is_forward_mailbox"),
+        "delete_after_processing": ticked(f, "delete_after_processing"),
+    })
+}
+
+/// Saves a queue mailbox's forward mailbox settings; a refusal shows the page
+/// again with the boxes as posted and the API's message next to its field.
+async fn save_forwarding(
+    s: Session,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let posted = forwarding_body(&form(&body));
+    match s
+        .api
+        .patch::<Value>(&s.org_api(&format!("mailboxes/{id}")), &posted)
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/mailboxes/{id}?done=forwarding"))),
+        Err(e) if e.status == 401 || e.status >= 500 => Err(e.into()),
+        Err(e) => render_page(&s, &id, "", Some(e), Value::Null, Some(posted)).await,
+    }
 }
 
 /// One workload's row on the mailbox page.
@@ -418,8 +454,20 @@ async fn render_page(
     cursor: &str,
     failure: Option<ApiFailure>,
     notice: Value,
+    forwarding: Option<Value>,
 ) -> Result<Response, WebError> {
     let m: Value = s.api.get(&s.org_api(&format!("mailboxes/{id}"))).await?;
+    // The forward mailbox form: as posted after a refusal, else as stored.
+    let forwarding = forwarding.unwrap_or_else(|| {
+        json!({
+            "is_forward_mailbox": m["is_forward_mailbox"].as_bool().unwrap_or(false),
+            "delete_after_processing": m["delete_after_processing"].as_bool().unwrap_or(false),
+        })
+    });
+    let errors = failure
+        .as_ref()
+        .map(ApiFailure::field_messages)
+        .unwrap_or_else(|| json!({}));
     let health: Value = s
         .api
         .get(&s.org_api(&format!("monitoring/mailboxes/{id}")))
@@ -476,6 +524,8 @@ async fn render_page(
             "paged": !cursor.is_empty(),
             "failure": failure,
             "notice": notice,
+            "forwarding": forwarding,
+            "errors": errors,
         }),
     )?
     .into_response())
@@ -509,6 +559,20 @@ mod tests {
         );
         let f = form(b"ids=a&profile_id=__none");
         assert_eq!(bulk_body(&f), json!({"ids": ["a"], "profile_id": null}));
+    }
+
+    #[test]
+    fn the_forwarding_body_takes_the_last_value_of_each_box() {
+        let f =
+            form(b"is_forward_mailbox=false&is_forward_mailbox=true&delete_after_processing=false");
+        assert_eq!(
+            forwarding_body(&f),
+            json!({"is_forward_mailbox": true, "delete_after_processing": false})
+        );
+        assert_eq!(
+            forwarding_body(&form(b"")),
+            json!({"is_forward_mailbox": false, "delete_after_processing": false})
+        );
     }
 
     #[test]

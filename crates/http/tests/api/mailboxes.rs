@@ -1,5 +1,6 @@
 //! Mailboxes: created with their owner from the organization's defaults, edited
-//! one by one or in bulk, and the process-email-from rule.
+//! one by one or in bulk, the process-email-from rule, and forward mailboxes
+//! (a queue's only; delete after processing only with forwarding).
 
 use serde_json::json;
 
@@ -12,6 +13,7 @@ on_both_backends!(
     owner_changes_follow_to_the_mailbox,
     users_edit_only_their_own_delivery_settings,
     discovered_locations_are_shown_and_forgotten_with_the_profile,
+    forward_mailboxes_are_queue_mailboxes_only,
 );
 
 async fn every_owner_gets_a_mailbox_with_the_defaults(backend: Backend) {
@@ -511,4 +513,167 @@ async fn discovered_locations_are_shown_and_forgotten_with_the_profile(backend: 
             .unwrap()
             .is_none()
     );
+}
+
+/// One mailbox of a list answer, by id.
+fn listed<'a>(list: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .unwrap_or_else(|| panic!("mailbox {id} is not listed: {list}"))
+}
+
+async fn forward_mailboxes_are_queue_mailboxes_only(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let org = app.org("Contoso").await;
+    let queue = app
+        .post(
+            &format!("/api/v1/orgs/{org}/queues"),
+            &app.admin,
+            json!({"name": "Forwarded", "email": "forwarded@example.org"}),
+        )
+        .await
+        .expect(201);
+    let (alice, alice_token) = app.member(&org, "Alice", "user").await;
+    let qm = queue["mailbox_id"].as_str().unwrap();
+    let um = alice["mailbox_id"].as_str().unwrap();
+    let queue_path = format!("/api/v1/orgs/{org}/mailboxes/{qm}");
+    let user_path = format!("/api/v1/orgs/{org}/mailboxes/{um}");
+
+    // New mailboxes are neither, in GET and in the list.
+    for path in [&queue_path, &user_path] {
+        let m = app.get(path, &app.admin).await.expect(200);
+        assert_eq!(m["is_forward_mailbox"], false, "{m}");
+        assert_eq!(m["delete_after_processing"], false, "{m}");
+    }
+
+    // Both on a queue's mailbox: saved, answered and read back.
+    let m = app
+        .patch(
+            &queue_path,
+            &app.admin,
+            json!({"is_forward_mailbox": true, "delete_after_processing": true}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(m["is_forward_mailbox"], true, "{m}");
+    assert_eq!(m["delete_after_processing"], true, "{m}");
+    let m = app.get(&queue_path, &app.admin).await.expect(200);
+    assert_eq!(m["is_forward_mailbox"], true, "{m}");
+    assert_eq!(m["delete_after_processing"], true, "{m}");
+    let list = app
+        .get(&format!("/api/v1/orgs/{org}/mailboxes"), &app.admin)
+        .await
+        .expect(200);
+    assert_eq!(listed(&list, qm)["is_forward_mailbox"], true, "{list}");
+    assert_eq!(listed(&list, qm)["delete_after_processing"], true, "{list}");
+    assert_eq!(listed(&list, um)["is_forward_mailbox"], false, "{list}");
+    assert_eq!(
+        listed(&list, um)["delete_after_processing"],
+        false,
+        "{list}"
+    );
+
+    // Forwarding off while deletion stays on: refused, the mailbox unchanged.
+    let e = app
+        .patch(
+            &queue_path,
+            &app.admin,
+            json!({"is_forward_mailbox": false}),
+        )
+        .await
+        .error(422, "validation_failed");
+    assert_eq!(e["field"], "delete_after_processing", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("is_forward_mailbox"),
+        "the message names the fix: {e}"
+    );
+    let m = app.get(&queue_path, &app.admin).await.expect(200);
+    assert_eq!(m["is_forward_mailbox"], true, "{m}");
+    // Both off together is fine; so is forwarding without deletion.
+    let m = app
+        .patch(
+            &queue_path,
+            &app.admin,
+            json!({"is_forward_mailbox": false, "delete_after_processing": false}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(m["is_forward_mailbox"], false, "{m}");
+    assert_eq!(m["delete_after_processing"], false, "{m}");
+    let m = app
+        .patch(&queue_path, &app.admin, json!({"is_forward_mailbox": true}))
+        .await
+        .expect(200);
+    assert_eq!(m["is_forward_mailbox"], true, "{m}");
+    assert_eq!(m["delete_after_processing"], false, "{m}");
+    // Deletion alone on a queue mailbox that does not forward: refused.
+    let e = app
+        .patch(
+            &queue_path,
+            &app.admin,
+            json!({"is_forward_mailbox": false, "delete_after_processing": true}),
+        )
+        .await
+        .error(422, "validation_failed");
+    assert_eq!(e["field"], "delete_after_processing", "{e}");
+    assert_eq!(e["details"].as_array().unwrap().len(), 1, "{e}");
+    assert_eq!(
+        app.get(&queue_path, &app.admin).await.expect(200)["is_forward_mailbox"],
+        true
+    );
+
+    // A user's mailbox cannot forward: the error names the field and the fix.
+    let e = app
+        .patch(&user_path, &app.admin, json!({"is_forward_mailbox": true}))
+        .await
+        .error(422, "validation_failed");
+    assert_eq!(e["field"], "is_forward_mailbox", "{e}");
+    let message = e["message"].as_str().unwrap();
+    assert!(message.contains("queue"), "{e}");
+    assert!(message.contains("create a queue"), "the fix: {e}");
+    // Both on a user's mailbox: only forwarding is wrong, so only it is named.
+    let e = app
+        .patch(
+            &user_path,
+            &app.admin,
+            json!({"is_forward_mailbox": true, "delete_after_processing": true}),
+        )
+        .await
+        .error(422, "validation_failed");
+    let fields: Vec<&str> = e["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["is_forward_mailbox"], "{e}");
+    // Deletion alone on a user's mailbox: refused as well.
+    let e = app
+        .patch(
+            &user_path,
+            &app.admin,
+            json!({"delete_after_processing": true}),
+        )
+        .await
+        .error(422, "validation_failed");
+    assert_eq!(e["field"], "delete_after_processing", "{e}");
+    let m = app.get(&user_path, &app.admin).await.expect(200);
+    assert_eq!(m["is_forward_mailbox"], false, "{m}");
+    assert_eq!(m["delete_after_processing"], false, "{m}");
+    // Users may not set it on their own mailbox either: an administrator's field.
+    let e = app
+        .patch(
+            &user_path,
+            &alice_token,
+            json!({"is_forward_mailbox": false}),
+        )
+        .await
+        .error(403, "forbidden");
+    assert_eq!(e["field"], "is_forward_mailbox", "{e}");
 }

@@ -1,5 +1,6 @@
 //! The Mailboxes grid and a mailbox's page: Change Multiple Records, Approve
-//! Email, Test & Enable with its live job progress, and a failure alert.
+//! Email, Test & Enable with its live job progress, a failure alert, and a
+//! queue's mailbox made a forward mailbox.
 
 use std::time::Duration;
 
@@ -178,5 +179,109 @@ async fn a_wrong_password_shows_a_failure_alert() {
     );
     b.open("/alerts?severity=error").await;
     b.find(".alert-card.sev-error").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_mailbox_becomes_a_forward_mailbox() {
+    let w = World::start(Backend::Sqlite, fast_engine()).await;
+    let queue = w
+        .post(
+            "/queues",
+            json!({"name": "Forwarded mail", "email": format!("{}@example.org", unique("fwd"))}),
+        )
+        .await;
+    let qm = queue["mailbox_id"].as_str().unwrap().to_owned();
+    let (_, um, _) = w.member("all").await;
+
+    let b = signed_in(&w).await;
+    // A user's mailbox has no forward mailbox settings.
+    b.open(&format!("/mailboxes/{um}")).await;
+    b.wait_for_text("Synchronization", 10).await;
+    assert!(
+        b.client
+            .find(fantoccini::Locator::Css("#forwarding"))
+            .await
+            .is_err(),
+        "a user's mailbox page offers no forward mailbox settings"
+    );
+
+    b.open(&format!("/mailboxes/{qm}")).await;
+    b.find("#forwarding-form").await;
+    assert!(
+        !b.find("#is_forward_mailbox")
+            .await
+            .is_selected()
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.find("#delete_after_processing")
+            .await
+            .is_selected()
+            .await
+            .unwrap()
+    );
+
+    // Deletion without forwarding: refused, the message next to its box, the box
+    // still ticked as posted, nothing saved.
+    b.click("#delete_after_processing").await;
+    b.click("#save-forwarding").await;
+    b.find("#field-delete_after_processing .error-text").await;
+    let error = b.text("#field-delete_after_processing .error-text").await;
+    assert!(
+        error.contains("forward mailboxes only") && error.contains("is_forward_mailbox"),
+        "{error}"
+    );
+    assert!(
+        b.client
+            .find(fantoccini::Locator::Css(
+                "#field-is_forward_mailbox .error-text"
+            ))
+            .await
+            .is_err(),
+        "only the wrong field is marked"
+    );
+    assert!(
+        b.find("#delete_after_processing")
+            .await
+            .is_selected()
+            .await
+            .unwrap()
+    );
+    let m = w.get(&format!("/mailboxes/{qm}")).await;
+    assert_eq!(m["delete_after_processing"], false, "{m}");
+    b.screenshot("mailbox-forwarding-refused").await;
+
+    // Forwarding ticked too: saved, and shown ticked when the page is opened again.
+    b.click("#is_forward_mailbox").await;
+    b.click("#save-forwarding").await;
+    b.wait_for_text("Forward mailbox settings saved", 10).await;
+    let m = w.get(&format!("/mailboxes/{qm}")).await;
+    assert_eq!(m["is_forward_mailbox"], true, "{m}");
+    assert_eq!(m["delete_after_processing"], true, "{m}");
+    b.open(&format!("/mailboxes/{qm}")).await;
+    assert!(
+        b.find("#is_forward_mailbox")
+            .await
+            .is_selected()
+            .await
+            .unwrap()
+    );
+    assert!(
+        b.find("#delete_after_processing")
+            .await
+            .is_selected()
+            .await
+            .unwrap()
+    );
+
+    // Unticking deletion alone keeps forwarding.
+    b.click("#delete_after_processing").await;
+    b.click("#save-forwarding").await;
+    b.wait_for_text("Forward mailbox settings saved", 10).await;
+    let m = w.get(&format!("/mailboxes/{qm}")).await;
+    assert_eq!(m["is_forward_mailbox"], true, "{m}");
+    assert_eq!(m["delete_after_processing"], false, "{m}");
     b.close().await;
 }
