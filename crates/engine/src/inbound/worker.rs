@@ -19,7 +19,7 @@ use mailbridge_domain::error_model::SyncError;
 use mailbridge_domain::inbound::Tag;
 use mailbridge_domain::ingest::FolderKind;
 use mailbridge_domain::{AlertScope, AlertSeverity, RegardingType};
-use mailbridge_store::{InboundMessage, StoreError};
+use mailbridge_store::{InboundMessage, StoreError, Workload};
 use tokio::sync::{Notify, watch};
 
 use crate::Engine;
@@ -45,6 +45,9 @@ pub struct WorkerConfig {
     /// When the messages of a mailbox that may not process mail (not approved)
     /// are looked at again.
     pub hold_recheck: Duration,
+    /// When messages are taken again after the store (or the mailbox's settings)
+    /// failed while they were processed.
+    pub store_retry: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -55,6 +58,7 @@ impl Default for WorkerConfig {
             idle_poll: Duration::from_secs(2),
             retry_after: Duration::from_secs(60),
             hold_recheck: Duration::from_secs(60),
+            store_retry: Duration::from_secs(5),
         }
     }
 }
@@ -142,7 +146,7 @@ impl Worker {
                 // The store or the mailbox's settings failed: the messages wait,
                 // and are taken again after a short while.
                 tracing::warn!(mailbox, error = %e.message, "inbound worker: received messages kept for later");
-                let until = Utc::now() + chrono::Duration::seconds(5);
+                let until = Utc::now() + chrono_duration(config.store_retry);
                 let _ = engine
                     .store
                     .defer_inbound_messages(&ids, node, until, &e.message)
@@ -189,6 +193,7 @@ impl Worker {
             return Ok(());
         }
         self.held_alerted.remove(mailbox);
+        let started = Utc::now();
         let mut kinds = Kinds::default();
         let mut run: Vec<InboundMessage> = Vec::new();
         let mut run_kind: Option<FolderKind> = None;
@@ -204,6 +209,14 @@ impl Worker {
         if let Some(k) = run_kind {
             process_run(engine, config, &ctx, &k, run, report).await?;
         }
+        // The mailbox's incoming workload is healthy, as after a synchronization
+        // run: Monitoring shows the last success, and a change of status is
+        // reported to webhooks. The scheduler never runs a router mailbox (it
+        // looks only at server-side synchronization), so the next run time is moot.
+        store
+            .workload_succeeded(mailbox, Workload::Incoming, started, started, false)
+            .await
+            .map_err(store_error)?;
         Ok(())
     }
 

@@ -53,6 +53,7 @@ async fn router(backend: Backend) -> Router {
         idle_poll: Duration::from_millis(200),
         retry_after: Duration::from_millis(500),
         hold_recheck: Duration::from_millis(300),
+        store_retry: Duration::from_millis(300),
         ..Default::default()
     };
     tasks.push(tokio::spawn(worker::run(
@@ -193,6 +194,10 @@ async fn pushed_mail_is_tracked(backend: Backend) {
     assert_eq!(email["regarding_type"], "contact", "{email}");
     assert_eq!(email["regarding_id"], contact["id"], "{email}");
 
+    // The mailbox's incoming workload shows the push route's success.
+    let m = w.get(&format!("/mailboxes/{rita_mb}")).await;
+    assert_eq!(m["incoming_status"], "success", "{m}");
+
     // Every received message is marked processed.
     let stored = w
         .store
@@ -243,6 +248,11 @@ async fn unapproved_mail_is_held_then_processed(backend: Backend) {
         alerts[0]["message"].as_str().unwrap().contains("held"),
         "{alerts:?}"
     );
+    let m = w.get(&format!("/mailboxes/{mb}")).await;
+    assert_eq!(
+        m["incoming_status"], "not_run",
+        "nothing processed yet: {m}"
+    );
     r.approve(&mb).await;
     let email = email_by_message_id(w, &id, WAIT).await;
     assert_eq!(email["mailbox_id"], mb.as_str(), "{email}");
@@ -283,6 +293,55 @@ async fn a_replayed_message_is_not_tracked_twice(backend: Backend) {
     assert_eq!(emails[0]["id"], email["id"]);
     let decisions = w.decisions(&mb, &format!("&message_id={id}")).await;
     assert_eq!(decisions.len(), 1, "{decisions:?}");
+}
+
+/// The store fails while a received message is processed: the message waits,
+/// pending with the error, and is tracked once the store works again.
+#[tokio::test]
+async fn a_store_failure_while_processing_keeps_the_message() {
+    let r = router(Backend::Sqlite).await;
+    let w = &r.w;
+    let (_, mb, address) = r.router_user("sue", true).await;
+    let mailbridge_store::Db::Sqlite(pool) = w.store.db() else {
+        panic!("a SQLite store")
+    };
+    sqlx::query(
+        "CREATE TRIGGER no_emails BEFORE INSERT ON emails BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let (raw, id) = message("carl@fabrikam.com", &[&address], "Kept", "");
+    r.send(&[&address], &raw).await;
+    let kept = wait("the failure recorded", WAIT, || async {
+        let s = w
+            .store
+            .inbound_messages_of_mailbox(&w.org, &mb)
+            .await
+            .unwrap();
+        s.into_iter().next().filter(|m| {
+            m.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("disk full"))
+        })
+    })
+    .await;
+    assert_eq!(kept.status, "pending", "{kept:?}");
+    assert!(w.emails(&format!("&message_id={id}")).await.is_empty());
+    sqlx::query("DROP TRIGGER no_emails")
+        .execute(pool)
+        .await
+        .unwrap();
+    let email = email_by_message_id(w, &id, WAIT).await;
+    assert_eq!(email["mailbox_id"], mb.as_str(), "{email}");
+    let s = w
+        .store
+        .inbound_messages_of_mailbox(&w.org, &mb)
+        .await
+        .unwrap();
+    assert_eq!(s.len(), 1);
+    assert!(s[0].attempts >= 2, "taken again: {:?}", s[0]);
+    assert_eq!(w.emails(&format!("&message_id={id}")).await.len(), 1);
 }
 
 #[tokio::test]
