@@ -6,6 +6,8 @@
 //! - [`outgoing`]: queued emails sent and marked Sent, against a bare SMTP client.
 //! - [`push`]: SMTP acceptance to the email in the store, over IMAP IDLE.
 //! - [`mailboxes`]: CPU and memory of many idle, polled mailboxes.
+//! - [`router`]: messages pushed over LMTP to the inbound listener, against
+//!   Dovecot's LMTP delivery.
 //!
 //! `scripts/bench` is the command; docs/BENCHMARKS.md holds the figures.
 
@@ -15,6 +17,7 @@ pub mod mailboxes;
 pub mod outgoing;
 pub mod proc;
 pub mod push;
+pub mod router;
 pub mod world;
 
 use std::fmt;

@@ -1,11 +1,11 @@
-//! `mailbridge-bench [--size tiny|small|full] [--only ingest|outgoing|push|mailboxes]`:
+//! `mailbridge-bench [--size tiny|small|full] [--only ingest|outgoing|push|mailboxes|router]`:
 //! runs the benchmarks against the test servers (start them with scripts/bench,
 //! which also installs mbsync) and prints each ratio, then a table.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use mailbridge_bench::{Database, Report, Size, ingest, mailboxes, outgoing, push, table};
+use mailbridge_bench::{Database, Report, Size, ingest, mailboxes, outgoing, push, router, table};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Bench {
@@ -13,6 +13,7 @@ enum Bench {
     Outgoing,
     Push,
     Mailboxes,
+    Router,
 }
 
 #[derive(Parser, Debug)]
@@ -24,7 +25,7 @@ struct Args {
     /// tiny: seconds; small: ~1,000 messages/emails, 100 IDLE, 500 mailboxes; full: the sizes.
     #[arg(long, value_enum, default_value = "small")]
     size: Size,
-    /// Run only these benchmarks (repeatable; default: all four).
+    /// Run only these benchmarks (repeatable; default: all five).
     #[arg(long, value_enum)]
     only: Vec<Bench>,
     /// The engine's database.
@@ -50,6 +51,7 @@ async fn main() -> ExitCode {
         Bench::Outgoing,
         Bench::Push,
         Bench::Mailboxes,
+        Bench::Router,
     ];
     let chosen: Vec<Bench> = if args.only.is_empty() {
         all.to_vec()
@@ -85,6 +87,13 @@ async fn main() -> ExitCode {
             }
             Bench::Mailboxes => {
                 mailboxes::run(&mailboxes::Options {
+                    size: args.size,
+                    database: args.database,
+                })
+                .await
+            }
+            Bench::Router => {
+                router::run(&router::Options {
                     size: args.size,
                     database: args.database,
                 })

@@ -1,7 +1,7 @@
 //! The benchmarks at the tiny size, through the library: they run and produce
 //! sane numbers (not the targets). Needs the test servers (./scripts/test).
 
-use mailbridge_bench::{Database, Report, Size, ingest, mailboxes, outgoing, push};
+use mailbridge_bench::{Database, Report, Size, ingest, mailboxes, outgoing, push, router};
 
 fn check(r: &Report) {
     eprintln!("{r}");
@@ -79,4 +79,16 @@ fn percentiles() {
         mailbridge_bench::percentile(&v, 99.0),
         Duration::from_millis(99)
     );
+}
+
+#[tokio::test]
+async fn router_tiny() {
+    let r = router::run(&router::Options {
+        size: Size::Tiny,
+        database: Database::Sqlite,
+    })
+    .await
+    .expect("the router benchmark runs (it fails unless exactly 30 emails are tracked)");
+    check(&r);
+    assert!(r.headline.starts_with("mailbridge accepted 30"), "{r}");
 }
