@@ -134,6 +134,14 @@ async fn pushed_mail_is_tracked(backend: Backend) {
     let contact_id = contact["id"].as_str().unwrap();
     let (rita, rita_mb, rita_address) = r.router_user("rita", true).await;
     let (_, sam_mb, sam_address) = r.router_user("sam", true).await;
+    // A subscriber to email.tracked (nothing listens there: the deliveries are
+    // queued and tried, which is all this test reads).
+    let hook = w
+        .post(
+            "/webhooks",
+            json!({"url": "http://127.0.0.1:9/hook", "event_types": ["email.tracked"]}),
+        )
+        .await;
 
     // To Rita only: her email, decided in the router folder.
     let (raw, id) = message("Carl <carl@fabrikam.com>", &[&rita_address], "Quote", "");
@@ -193,6 +201,22 @@ async fn pushed_mail_is_tracked(backend: Backend) {
     let email = email_by_message_id(w, &id, WAIT).await;
     assert_eq!(email["regarding_type"], "contact", "{email}");
     assert_eq!(email["regarding_id"], contact["id"], "{email}");
+
+    // One email.tracked per email created, as for synchronized mail.
+    let deliveries = w
+        .get(&format!(
+            "/webhooks/{}/deliveries?limit=100",
+            hook["id"].as_str().unwrap()
+        ))
+        .await;
+    let deliveries = deliveries["items"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 3, "{deliveries:?}");
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d["event_type"] == "email.tracked"),
+        "{deliveries:?}"
+    );
 
     // The mailbox's incoming workload shows the push route's success.
     let m = w.get(&format!("/mailboxes/{rita_mb}")).await;
