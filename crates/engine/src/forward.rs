@@ -274,6 +274,39 @@ pub async fn prepare(
     }
 }
 
+/// One copy of a forward mailbox on its own (tagged for tracking after it was
+/// skipped): attributed as in a batch, decided, and written; `Ok(true)` when a
+/// new email was created.
+pub async fn process_one(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    folder: FolderRef<'_>,
+    msg: &FetchedMessage,
+) -> Result<bool, ItemError> {
+    let mut analyzed = vec![Some(pipeline::analyze(ctx, msg))];
+    let plans = attribute_batch(engine, ctx, std::slice::from_ref(msg), &mut analyzed)
+        .await
+        .map_err(ItemError::Sync)?;
+    let (Some(a), Some(Some(plan))) = (analyzed.pop().flatten(), plans.into_iter().next()) else {
+        return Err(ItemError::Item(
+            "the copy could not be read for attribution".to_owned(),
+        ));
+    };
+    let found = engine
+        .store
+        .batch_lookups(&ctx.mailbox.org_id, &pipeline::keys(ctx, &[&a]))
+        .await
+        .map_err(|e| ItemError::Sync(store_error(e)))?;
+    let mut batch = BatchState::default();
+    let write = prepare(engine, ctx, &plan, folder, msg, a, &found, None, &mut batch).await?;
+    let email_id = engine
+        .store
+        .ingest(&write)
+        .await
+        .map_err(pipeline::write_error)?;
+    Ok(pipeline::created(&write, &email_id))
+}
+
 /// Whether the processed messages of this folder are deleted from the server.
 pub fn deletes_processed(ctx: &MailboxContext, kind: &FolderKind) -> bool {
     ctx.mailbox.is_forward_mailbox

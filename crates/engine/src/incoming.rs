@@ -295,7 +295,20 @@ async fn retrack_tagged(
         .map_err(store_error)?;
     for msg in session.fetch_uids(&skipped).await? {
         report.processed += 1;
-        match pipeline::process(engine, ctx, folder, kind, uidvalidity, &msg, None).await {
+        // A forward mailbox's copy is tracked as its original recipient's, as in
+        // a batch.
+        let processed = match ctx.mailbox.is_forward_mailbox {
+            true => {
+                let at = FolderRef {
+                    name: folder,
+                    kind,
+                    uidvalidity,
+                };
+                crate::forward::process_one(engine, ctx, at, &msg).await
+            }
+            false => pipeline::process(engine, ctx, folder, kind, uidvalidity, &msg, None).await,
+        };
+        match processed {
             Ok(tracked) => {
                 report.tracked += usize::from(tracked);
                 let outcome = match tracked {

@@ -205,3 +205,75 @@ async fn forward_mailbox_on_sqlite() {
 async fn forward_mailbox_on_postgres() {
     copies_are_attributed_linked_and_deleted(Backend::Postgres).await;
 }
+
+/// A copy skipped by its original recipient's filter, then tagged for tracking
+/// in the forward mailbox: tracked as that recipient's, not the queue's.
+#[tokio::test]
+async fn a_copy_tagged_later_is_tracked_as_the_original_recipients() {
+    let w = World::start(Backend::Sqlite, fast_engine()).await;
+    let (_, bob_mb, bob) = w.member("none").await;
+    let fwd_name = unique("fwd");
+    let fwd = w
+        .servers
+        .add_user(&fwd_name, &format!("pw-{fwd_name}"))
+        .await;
+    let queue = w
+        .post(
+            "/queues",
+            json!({"name": "Forwarded mail", "email": fwd.address, "tracking_filter": "all"}),
+        )
+        .await;
+    let fwd_mb = queue["mailbox_id"].as_str().unwrap().to_owned();
+    w.patch(
+        &format!("/mailboxes/{fwd_mb}"),
+        json!({"profile_id": w.profile, "password": fwd.password, "is_forward_mailbox": true}),
+    )
+    .await;
+    let (status, v) = w
+        .try_call(
+            Method::POST,
+            &format!("/api/v1/orgs/{}/mailboxes/approve", w.org),
+            json!({"ids": [fwd_mb]}),
+            &w.approver,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (to_bob, id) = message("carl@fabrikam.com", &[&bob.address], "Later", "");
+    w.servers
+        .deliver(
+            &fwd.address,
+            &redirected(&bob.address, &fwd.address, &to_bob),
+        )
+        .await
+        .unwrap();
+    let job = w.test_and_enable(&[&fwd_mb]).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let d = wait("the skip", Duration::from_secs(15), || async {
+        w.decisions(&fwd_mb, &format!("&message_id={id}"))
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(d["outcome"], "skipped", "Bob's filter is none: {d}");
+    // Someone tags the copy in the forward mailbox.
+    let mut imap = crate::hosts::RawImap::login(&w, &fwd).await;
+    imap.command("SELECT INBOX").await;
+    imap.command("UID STORE 1:* +FLAGS ($MailbridgeTracked)")
+        .await;
+    let email = email_by_message_id(&w, &id, Duration::from_secs(15)).await;
+    assert_eq!(
+        email["mailbox_id"],
+        bob_mb.as_str(),
+        "Bob's, not the queue's: {email}"
+    );
+    assert_eq!(email["subject"], "Later");
+    assert_eq!(email["decision"]["rule"], "tracking_keyword", "{email}");
+    assert!(
+        email["decision"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("forwarded copy of {}", bob.address)),
+        "{email}"
+    );
+}
