@@ -7,6 +7,7 @@
 //!
 //! The stored messages are processed by [`worker`], on any node.
 
+pub mod auth;
 mod connection;
 pub mod tls;
 pub mod worker;
@@ -19,11 +20,12 @@ use std::time::{Duration, Instant};
 use mailbridge_domain::inbound::cidr::Cidr;
 use mailbridge_domain::inbound::{Protocol, RouterAddresses};
 use mailbridge_domain::organization::message_size_limit_bytes;
-use mailbridge_domain::secret::Secret;
 use mailbridge_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinHandle;
+
+use crate::metrics::{EngineMetrics, InboundConnectionOutcome};
 
 /// The listener's settings; with neither address set nothing listens.
 #[derive(Clone)]
@@ -36,8 +38,8 @@ pub struct InboundConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Clients that need no authentication.
     pub allowed_clients: Vec<Cidr>,
-    /// SMTP AUTH users and their passwords (offered on TLS only).
-    pub users: BTreeMap<String, Secret>,
+    /// SMTP AUTH users and their passwords' Argon2id hashes (offered on TLS only).
+    pub users: BTreeMap<String, auth::PasswordHashString>,
     /// Advertised as SIZE; larger messages are refused with 552. This is the upper
     /// bound for every organization: each may set a smaller limit in its email
     /// settings (`max_message_size_kb`), enforced per recipient.
@@ -53,6 +55,9 @@ pub struct InboundConfig {
     pub router_cache: Duration,
     /// Notified after each stored message (wakes the processing worker).
     pub stored: Option<Arc<tokio::sync::Notify>>,
+    /// Where connections, recipient verdicts, messages and refused logins are
+    /// counted (`mailbridge_inbound_*`); nothing is counted without it.
+    pub metrics: Option<Arc<EngineMetrics>>,
 }
 
 impl InboundConfig {
@@ -72,6 +77,7 @@ impl InboundConfig {
             data_timeout: Duration::from_secs(180),
             router_cache: Duration::from_secs(5),
             stored: None,
+            metrics: None,
         }
     }
 }
@@ -86,6 +92,7 @@ impl std::fmt::Debug for InboundConfig {
             .field("allowed_clients", &self.allowed_clients)
             .field("users", &self.users.keys().collect::<Vec<_>>())
             .field("max_message_size", &self.max_message_size)
+            .field("metrics", &self.metrics.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -186,6 +193,14 @@ async fn accept_loop(listener: TcpListener, protocol: Protocol, shared: Arc<Shar
             }
         };
         let permit = shared.connections.clone().try_acquire_owned();
+        if let Some(metrics) = &shared.config.metrics {
+            let outcome = if permit.is_ok() {
+                InboundConnectionOutcome::Accepted
+            } else {
+                InboundConnectionOutcome::RefusedBusy
+            };
+            metrics.inbound_connection(protocol.into(), outcome);
+        }
         let shared = shared.clone();
         tokio::spawn(async move {
             match permit {

@@ -117,6 +117,64 @@ label_value!(
     }
 );
 
+label_value!(
+    /// The protocol a sending server speaks to the inbound listener.
+    InboundProtocol {
+        Smtp = "smtp",
+        Lmtp = "lmtp",
+    }
+);
+
+label_value!(
+    /// What the inbound listener did with a connection it accepted from the OS.
+    InboundConnectionOutcome {
+        /// Served: greeted and read until the client or the session closed it.
+        Accepted = "accepted",
+        /// Over `max_connections`: answered 421 and closed.
+        RefusedBusy = "refused_busy",
+    }
+);
+
+label_value!(
+    /// The inbound listener's verdict on one `RCPT TO`.
+    InboundRecipientOutcome {
+        /// A router mailbox's address: 250.
+        Accepted = "accepted",
+        /// No router mailbox has this address: 550.
+        Unknown = "unknown",
+        /// The size declared at MAIL is above the recipient organization's limit: 552.
+        TooLarge = "too_large",
+        /// Over `max_recipients` for the transaction: 452.
+        TooMany = "too_many",
+        /// The router mailboxes could not be read (the store is down): 451.
+        LookupFailed = "lookup_failed",
+    }
+);
+
+label_value!(
+    /// What became of one message (one transaction) offered to the inbound listener.
+    InboundMessageOutcome {
+        /// Written to the store, then acknowledged with 250.
+        Stored = "stored",
+        /// The write failed: 451, the sending server tries again.
+        StoreFailed = "store_failed",
+        /// Above the listener's or the recipients' organizations' limit: 552, at
+        /// MAIL (the declared size) or after the data.
+        TooLarge = "too_large",
+        /// A line of the text was longer than 998 characters: 554.
+        LineTooLong = "line_too_long",
+    }
+);
+
+impl From<mailbridge_domain::inbound::Protocol> for InboundProtocol {
+    fn from(p: mailbridge_domain::inbound::Protocol) -> Self {
+        match p {
+            mailbridge_domain::inbound::Protocol::Smtp => InboundProtocol::Smtp,
+            mailbridge_domain::inbound::Protocol::Lmtp => InboundProtocol::Lmtp,
+        }
+    }
+}
+
 impl RunOutcome {
     /// The outcome of a run's result.
     pub fn of<T>(result: &Result<T, SyncError>) -> RunOutcome {
@@ -167,6 +225,29 @@ struct CensusLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct InboundConnectionLabels {
+    protocol: InboundProtocol,
+    outcome: InboundConnectionOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct InboundRecipientLabels {
+    protocol: InboundProtocol,
+    outcome: InboundRecipientOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct InboundMessageLabels {
+    protocol: InboundProtocol,
+    outcome: InboundMessageOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct InboundProtocolLabels {
+    protocol: InboundProtocol,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -195,6 +276,10 @@ pub struct EngineMetrics {
     census_runs: Family<CensusLabels, Counter>,
     census_gaps_found: Counter,
     census_backfilled: Counter,
+    inbound_connections: Family<InboundConnectionLabels, Counter>,
+    inbound_recipients: Family<InboundRecipientLabels, Counter>,
+    inbound_messages: Family<InboundMessageLabels, Counter>,
+    inbound_auth_failures: Family<InboundProtocolLabels, Counter>,
     running: Gauge,
     cluster_nodes: Gauge,
     mailboxes_assigned: Gauge,
@@ -221,6 +306,10 @@ impl EngineMetrics {
         let census_runs = Family::<CensusLabels, Counter>::default();
         let census_gaps_found = Counter::default();
         let census_backfilled = Counter::default();
+        let inbound_connections = Family::<InboundConnectionLabels, Counter>::default();
+        let inbound_recipients = Family::<InboundRecipientLabels, Counter>::default();
+        let inbound_messages = Family::<InboundMessageLabels, Counter>::default();
+        let inbound_auth_failures = Family::<InboundProtocolLabels, Counter>::default();
         let running = Gauge::default();
         let cluster_nodes = Gauge::default();
         let mailboxes_assigned = Gauge::default();
@@ -303,6 +392,26 @@ impl EngineMetrics {
             "Census gaps processed through the normal pipeline (each exactly once)",
             census_backfilled.clone(),
         );
+        registry.register(
+            "inbound_connections",
+            "Connections to the inbound SMTP/LMTP listener, by protocol and outcome (refused_busy: over max_connections, answered 421)",
+            inbound_connections.clone(),
+        );
+        registry.register(
+            "inbound_recipients",
+            "Recipients (RCPT TO) offered to the inbound listener, by protocol and verdict",
+            inbound_recipients.clone(),
+        );
+        registry.register(
+            "inbound_messages",
+            "Messages offered to the inbound listener, by protocol and outcome (stored: written to the store before the 250)",
+            inbound_messages.clone(),
+        );
+        registry.register(
+            "inbound_auth_failures",
+            "SMTP AUTH attempts the inbound listener refused (535)",
+            inbound_auth_failures.clone(),
+        );
         EngineMetrics {
             registry,
             graph_requests,
@@ -310,6 +419,10 @@ impl EngineMetrics {
             census_runs,
             census_gaps_found,
             census_backfilled,
+            inbound_connections,
+            inbound_recipients,
+            inbound_messages,
+            inbound_auth_failures,
             runs,
             run_duration,
             items,
@@ -415,6 +528,34 @@ impl EngineMetrics {
     /// Incoming work was made due at once.
     pub fn push_wakeup(&self, source: WakeSource) {
         self.wakeups.get_or_create(&WakeLabels { source }).inc();
+    }
+
+    /// The inbound listener accepted a connection from the OS and served or refused it.
+    pub fn inbound_connection(&self, protocol: InboundProtocol, outcome: InboundConnectionOutcome) {
+        self.inbound_connections
+            .get_or_create(&InboundConnectionLabels { protocol, outcome })
+            .inc();
+    }
+
+    /// The inbound listener answered a `RCPT TO`.
+    pub fn inbound_recipient(&self, protocol: InboundProtocol, outcome: InboundRecipientOutcome) {
+        self.inbound_recipients
+            .get_or_create(&InboundRecipientLabels { protocol, outcome })
+            .inc();
+    }
+
+    /// The inbound listener finished with a message.
+    pub fn inbound_message(&self, protocol: InboundProtocol, outcome: InboundMessageOutcome) {
+        self.inbound_messages
+            .get_or_create(&InboundMessageLabels { protocol, outcome })
+            .inc();
+    }
+
+    /// The inbound listener refused an AUTH attempt's credentials.
+    pub fn inbound_auth_failure(&self, protocol: InboundProtocol) {
+        self.inbound_auth_failures
+            .get_or_create(&InboundProtocolLabels { protocol })
+            .inc();
     }
 }
 

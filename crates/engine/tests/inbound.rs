@@ -3,10 +3,12 @@
 //! acknowledged; an unknown recipient is refused with 550, an oversized message
 //! with 552 (above the listener's limit or the recipient organization's own);
 //! a failed write answers 451 and stores nothing, and the retry succeeds; LMTP
-//! answers once per recipient; STARTTLS and AUTH for clients not allow-listed.
+//! answers once per recipient; STARTTLS and AUTH for clients not allow-listed;
+//! with a metrics handle, each of these is counted (`mailbridge_inbound_*`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::Address;
@@ -14,9 +16,10 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, MailParameter};
-use mailbridge_domain::secret::Secret;
 use mailbridge_domain::{DeliveryMethod, Role, TrackingFilter};
+use mailbridge_engine::inbound::auth::PasswordHashString;
 use mailbridge_engine::inbound::{InboundConfig, InboundListener, tls};
+use mailbridge_engine::metrics::EngineMetrics;
 use mailbridge_store::{Cipher, Db, InboundMessage, NewUser, Store};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::task::JoinHandle;
@@ -496,7 +499,7 @@ async fn clients_not_allow_listed_need_starttls_and_auth() {
     let w = world(move |c| {
         c.allowed_clients.clear();
         c.tls = Some(server);
-        c.users = BTreeMap::from([("relay".to_owned(), Secret::new("s3cret"))]);
+        c.users = BTreeMap::from([("relay".to_owned(), PasswordHashString::hash("s3cret"))]);
     })
     .await;
     let hello = ClientId::Domain("relay.fabrikam.com".into());
@@ -516,6 +519,11 @@ async fn clients_not_allow_listed_need_starttls_and_auth() {
     c.starttls(tls(), &hello).await.expect("STARTTLS");
     let wrong = Credentials::new("relay".to_owned(), "guess".to_owned());
     assert_eq!(code(&c.auth(&[Mechanism::Plain], &wrong).await), "535");
+    // So is an unknown user, even with a password another user has.
+    let mut c = w.smtp_client().await;
+    c.starttls(tls(), &hello).await.expect("STARTTLS");
+    let unknown = Credentials::new("nobody".to_owned(), "s3cret".to_owned());
+    assert_eq!(code(&c.auth(&[Mechanism::Plain], &unknown).await), "535");
     let mut c = w.smtp_client().await;
     c.starttls(tls(), &hello).await.expect("STARTTLS");
     let right = Credentials::new("relay".to_owned(), "s3cret".to_owned());
@@ -533,4 +541,203 @@ async fn clients_not_allow_listed_need_starttls_and_auth() {
     assert_eq!(code(&c.command(Data).await), "ok");
     assert_eq!(code(&c.message(MESSAGE).await), "ok");
     assert_eq!(w.stored(&w.sales).await.len(), 1);
+}
+
+/// The `mailbridge_inbound_*` series of the registry's text encoding, sorted.
+fn inbound_series(metrics: &EngineMetrics) -> Vec<String> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, metrics.registry()).expect("encodes");
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with("mailbridge_inbound_"))
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn sorted(lines: &[&str]) -> Vec<String> {
+    let mut lines: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+    lines.sort();
+    lines
+}
+
+#[tokio::test]
+async fn smtp_verdicts_and_outcomes_are_counted() {
+    let metrics = Arc::new(EngineMetrics::new());
+    let handle = metrics.clone();
+    let w = world(move |c| {
+        c.metrics = Some(handle);
+        c.max_recipients = 1;
+    })
+    .await;
+    assert!(inbound_series(&metrics).is_empty(), "nothing before mail");
+    let mut c = w.smtp_client().await;
+    let from = || Some(address("alice@fabrikam.com"));
+    let rcpt = |to: &str| Rcpt::new(address(to), vec![]);
+
+    // Stored, with an unknown recipient and one over max_recipients on the way.
+    assert_eq!(code(&c.command(Mail::new(from(), vec![])).await), "ok");
+    assert_eq!(code(&c.command(rcpt("nobody@contoso.com")).await), "550");
+    assert_eq!(code(&c.command(rcpt("sales@contoso.com")).await), "ok");
+    assert_eq!(code(&c.command(rcpt("support@contoso.com")).await), "452");
+    assert_eq!(code(&c.command(Data).await), "ok");
+    assert_eq!(code(&c.message(MESSAGE).await), "ok");
+
+    // Too large for the listener: declared at MAIL, then found after the data.
+    let size = MailParameter::Size(2_001);
+    assert_eq!(code(&c.command(Mail::new(from(), vec![size])).await), "552");
+    assert_eq!(code(&c.command(Mail::new(from(), vec![])).await), "ok");
+    assert_eq!(code(&c.command(rcpt("sales@contoso.com")).await), "ok");
+    assert_eq!(code(&c.command(Data).await), "ok");
+    let big = two_kb_message();
+    assert_eq!(code(&c.message(big.as_bytes()).await), "552");
+
+    // Too large for the recipient's organization (1 KB), declared at MAIL.
+    set_message_limit(&w.store, &w.org, 1).await;
+    let size = MailParameter::Size(1_500);
+    assert_eq!(code(&c.command(Mail::new(from(), vec![size])).await), "ok");
+    assert_eq!(code(&c.command(rcpt("sales@contoso.com")).await), "552");
+    assert_eq!(code(&c.command(Rset).await), "ok");
+
+    // The write fails: 451.
+    w.sqlite(
+        "CREATE TRIGGER inbound_fails BEFORE INSERT ON inbound_messages
+         BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .await;
+    assert_eq!(code(&c.command(Mail::new(from(), vec![])).await), "ok");
+    assert_eq!(code(&c.command(rcpt("sales@contoso.com")).await), "ok");
+    assert_eq!(code(&c.command(Data).await), "ok");
+    assert_eq!(code(&c.message(MESSAGE).await), "451");
+    assert_eq!(w.stored(&w.sales).await.len(), 1);
+
+    assert_eq!(
+        inbound_series(&metrics),
+        sorted(&[
+            "mailbridge_inbound_connections_total{protocol=\"smtp\",outcome=\"accepted\"} 1",
+            "mailbridge_inbound_recipients_total{protocol=\"smtp\",outcome=\"accepted\"} 3",
+            "mailbridge_inbound_recipients_total{protocol=\"smtp\",outcome=\"unknown\"} 1",
+            "mailbridge_inbound_recipients_total{protocol=\"smtp\",outcome=\"too_many\"} 1",
+            "mailbridge_inbound_recipients_total{protocol=\"smtp\",outcome=\"too_large\"} 1",
+            "mailbridge_inbound_messages_total{protocol=\"smtp\",outcome=\"stored\"} 1",
+            "mailbridge_inbound_messages_total{protocol=\"smtp\",outcome=\"too_large\"} 2",
+            "mailbridge_inbound_messages_total{protocol=\"smtp\",outcome=\"store_failed\"} 1",
+        ])
+    );
+}
+
+#[tokio::test]
+async fn lmtp_outcomes_and_busy_refusals_are_counted() {
+    let metrics = Arc::new(EngineMetrics::new());
+    let handle = metrics.clone();
+    let w = world(move |c| {
+        c.metrics = Some(handle);
+        c.max_connections = 1;
+        c.max_message_size = 10_000;
+    })
+    .await;
+    let fabrikam = w
+        .store
+        .create_organization("Fabrikam", None)
+        .await
+        .expect("org")
+        .id;
+    mailbox(&w.store, &fabrikam, "orders@fabrikam.com", true).await;
+    set_message_limit(&w.store, &fabrikam, 1).await;
+    let data = format!("{}.", two_kb_message());
+
+    // This connection holds the only place; the next ones, on either listener,
+    // are answered 421.
+    let mut c = LineClient::connect(w.lmtp).await;
+    for addr in [w.lmtp, w.smtp] {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connects");
+        let mut line = String::new();
+        tokio::time::timeout(TIMEOUT, BufReader::new(stream).read_line(&mut line))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert!(line.starts_with("421 "), "{line}");
+    }
+
+    assert_eq!(c.send("LHLO relay", 1).await, ["250"]);
+    // Stored for sales@, refused for Fabrikam's 1 KB: one message, stored.
+    assert_eq!(c.send("MAIL FROM:<alice@contoso.com>", 1).await, ["250"]);
+    assert_eq!(c.send("RCPT TO:<orders@fabrikam.com>", 1).await, ["250"]);
+    assert_eq!(c.send("RCPT TO:<nobody@contoso.com>", 1).await, ["550"]);
+    assert_eq!(c.send("RCPT TO:<sales@contoso.com>", 1).await, ["250"]);
+    assert_eq!(c.send("DATA", 1).await, ["354"]);
+    assert_eq!(c.send(&data, 2).await, ["552", "250"]);
+    // Refused for its only recipient.
+    assert_eq!(c.send("MAIL FROM:<alice@contoso.com>", 1).await, ["250"]);
+    assert_eq!(c.send("RCPT TO:<orders@fabrikam.com>", 1).await, ["250"]);
+    assert_eq!(c.send("DATA", 1).await, ["354"]);
+    assert_eq!(c.send(&data, 1).await, ["552"]);
+    // A line over 998 characters.
+    assert_eq!(c.send("MAIL FROM:<alice@contoso.com>", 1).await, ["250"]);
+    assert_eq!(c.send("RCPT TO:<sales@contoso.com>", 1).await, ["250"]);
+    assert_eq!(c.send("DATA", 1).await, ["354"]);
+    let long = format!("Subject: long\r\n\r\n{}\r\n.", "x".repeat(1_000));
+    assert_eq!(c.send(&long, 1).await, ["554"]);
+    assert_eq!(c.send("QUIT", 1).await, ["221"]);
+    assert_eq!(w.stored(&w.sales).await.len(), 1);
+
+    assert_eq!(
+        inbound_series(&metrics),
+        sorted(&[
+            "mailbridge_inbound_connections_total{protocol=\"lmtp\",outcome=\"accepted\"} 1",
+            "mailbridge_inbound_connections_total{protocol=\"lmtp\",outcome=\"refused_busy\"} 1",
+            "mailbridge_inbound_connections_total{protocol=\"smtp\",outcome=\"refused_busy\"} 1",
+            "mailbridge_inbound_recipients_total{protocol=\"lmtp\",outcome=\"accepted\"} 4",
+            "mailbridge_inbound_recipients_total{protocol=\"lmtp\",outcome=\"unknown\"} 1",
+            "mailbridge_inbound_messages_total{protocol=\"lmtp\",outcome=\"stored\"} 1",
+            "mailbridge_inbound_messages_total{protocol=\"lmtp\",outcome=\"too_large\"} 1",
+            "mailbridge_inbound_messages_total{protocol=\"lmtp\",outcome=\"line_too_long\"} 1",
+        ])
+    );
+}
+
+#[tokio::test]
+async fn refused_logins_are_counted() {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    let server = tls::server_config(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+        .expect("TLS configuration");
+    let metrics = Arc::new(EngineMetrics::new());
+    let handle = metrics.clone();
+    let w = world(move |c| {
+        c.allowed_clients.clear();
+        c.tls = Some(server);
+        c.users = BTreeMap::from([("relay".to_owned(), PasswordHashString::hash("s3cret"))]);
+        c.metrics = Some(handle);
+    })
+    .await;
+    let hello = ClientId::Domain("relay.fabrikam.com".into());
+    // lettre closes the connection after a refused AUTH: one connection each.
+    let attempt = async |mechanism: Mechanism, password: &str| {
+        let tls = TlsParameters::builder("localhost".to_owned())
+            .dangerous_accept_invalid_certs(true)
+            .build_rustls()
+            .expect("client TLS");
+        let mut c = w.smtp_client().await;
+        c.starttls(tls, &hello).await.expect("STARTTLS");
+        let credentials = Credentials::new("relay".to_owned(), password.to_owned());
+        code(&c.auth(&[mechanism], &credentials).await)
+    };
+    assert_eq!(attempt(Mechanism::Plain, "guess").await, "535");
+    assert_eq!(attempt(Mechanism::Login, "guess").await, "535");
+    assert_eq!(attempt(Mechanism::Plain, "s3cret").await, "ok");
+
+    assert_eq!(
+        inbound_series(&metrics),
+        sorted(&[
+            "mailbridge_inbound_connections_total{protocol=\"smtp\",outcome=\"accepted\"} 3",
+            "mailbridge_inbound_auth_failures_total{protocol=\"smtp\"} 2",
+        ])
+    );
 }

@@ -8,6 +8,7 @@ mod certificates;
 mod emails;
 mod graph_notifications;
 pub mod health;
+mod inbound_messages;
 mod jobs;
 mod mail_events;
 mod mailboxes;
@@ -73,6 +74,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(mailboxes::act_links))
         .routes(routes!(sync::test_and_enable))
         .routes(routes!(sync::messages))
+        .routes(routes!(inbound_messages::list))
+        .routes(routes!(inbound_messages::counts))
+        .routes(routes!(inbound_messages::retry))
         .routes(routes!(
             sync::list_tracked_folders,
             sync::add_tracked_folder

@@ -1,9 +1,11 @@
 //! The administrator's commands (`profiles`, `mailboxes`, `test-and-enable`,
 //! `alerts`): each a client of a running server's REST API, authenticated with
-//! an API token. docs/CLI.md has examples; exit codes are [`Failure`]'s.
+//! an API token; and `hash-password`, which runs locally. docs/CLI.md has
+//! examples; exit codes are [`Failure`]'s.
 
 mod alerts;
 mod client;
+pub mod hash_password;
 mod mailboxes;
 mod profiles;
 mod table;

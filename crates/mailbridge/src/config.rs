@@ -125,14 +125,17 @@ pub struct Settings {
     /// Client networks that may deliver without SMTP AUTH (CIDR, e.g.
     /// `10.0.0.0/8`); every other client must authenticate (after STARTTLS).
     pub inbound_allowed_clients: Vec<String>,
-    /// SMTP AUTH accounts: a file of `user:password` lines, readable by the
-    /// service's user only.
+    /// SMTP AUTH accounts: a file of `user:hash` lines (Argon2id PHC strings from
+    /// `mailbridge hash-password`), readable by the service's user only.
     pub inbound_auth_file: Option<PathBuf>,
     /// The largest message any organization may receive, advertised as SIZE
     /// (organizations set lower limits in their email settings).
     pub inbound_max_message_size_kb: u64,
     /// Connections the listeners hold at once; more are answered 421.
     pub inbound_max_connections: usize,
+    /// Days a processed pushed message's raw copy is kept (its email and decision
+    /// stay); failed messages are kept until retried.
+    pub inbound_retention_days: u64,
 }
 
 impl Default for Settings {
@@ -178,6 +181,7 @@ impl Default for Settings {
             inbound_auth_file: None,
             inbound_max_message_size_kb: 50 * 1024,
             inbound_max_connections: 100,
+            inbound_retention_days: 7,
         }
     }
 }
@@ -331,6 +335,22 @@ impl Settings {
         Ok(Some(c))
     }
 
+    /// The settings of the worker that processes pushed mail (on every node
+    /// running the engine).
+    pub fn inbound_worker_config(
+        &self,
+    ) -> anyhow::Result<mailbridge_engine::inbound::worker::WorkerConfig> {
+        anyhow::ensure!(
+            (1..=3650).contains(&self.inbound_retention_days),
+            "inbound_retention_days {} is out of range: use 1 to 3650",
+            self.inbound_retention_days
+        );
+        Ok(mailbridge_engine::inbound::worker::WorkerConfig {
+            retention: std::time::Duration::from_secs(self.inbound_retention_days * 24 * 3600),
+            ..Default::default()
+        })
+    }
+
     /// The database to open: the configured URL, or SQLite in the data directory.
     pub fn database_url(&self) -> String {
         match &self.database {
@@ -340,11 +360,15 @@ impl Settings {
     }
 }
 
-/// SMTP AUTH accounts, `user:password` per line (`#` starts a comment). The file
-/// holds passwords, so it must be readable by its owner only.
+/// SMTP AUTH accounts, `user:hash` per line (`#` starts a comment), the hash an
+/// Argon2id PHC string as `mailbridge hash-password` prints it; a password in the
+/// clear is refused. The file is still readable by its owner only.
 fn read_auth_file(
     path: &std::path::Path,
-) -> anyhow::Result<std::collections::BTreeMap<String, mailbridge_domain::secret::Secret>> {
+) -> anyhow::Result<
+    std::collections::BTreeMap<String, mailbridge_engine::inbound::auth::PasswordHashString>,
+> {
+    use mailbridge_engine::inbound::auth::PasswordHashString;
     use std::os::unix::fs::PermissionsExt;
     let meta =
         std::fs::metadata(path).with_context(|| format!("inbound_auth_file {}", path.display()))?;
@@ -361,20 +385,27 @@ fn read_auth_file(
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let Some((user, password)) = line
+        let Some((user, hash)) = line
             .split_once(':')
-            .filter(|(u, p)| !u.is_empty() && !p.is_empty())
+            .filter(|(u, h)| !u.is_empty() && !h.is_empty())
         else {
             anyhow::bail!(
-                "inbound_auth_file {} line {}: write user:password",
+                "inbound_auth_file {} line {}: write user:hash, the hash made by `mailbridge hash-password`",
                 path.display(),
                 n + 1
             );
         };
-        users.insert(
-            user.to_owned(),
-            mailbridge_domain::secret::Secret::new(password.to_owned()),
-        );
+        let hash = PasswordHashString::parse(hash).map_err(|e| {
+            // Only the line number: the line may hold a password in the clear.
+            anyhow::anyhow!(
+                "inbound_auth_file {} line {}: {user}'s password is not an Argon2id hash ({e}); \
+                 passwords are not kept in the clear: replace it with the output of \
+                 `mailbridge hash-password`",
+                path.display(),
+                n + 1
+            )
+        })?;
+        users.insert(user.to_owned(), hash);
     }
     Ok(users)
 }
@@ -594,13 +625,38 @@ mod tests {
     }
 
     #[test]
+    fn inbound_retention_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let c = s.inbound_worker_config().map_err(|e| e.to_string())?;
+            assert_eq!(c.retention.as_secs(), 7 * 24 * 3600, "a week by default");
+            jail.set_env("MAILBRIDGE_INBOUND_RETENTION_DAYS", "30");
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let c = s.inbound_worker_config().map_err(|e| e.to_string())?;
+            assert_eq!(c.retention.as_secs(), 30 * 24 * 3600);
+            jail.set_env("MAILBRIDGE_INBOUND_RETENTION_DAYS", "0");
+            let s = Settings::load(&ServeArgs::default()).map_err(|e| e.to_string())?;
+            let err = format!("{:#}", s.inbound_worker_config().unwrap_err());
+            assert!(err.contains("inbound_retention_days"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn the_inbound_auth_file_must_be_private_and_well_formed() {
+        use mailbridge_engine::inbound::auth::PasswordHashString;
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("auth");
+        let relay = PasswordHashString::hash("s3cret-pass");
+        let backup = PasswordHashString::hash("other:colon");
         std::fs::write(
             &path,
-            "# relay accounts\nrelay:s3cret-pass\n\nbackup:other:colon\n",
+            format!(
+                "# relay accounts\nrelay:{}\n\n  backup:{}  \n",
+                relay.as_str(),
+                backup.as_str()
+            ),
         )
         .unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -609,18 +665,41 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let users = read_auth_file(&path).unwrap();
         assert_eq!(users.keys().collect::<Vec<_>>(), ["backup", "relay"]);
-        assert_eq!(users["relay"].expose(), "s3cret-pass");
-        assert_eq!(
-            users["backup"].expose(),
-            "other:colon",
-            "a password may hold a colon"
-        );
-        std::fs::write(&path, "relay\n").unwrap();
+        assert_eq!(users["relay"], relay);
+        assert!(users["relay"].matches("s3cret-pass"));
+        assert!(users["backup"].matches("other:colon"));
+        assert!(!users["backup"].matches("s3cret-pass"));
+
+        // A password in the clear is refused, naming the line and the fix, and
+        // the password does not reach the message.
+        std::fs::write(
+            &path,
+            format!("# accounts\nrelay:{}\nbackup:plain-pass\n", relay.as_str()),
+        )
+        .unwrap();
         let err = format!("{:#}", read_auth_file(&path).unwrap_err());
         assert!(
-            err.contains("line 1") && err.contains("user:password"),
+            err.contains(&path.display().to_string())
+                && err.contains("line 3")
+                && err.contains("mailbridge hash-password"),
             "{err}"
         );
+        assert!(!err.contains("plain-pass"), "{err}");
+        // So is a hash other than Argon2id's.
+        std::fs::write(
+            &path,
+            format!(
+                "relay:{}\n",
+                relay.as_str().replace("$argon2id$", "$argon2i$")
+            ),
+        )
+        .unwrap();
+        let err = format!("{:#}", read_auth_file(&path).unwrap_err());
+        assert!(err.contains("line 1") && err.contains("argon2id"), "{err}");
+
+        std::fs::write(&path, "relay\n").unwrap();
+        let err = format!("{:#}", read_auth_file(&path).unwrap_err());
+        assert!(err.contains("line 1") && err.contains("user:hash"), "{err}");
     }
 
     #[test]

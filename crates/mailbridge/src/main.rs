@@ -51,6 +51,9 @@ enum Command {
         #[command(subcommand)]
         command: cli::AlertsCommand,
     },
+    /// Print the Argon2id hash of a password read from standard input (one
+    /// line), for the email router's inbound_auth_file (`user:hash` lines).
+    HashPassword,
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +69,7 @@ fn main() -> std::process::ExitCode {
             cli::run(conn, cli::ClientCommand::TestAndEnable(args))
         }
         Command::Alerts { conn, command } => cli::run(conn, cli::ClientCommand::Alerts(command)),
+        Command::HashPassword => cli::hash_password::run(),
         Command::Serve(args) => {
             let settings = match config::Settings::load(&args) {
                 Ok(s) => s,

@@ -83,6 +83,7 @@ async fn start_inbound(
     let mut listeners = Vec::new();
     if let Some(mut config) = settings.inbound_config()? {
         config.stored = Some(wake.clone());
+        config.metrics = Some(engine.metrics.clone());
         let listener = InboundListener::bind(store.clone(), config)
             .await
             .context("bind the inbound listener (smtp_listen / lmtp_listen)")?;
@@ -96,14 +97,10 @@ async fn start_inbound(
         }
         listeners = listener.spawn();
     }
-    let worker = settings.engine.then(|| {
-        tokio::spawn(worker::run(
-            engine.clone(),
-            worker::WorkerConfig::default(),
-            wake,
-            stopped,
-        ))
-    });
+    let worker_config = settings.inbound_worker_config()?;
+    let worker = settings
+        .engine
+        .then(|| tokio::spawn(worker::run(engine.clone(), worker_config, wake, stopped)));
     Ok(Inbound { listeners, worker })
 }
 

@@ -326,3 +326,70 @@ async fn an_administrator_scripts_profiles_mailboxes_test_and_enable_and_alerts(
     );
     assert!(!refused.stderr.contains("mbt_wrong-token"));
 }
+
+/// Runs `mailbridge hash-password` with `stdin` as its standard input.
+fn hash_password(stdin: &str) -> Run {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailbridge"))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the CLI runs");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(stdin.as_bytes())
+        .expect("the password is written");
+    let out = child.wait_with_output().expect("the CLI finishes");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn hash_password_prints_a_salted_argon2id_hash_of_the_line_read() {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let verifies = |phc: &str, password: &str| {
+        let hash = PasswordHash::new(phc).unwrap_or_else(|e| panic!("not PHC ({e}): {phc}"));
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    };
+    let first = hash_password("correct horse: battery\n").ok();
+    assert!(
+        first.ends_with('\n') && first.lines().count() == 1,
+        "{first:?}"
+    );
+    let first = first.trim_end();
+    assert!(first.starts_with("$argon2id$v=19$"), "{first}");
+    assert!(
+        !first.contains("correct horse"),
+        "the password is not printed"
+    );
+    assert!(verifies(first, "correct horse: battery"));
+    assert!(
+        !verifies(first, "correct horse: battery\n"),
+        "the line ending is not part of it"
+    );
+    assert!(!verifies(first, "correct horse"));
+
+    // The same password, without a line ending: another salt, another hash.
+    let second = hash_password("correct horse: battery").ok();
+    let second = second.trim_end();
+    assert!(verifies(second, "correct horse: battery"));
+    let salt = |phc: &str| PasswordHash::new(phc).unwrap().salt.unwrap().to_string();
+    assert_ne!(salt(first), salt(second), "each run draws a new salt");
+    assert_ne!(first, second);
+
+    // No password, no hash: exit 6, the input is wrong.
+    let empty = hash_password("\n");
+    assert_eq!(empty.code, 6, "{}", empty.stderr);
+    assert!(empty.stdout.is_empty(), "{}", empty.stdout);
+    assert!(empty.stderr.contains("no password"), "{}", empty.stderr);
+}

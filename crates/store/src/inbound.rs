@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use mailbridge_domain::ids::new_id;
 
-use crate::{Db, Store, StoreResult, now, with_db};
+use crate::{Db, Filter, Page, PageRequest, Store, StoreError, StoreResult, now, with_db};
 
 /// One accepted recipient of a received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,5 +239,178 @@ impl Store {
             .execute(p).await?.rows_affected());
         }
         Ok(n)
+    }
+
+    /// Deletes up to `limit` processed messages received before `before` (their
+    /// emails and decisions hold what was tracked; the raw copy is no longer
+    /// needed). Failed and pending messages are kept. Returns how many went.
+    pub async fn purge_processed_inbound_messages(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<u64> {
+        let n = with_db!(&self.db, p => sqlx::query(
+            "DELETE FROM inbound_messages WHERE id IN (
+                 SELECT id FROM inbound_messages
+                 WHERE status = 'processed' AND received_at < $1
+                 ORDER BY received_at LIMIT $2)",
+        )
+        .bind(before).bind(limit)
+        .execute(p).await?.rows_affected());
+        Ok(n)
+    }
+}
+
+/// A received message as an administrator sees it: everything but the raw bytes,
+/// with their size and the first bytes (enough for the header) instead.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct InboundMessageSummary {
+    pub id: String,
+    pub org_id: String,
+    pub mailbox_id: String,
+    pub seq: i64,
+    /// The size of the message as received, in bytes.
+    pub size: i64,
+    /// The first 8 KiB of the message: enough for the header (Subject, Message-ID).
+    pub head: Vec<u8>,
+    pub envelope_from: String,
+    pub recipient: String,
+    pub tag: Option<String>,
+    pub client_address: String,
+    pub received_at: DateTime<Utc>,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+impl crate::records::Record for InboundMessageSummary {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The summary columns; `length` and `substr` count bytes on a BLOB (SQLite) and a
+/// BYTEA (PostgreSQL) alike.
+const SUMMARY_SELECT: &str = "SELECT t.id, t.org_id, t.mailbox_id, t.seq,
+        CAST(length(t.raw) AS BIGINT) AS size, substr(t.raw, 1, 8192) AS head, t.envelope_from,
+        t.recipient, t.tag, t.client_address, t.received_at, t.status, t.attempts, t.last_error,
+        t.processed_at
+    FROM inbound_messages t";
+
+/// A mailbox's received messages by status; `held` (also counted in `pending`)
+/// are those waiting for the mailbox's approval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct InboundCounts {
+    pub pending: i64,
+    pub held: i64,
+    pub processed: i64,
+    pub failed: i64,
+}
+
+impl Store {
+    /// A mailbox's received messages without their bytes, newest first, paged by
+    /// id (ids are UUID v7, so newest first is descending id); `status` filters
+    /// on `pending`, `processed` or `failed`.
+    pub async fn list_inbound_messages(
+        &self,
+        org_id: &str,
+        mailbox_id: &str,
+        status: Option<&str>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboundMessageSummary>> {
+        let mut filters = vec![Filter::Eq("t.mailbox_id", mailbox_id.to_owned())];
+        if let Some(s) = status {
+            filters.push(Filter::Eq("t.status", s.to_owned()));
+        }
+        self.list_records_newest_first(SUMMARY_SELECT, org_id, &filters, page)
+            .await
+    }
+
+    /// One received message of a mailbox, without its bytes.
+    pub async fn get_inbound_message(
+        &self,
+        org_id: &str,
+        mailbox_id: &str,
+        id: &str,
+    ) -> StoreResult<InboundMessageSummary> {
+        let page = self
+            .list_records_newest_first::<InboundMessageSummary>(
+                SUMMARY_SELECT,
+                org_id,
+                &[
+                    Filter::Eq("t.mailbox_id", mailbox_id.to_owned()),
+                    Filter::Eq("t.id", id.to_owned()),
+                ],
+                &PageRequest {
+                    after: None,
+                    limit: Some(1),
+                },
+            )
+            .await?;
+        page.items.into_iter().next().ok_or(StoreError::NotFound)
+    }
+
+    /// Sends a failed message through again: pending, unclaimed, with its attempts
+    /// reset, and — in the same transaction — without the `failed` decision the
+    /// worker recorded when it gave up, which would otherwise make the pipeline
+    /// skip its UID as decided. False when the message is not (or no longer)
+    /// failed; a decision with any other outcome is kept.
+    pub async fn retry_inbound_message(
+        &self,
+        org_id: &str,
+        mailbox_id: &str,
+        id: &str,
+    ) -> StoreResult<bool> {
+        let changed = with_db!(&self.db, p => {
+            let mut tx = p.begin().await?;
+            let seq: Option<i64> = sqlx::query_scalar(
+                "UPDATE inbound_messages SET status = 'pending', attempts = 0, claimed_until = NULL,
+                    claimed_by = NULL
+                 WHERE org_id = $1 AND mailbox_id = $2 AND id = $3 AND status = 'failed'
+                 RETURNING seq",
+            )
+            .bind(org_id)
+            .bind(mailbox_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(seq) = seq {
+                sqlx::query(
+                    "DELETE FROM message_decisions
+                     WHERE org_id = $1 AND mailbox_id = $2 AND folder = 'router' AND uidvalidity = 1
+                       AND uid = $3 AND outcome = 'failed'",
+                )
+                .bind(org_id)
+                .bind(mailbox_id)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            seq.is_some()
+        });
+        Ok(changed)
+    }
+
+    /// How many of a mailbox's received messages are in each status.
+    pub async fn inbound_message_counts(
+        &self,
+        org_id: &str,
+        mailbox_id: &str,
+    ) -> StoreResult<InboundCounts> {
+        let counts = with_db!(&self.db, p => sqlx::query_as(
+            "SELECT
+                COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending,
+                COALESCE(SUM(CASE WHEN status = 'pending' AND last_error LIKE 'held:%' THEN 1 ELSE 0 END), 0) AS held,
+                COALESCE(SUM(CASE WHEN status = 'processed' THEN 1 ELSE 0 END), 0) AS processed,
+                COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed
+             FROM inbound_messages WHERE org_id = $1 AND mailbox_id = $2",
+        )
+        .bind(org_id)
+        .bind(mailbox_id)
+        .fetch_one(p)
+        .await?);
+        Ok(counts)
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use mailbridge_domain::{DeliveryMethod, Role, TrackingFilter};
-use mailbridge_store::{Cipher, InboundRecipient, NewUser, ReceivedMessage, Store};
+use mailbridge_store::{Cipher, InboundRecipient, NewUser, PageRequest, ReceivedMessage, Store};
 
 #[derive(Debug, Clone, Copy)]
 enum Backend {
@@ -37,6 +37,10 @@ on_both_backends!(
     claims_are_exclusive_and_processed_messages_are_not_claimed_again,
     a_released_message_is_claimed_again_and_a_given_up_one_is_not,
     a_failed_store_writes_nothing,
+    a_mailbox_list_is_newest_first_paged_filtered_and_without_bytes,
+    a_failed_message_is_retried_with_its_failed_decision_removed,
+    only_a_failed_message_is_retried,
+    counts_are_per_status_and_per_mailbox,
 );
 
 /// seq, raw, recipient, tag, status.
@@ -376,4 +380,310 @@ async fn a_failed_store_writes_nothing(backend: Backend) {
         .await
         .expect("list");
     assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), [1]);
+}
+
+/// Receives `n` messages for sales@ with the bodies `m1`, `m2`…
+async fn receive_many(w: &World, n: usize) {
+    for i in 1..=n {
+        w.receive(
+            format!("Subject: m{i}\r\n\r\nbody").as_bytes(),
+            &[w.recipient(&w.sales, "sales@contoso.com", None)],
+        )
+        .await;
+    }
+}
+
+/// Claims every pending message and gives up on the one with `seq`, releasing
+/// the others back to pending.
+async fn fail_seq(w: &World, seq: i64) -> String {
+    let claimed = w
+        .store
+        .claim_inbound_messages("n", Duration::from_secs(60), 100)
+        .await
+        .expect("claim");
+    let mut failed = None;
+    for m in &claimed {
+        let give_up = m.seq == seq && m.mailbox_id == w.sales;
+        assert!(
+            w.store
+                .release_inbound_message(&m.id, "n", "boom", give_up)
+                .await
+                .expect("release")
+        );
+        if give_up {
+            failed = Some(m.id.clone());
+        }
+    }
+    failed.expect("the message was claimed")
+}
+
+async fn a_mailbox_list_is_newest_first_paged_filtered_and_without_bytes(backend: Backend) {
+    let w = world(backend).await;
+    receive_many(&w, 5).await;
+    w.receive(
+        b"other",
+        &[w.recipient(&w.support, "support@contoso.com", None)],
+    )
+    .await;
+    let mut seqs = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = w
+            .store
+            .list_inbound_messages(
+                &w.org,
+                &w.sales,
+                None,
+                &PageRequest {
+                    after: cursor.clone(),
+                    limit: Some(2),
+                },
+            )
+            .await
+            .expect("list");
+        assert!(page.items.len() <= 2);
+        seqs.extend(page.items.iter().map(|m| m.seq));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seqs, [5, 4, 3, 2, 1], "newest first, every one once");
+    let first = w
+        .store
+        .list_inbound_messages(&w.org, &w.sales, None, &PageRequest::default())
+        .await
+        .expect("list");
+    let newest = &first.items[0];
+    let raw = b"Subject: m5\r\n\r\nbody";
+    assert_eq!(newest.size, raw.len() as i64);
+    assert_eq!(newest.head, raw);
+    assert_eq!(newest.recipient, "sales@contoso.com");
+    assert_eq!(newest.envelope_from, "alice@fabrikam.com");
+    assert_eq!(newest.status, "pending");
+    // Only the head of a large message is read.
+    let big = vec![b'a'; 20_000];
+    w.receive(&big, &[w.recipient(&w.sales, "sales@contoso.com", None)])
+        .await;
+    let page = w
+        .store
+        .list_inbound_messages(&w.org, &w.sales, None, &PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(page.items[0].size, 20_000);
+    assert_eq!(page.items[0].head.len(), 8192);
+
+    fail_seq(&w, 2).await;
+    let failed = w
+        .store
+        .list_inbound_messages(&w.org, &w.sales, Some("failed"), &PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(failed.items.iter().map(|m| m.seq).collect::<Vec<_>>(), [2]);
+    assert_eq!(failed.items[0].last_error.as_deref(), Some("boom"));
+    let pending = w
+        .store
+        .list_inbound_messages(&w.org, &w.sales, Some("pending"), &PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(
+        pending.items.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [6, 5, 4, 3, 1]
+    );
+    // Another organization sees nothing of this mailbox.
+    let other = w
+        .store
+        .create_organization("Fabrikam", None)
+        .await
+        .expect("organization");
+    let none = w
+        .store
+        .list_inbound_messages(&other.id, &w.sales, None, &PageRequest::default())
+        .await
+        .expect("list");
+    assert!(none.items.is_empty());
+}
+
+async fn a_failed_message_is_retried_with_its_failed_decision_removed(backend: Backend) {
+    let w = world(backend).await;
+    receive_many(&w, 2).await;
+    let id = fail_seq(&w, 2).await;
+    // What the worker records when it gives up on seq 2, and a decision taken on seq 1.
+    for (uid, outcome) in [(2, "failed"), (1, "skipped")] {
+        w.store
+            .record_item_failure(
+                &w.org, &w.sales, "router", 1, uid, None, None, outcome, "boom", true,
+            )
+            .await
+            .expect("decision");
+    }
+    let decided = |w: &World| {
+        let store = w.store.clone();
+        let sales = w.sales.clone();
+        async move {
+            store
+                .decided_uids(&sales, "router", 1, 1)
+                .await
+                .expect("decided")
+                .into_iter()
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(decided(&w).await, [1, 2]);
+    assert!(
+        w.store
+            .retry_inbound_message(&w.org, &w.sales, &id)
+            .await
+            .expect("retry")
+    );
+    assert_eq!(
+        decided(&w).await,
+        [1],
+        "only the failed decision is removed"
+    );
+    let m = w
+        .store
+        .get_inbound_message(&w.org, &w.sales, &id)
+        .await
+        .expect("get");
+    assert_eq!((m.status.as_str(), m.attempts), ("pending", 0));
+    // The worker takes it again at once.
+    let claimed = w
+        .store
+        .claim_inbound_messages("n2", Duration::from_secs(60), 100)
+        .await
+        .expect("claim");
+    assert!(claimed.iter().any(|c| c.id == id && c.attempts == 1));
+    // Retrying twice changes nothing the second time.
+    assert!(
+        !w.store
+            .retry_inbound_message(&w.org, &w.sales, &id)
+            .await
+            .expect("retry")
+    );
+}
+
+async fn only_a_failed_message_is_retried(backend: Backend) {
+    let w = world(backend).await;
+    receive_many(&w, 3).await;
+    let failed = fail_seq(&w, 3).await;
+    let all = w
+        .store
+        .inbound_messages_of_mailbox(&w.org, &w.sales)
+        .await
+        .expect("list");
+    // seq 1 processed, seq 2 pending.
+    let claimed = w
+        .store
+        .claim_inbound_messages("n", Duration::from_secs(60), 100)
+        .await
+        .expect("claim");
+    let first = claimed.iter().find(|m| m.seq == 1).expect("seq 1");
+    assert!(
+        w.store
+            .complete_inbound_message(&first.id, "n")
+            .await
+            .expect("complete")
+    );
+    for m in &all[..2] {
+        assert!(
+            !w.store
+                .retry_inbound_message(&w.org, &w.sales, &m.id)
+                .await
+                .expect("retry"),
+            "seq {} is not failed",
+            m.seq
+        );
+    }
+    let statuses = w
+        .store
+        .inbound_messages_of_mailbox(&w.org, &w.sales)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|m| m.status)
+        .collect::<Vec<_>>();
+    assert_eq!(statuses, ["processed", "pending", "failed"]);
+    // Not through another mailbox or organization either.
+    assert!(
+        !w.store
+            .retry_inbound_message(&w.org, &w.support, &failed)
+            .await
+            .expect("retry")
+    );
+    let other = w
+        .store
+        .create_organization("Fabrikam", None)
+        .await
+        .expect("organization");
+    assert!(
+        !w.store
+            .retry_inbound_message(&other.id, &w.sales, &failed)
+            .await
+            .expect("retry")
+    );
+    assert!(
+        w.store
+            .retry_inbound_message(&w.org, &w.sales, &failed)
+            .await
+            .expect("retry")
+    );
+}
+
+async fn counts_are_per_status_and_per_mailbox(backend: Backend) {
+    let w = world(backend).await;
+    let empty = w
+        .store
+        .inbound_message_counts(&w.org, &w.sales)
+        .await
+        .expect("counts");
+    assert_eq!(
+        (empty.pending, empty.held, empty.processed, empty.failed),
+        (0, 0, 0, 0)
+    );
+    receive_many(&w, 4).await;
+    w.receive(
+        b"other",
+        &[w.recipient(&w.support, "support@contoso.com", None)],
+    )
+    .await;
+    fail_seq(&w, 4).await;
+    let claimed = w
+        .store
+        .claim_inbound_messages("n", Duration::from_secs(60), 100)
+        .await
+        .expect("claim");
+    let one = claimed
+        .iter()
+        .find(|m| m.seq == 1 && m.mailbox_id == w.sales)
+        .expect("seq 1");
+    w.store
+        .complete_inbound_message(&one.id, "n")
+        .await
+        .expect("complete");
+    let two = claimed
+        .iter()
+        .find(|m| m.seq == 2 && m.mailbox_id == w.sales)
+        .expect("seq 2");
+    w.store
+        .defer_inbound_messages(
+            std::slice::from_ref(&two.id),
+            "n",
+            chrono::Utc::now() + chrono::Duration::minutes(5),
+            "held: the mailbox is not approved",
+        )
+        .await
+        .expect("defer");
+    let c = w
+        .store
+        .inbound_message_counts(&w.org, &w.sales)
+        .await
+        .expect("counts");
+    assert_eq!((c.pending, c.held, c.processed, c.failed), (2, 1, 1, 1));
+    let s = w
+        .store
+        .inbound_message_counts(&w.org, &w.support)
+        .await
+        .expect("counts");
+    assert_eq!((s.pending, s.held, s.processed, s.failed), (1, 0, 0, 0));
 }

@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWrite
 use tokio::net::TcpStream;
 
 use super::Shared;
+use crate::metrics::{EngineMetrics, InboundMessageOutcome, InboundRecipientOutcome};
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
@@ -50,6 +51,7 @@ pub(super) async fn serve(
     let mut conn = Connection {
         reader: BufReader::new(Box::new(stream)),
         peer,
+        protocol,
         shared,
         accepted: HashMap::new(),
     };
@@ -61,6 +63,7 @@ pub(super) async fn serve(
 struct Connection<'a> {
     reader: BufReader<Box<dyn Io>>,
     peer: SocketAddr,
+    protocol: Protocol,
     shared: &'a Shared,
     /// The router mailbox of each recipient accepted on this connection.
     accepted: HashMap<String, RecipientMatch>,
@@ -93,7 +96,9 @@ impl Connection<'_> {
             let Line::Read(line) = line else {
                 return Ok(());
             };
+            let in_data = session.in_data();
             let outputs = session.feed_line(&line);
+            self.count_refusals(in_data, &outputs);
             if !self.answer(session, outputs, &mut out).await? {
                 return Ok(());
             }
@@ -111,7 +116,14 @@ impl Connection<'_> {
         let mut pending: VecDeque<Output> = outputs.into();
         while let Some(output) = pending.pop_front() {
             match output {
-                Output::Reply(r) => out.push_str(&r.to_wire()),
+                Output::Reply(r) => {
+                    if r.code == 535
+                        && let Some(metrics) = self.metrics()
+                    {
+                        metrics.inbound_auth_failure(self.protocol.into());
+                    }
+                    out.push_str(&r.to_wire());
+                }
                 Output::Close => {
                     self.write(out).await?;
                     out.clear();
@@ -145,12 +157,13 @@ impl Connection<'_> {
                 }
                 Output::CheckRecipient(to) => {
                     let verdict = self.check_recipient(&to).await;
-                    pending.extend(session.recipient_checked(verdict));
+                    let replies = session.recipient_checked(verdict);
+                    self.count_recipient(verdict, &replies);
+                    pending.extend(replies);
                 }
                 Output::Authenticate { identity, password } => {
-                    let ok = self.shared.config.users.get(&identity).is_some_and(|p| {
-                        constant_time_eq(p.expose().as_bytes(), password.expose().as_bytes())
-                    });
+                    let ok =
+                        super::auth::verify(&self.shared.config.users, &identity, &password).await;
                     if !ok {
                         tracing::info!(peer = %self.peer, user = %identity, "inbound AUTH refused");
                     }
@@ -158,6 +171,13 @@ impl Connection<'_> {
                 }
                 Output::Deliver { envelope, message } => {
                     let outcome = self.store(&envelope, &message).await;
+                    if let Some(metrics) = self.metrics() {
+                        let counted = match outcome {
+                            DeliveryOutcome::Stored => InboundMessageOutcome::Stored,
+                            DeliveryOutcome::TemporaryFailure => InboundMessageOutcome::StoreFailed,
+                        };
+                        metrics.inbound_message(self.protocol.into(), counted);
+                    }
                     let outcomes = vec![outcome; envelope.recipients.len()];
                     pending.extend(session.delivered(&outcomes));
                 }
@@ -166,6 +186,72 @@ impl Connection<'_> {
         self.write(out).await?;
         out.clear();
         Ok(true)
+    }
+
+    fn metrics(&self) -> Option<&EngineMetrics> {
+        self.shared.config.metrics.as_deref()
+    }
+
+    /// Counts what the session refused by itself on reading a line (it decides
+    /// these without a request to the I/O layer, so they are known by their reply):
+    /// after the text, a message over a size limit (552) or with an over-long line
+    /// (554); on a command line, a size declared at MAIL over the listener's limit
+    /// (552, the only 552 a command line gets) and a recipient over `max_recipients`
+    /// (452 4.5.3). A message handed over for storing is counted with the write.
+    fn count_refusals(&self, in_data: bool, outputs: &[Output]) {
+        let Some(metrics) = self.metrics() else {
+            return;
+        };
+        let protocol = self.protocol.into();
+        if in_data {
+            if outputs.iter().any(|o| matches!(o, Output::Deliver { .. })) {
+                return;
+            }
+            // LMTP refuses once per recipient: still one message.
+            let refused = outputs.iter().find_map(|o| match o {
+                Output::Reply(r) if r.code == 552 => Some(InboundMessageOutcome::TooLarge),
+                Output::Reply(r) if r.code == 554 => Some(InboundMessageOutcome::LineTooLong),
+                _ => None,
+            });
+            if let Some(outcome) = refused {
+                metrics.inbound_message(protocol, outcome);
+            }
+            return;
+        }
+        for output in outputs {
+            let Output::Reply(r) = output else {
+                continue;
+            };
+            match (r.code, r.enhanced) {
+                (552, _) => metrics.inbound_message(protocol, InboundMessageOutcome::TooLarge),
+                (452, Some("4.5.3")) => {
+                    metrics.inbound_recipient(protocol, InboundRecipientOutcome::TooMany)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Counts the verdict on one `RCPT TO`: the look-up's, or 552 when the session
+    /// refused an accepted address for the size declared at MAIL.
+    fn count_recipient(&self, verdict: RecipientVerdict, replies: &[Output]) {
+        let Some(metrics) = self.metrics() else {
+            return;
+        };
+        let too_large = replies
+            .iter()
+            .any(|o| matches!(o, Output::Reply(r) if r.code == 552));
+        let outcome = match verdict {
+            RecipientVerdict::Unknown => InboundRecipientOutcome::Unknown,
+            RecipientVerdict::TemporaryFailure => InboundRecipientOutcome::LookupFailed,
+            RecipientVerdict::Accepted | RecipientVerdict::AcceptedUpTo(_) if too_large => {
+                InboundRecipientOutcome::TooLarge
+            }
+            RecipientVerdict::Accepted | RecipientVerdict::AcceptedUpTo(_) => {
+                InboundRecipientOutcome::Accepted
+            }
+        };
+        metrics.inbound_recipient(self.protocol.into(), outcome);
     }
 
     async fn write(&mut self, text: &str) -> std::io::Result<()> {
@@ -261,11 +347,6 @@ async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> std::io::Result<L
     }
 }
 
-/// Compares two secrets in time that does not depend on where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 // The command limit is the session's to enforce; this keeps the two in step.
 const _: () = assert!(MAX_COMMAND_LINE < LINE_CAP);
 
@@ -292,8 +373,5 @@ mod tests {
         assert_eq!(got[1], b"bare");
         assert_eq!(got[2].len(), LINE_CAP);
         assert_eq!(got[3], b"last");
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

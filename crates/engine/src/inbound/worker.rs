@@ -48,6 +48,11 @@ pub struct WorkerConfig {
     /// When messages are taken again after the store (or the mailbox's settings)
     /// failed while they were processed.
     pub store_retry: Duration,
+    /// How long a processed message's raw copy is kept (failed ones are kept
+    /// until retried).
+    pub retention: Duration,
+    /// How often processed messages older than `retention` are deleted.
+    pub purge_every: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -59,6 +64,8 @@ impl Default for WorkerConfig {
             retry_after: Duration::from_secs(60),
             hold_recheck: Duration::from_secs(60),
             store_retry: Duration::from_secs(5),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            purge_every: Duration::from_secs(600),
         }
     }
 }
@@ -90,9 +97,14 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut worker = Worker::default();
+    let mut purged_at: Option<std::time::Instant> = None;
     loop {
         if *shutdown.borrow() {
             return;
+        }
+        if purged_at.is_none_or(|t| t.elapsed() >= config.purge_every) {
+            purge(&engine, &config).await;
+            purged_at = Some(std::time::Instant::now());
         }
         let busy = match worker.pass(&engine, &config).await {
             Ok(r) => r.claimed > 0,
@@ -110,6 +122,39 @@ pub async fn run(
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// Deletes processed messages past their retention, a thousand at a time (at
+/// most a hundred thousand per call, so a backlog does not hold the worker).
+pub async fn purge(engine: &Engine, config: &WorkerConfig) -> u64 {
+    const CHUNK: i64 = 1000;
+    let before = Utc::now() - chrono_duration(config.retention);
+    let mut total = 0;
+    for _ in 0..100 {
+        match engine
+            .store
+            .purge_processed_inbound_messages(before, CHUNK)
+            .await
+        {
+            Ok(n) => {
+                total += n;
+                if n < CHUNK as u64 {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "inbound worker: deleting processed messages failed; tried again later");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(
+            deleted = total,
+            "inbound worker: processed messages past their retention deleted"
+        );
+    }
+    total
 }
 
 impl Worker {

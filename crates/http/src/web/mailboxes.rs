@@ -2,7 +2,8 @@
 //! search and paging; the command bar's Edit (Change Multiple Records), Approve
 //! Email and Test & Enable Mailboxes on the selected rows; and one mailbox's page
 //! with its settings, statuses, last runs, alerts and decision trail, where a
-//! queue's mailbox is also made a forward mailbox.
+//! queue's mailbox is also made a forward mailbox and a router mailbox shows what
+//! the email router received (with a retry of a failed message).
 
 use std::collections::HashMap;
 
@@ -29,6 +30,10 @@ pub fn routes() -> Router<WebState> {
         .route("/mailboxes/test-and-enable", post(test_and_enable))
         .route("/mailboxes/{id}", get(page))
         .route("/mailboxes/{id}/forwarding", post(save_forwarding))
+        .route(
+            "/mailboxes/{id}/inbound-messages/{message_id}/retry",
+            post(retry_inbound),
+        )
 }
 
 /// The views of the grid: (key, title).
@@ -121,6 +126,8 @@ fn notice(done: &str, n: &str) -> Value {
             "{n} {plural} updated. A changed profile or delivery method must be tested again: select them and choose Test & Enable Mailboxes.")}),
         "approved" => json!({"tone": "good", "text": format!("Email approved for {n} {plural}.")}),
         "forwarding" => json!({"tone": "good", "text": "Forward mailbox settings saved."}),
+        "retried" => json!({"tone": "good", "text":
+            "The message will be sent through the pipeline again at the email router's next run."}),
         _ => Value::Null,
     }
 }
@@ -434,6 +441,22 @@ async fn save_forwarding(
     }
 }
 
+/// Sends a message the email router gave up on through the pipeline again; a
+/// refusal (the message is no longer failed) shows the page with the API's reason.
+async fn retry_inbound(
+    s: Session,
+    Path((id, message_id)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let path = s.org_api(&format!(
+        "mailboxes/{id}/inbound-messages/{message_id}/retry"
+    ));
+    match s.api.post::<Value>(&path, &json!({})).await {
+        Ok(_) => Ok(see_other(&format!("/mailboxes/{id}?done=retried#inbound"))),
+        Err(e) if e.status == 401 || e.status >= 500 => Err(e.into()),
+        Err(e) => render_page(&s, &id, "", Some(e), Value::Null, None).await,
+    }
+}
+
 /// One workload's row on the mailbox page.
 fn workload(name: &str, m: &Value, h: &Value, key: &str, runs: bool) -> Value {
     json!({
@@ -494,6 +517,23 @@ async fn render_page(
             s.org_api(&format!("mailboxes/{id}/messages"))
         ))
         .await?;
+    // What the email router received, for a mailbox it delivers to.
+    let (inbound, inbound_counts) = if m["incoming_method"] == "router" {
+        let list: Value = s
+            .api
+            .get(&format!(
+                "{}?limit=50",
+                s.org_api(&format!("mailboxes/{id}/inbound-messages"))
+            ))
+            .await?;
+        let counts: Value = s
+            .api
+            .get(&s.org_api(&format!("mailboxes/{id}/inbound-messages/counts")))
+            .await?;
+        (list["items"].clone(), counts)
+    } else {
+        (Value::Null, Value::Null)
+    };
     let profile_name = match m["profile_id"].as_str() {
         Some(p) => profile_names(s).await?.remove(p),
         None => None,
@@ -526,6 +566,8 @@ async fn render_page(
             "notice": notice,
             "forwarding": forwarding,
             "errors": errors,
+            "inbound": inbound,
+            "inbound_counts": inbound_counts,
         }),
     )?
     .into_response())

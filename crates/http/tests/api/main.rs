@@ -7,6 +7,7 @@ mod act;
 mod approval;
 mod authz;
 mod certificates;
+mod inbound_messages;
 mod isolation;
 mod mail_events;
 mod mailboxes;

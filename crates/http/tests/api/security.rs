@@ -124,6 +124,9 @@ const ROUTES: &[(&str, &str, Guard)] = &[
     ("get", "/api/v1/orgs/{org_id}/mailboxes/{id}/act-decisions", Checks(Mailboxes, Read, Own::Mailbox)),
     ("get", "/api/v1/orgs/{org_id}/mailboxes/{id}/act-links", Checks(Mailboxes, Read, Own::Mailbox)),
     ("get", "/api/v1/orgs/{org_id}/mailboxes/{id}/messages", Checks(Mailboxes, Read, Own::Mailbox)),
+    ("get", "/api/v1/orgs/{org_id}/mailboxes/{id}/inbound-messages", Checks(Mailboxes, Read, Own::Mailbox)),
+    ("get", "/api/v1/orgs/{org_id}/mailboxes/{id}/inbound-messages/counts", Checks(Mailboxes, Read, Own::Mailbox)),
+    ("post", "/api/v1/orgs/{org_id}/mailboxes/{id}/inbound-messages/{message_id}/retry", Checks(Mailboxes, Update, Own::Mailbox)),
     ("get", "/api/v1/orgs/{org_id}/mailboxes/{id}/tracked-folders", Checks(Mailboxes, Read, Own::Mailbox)),
     ("post", "/api/v1/orgs/{org_id}/mailboxes/{id}/tracked-folders", Checks(Mailboxes, Update, Own::Mailbox)),
     ("delete", "/api/v1/orgs/{org_id}/mailboxes/{id}/tracked-folders/{folder_id}", Checks(Mailboxes, Update, Own::Mailbox)),
@@ -386,6 +389,9 @@ struct World {
     records: BTreeMap<&'static str, String>,
     folder: String,
     event: String,
+    /// A message received by the email router, by mailbox (the fixture owner's
+    /// and each member's).
+    inbound: BTreeMap<String, String>,
     /// The system administrator, then one member per role.
     callers: Vec<Caller>,
 }
@@ -553,13 +559,41 @@ async fn build_world(app: &TestApp, name: &str) -> World {
             alert_id: Some(alert_id),
         });
     }
+    let mut inbound = BTreeMap::new();
+    let mailboxes = world_mailboxes(&records, &callers);
+    for mailbox in mailboxes {
+        let stored = app
+            .store
+            .store_inbound_message(&mailbridge_store::ReceivedMessage {
+                raw: format!("Subject: {MARK} routed\r\n\r\nbody\r\n").as_bytes(),
+                envelope_from: "carl@example.org",
+                client_address: "127.0.0.1",
+                recipients: &[mailbridge_store::InboundRecipient {
+                    org_id: org.clone(),
+                    mailbox_id: mailbox.clone(),
+                    recipient: "routed@example.org".to_owned(),
+                    tag: None,
+                }],
+            })
+            .await
+            .expect("inbound message");
+        inbound.insert(mailbox, stored[0].id.clone());
+    }
     World {
         org,
         records,
         folder,
         event,
+        inbound,
         callers,
     }
+}
+
+/// The fixture owner's mailbox and each member's.
+fn world_mailboxes(records: &BTreeMap<&'static str, String>, callers: &[Caller]) -> Vec<String> {
+    std::iter::once(records["mailboxes"].clone())
+        .chain(callers.iter().filter_map(|c| c.mailbox_id.clone()))
+        .collect()
 }
 
 /// The path of `template` in `world`: the fixture's records, or the caller's own
@@ -582,6 +616,14 @@ fn fill(
             "{org_id}" => Some(world.org.clone()),
             "{folder_id}" => Some(world.folder.clone()),
             "{event_id}" => Some(world.event.clone()),
+            // The router's message of the mailbox the path names two segments before.
+            "{message_id}" => Some(
+                world
+                    .inbound
+                    .get(&out[i - 2])
+                    .unwrap_or_else(|| panic!("no inbound message in {template}"))
+                    .clone(),
+            ),
             // Node ids are not organizations' records: any name is checked alike.
             "{node_id}" => Some("node-security-test".to_owned()),
             "{id}" => {
@@ -805,6 +847,7 @@ async fn other_organizations_get_nothing(backend: Backend) {
         .records
         .values()
         .chain([&alpha.folder, &alpha.event, &alpha.org])
+        .chain(alpha.inbound.values())
         .collect();
     for caller in beta.callers.iter().filter(|c| c.role.is_some()) {
         for (method, template, guard) in ROUTES {

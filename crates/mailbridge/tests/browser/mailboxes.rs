@@ -1,6 +1,7 @@
 //! The Mailboxes grid and a mailbox's page: Change Multiple Records, Approve
-//! Email, Test & Enable with its live job progress, a failure alert, and a
-//! queue's mailbox made a forward mailbox.
+//! Email, Test & Enable with its live job progress, a failure alert, a queue's
+//! mailbox made a forward mailbox, and what the email router received for a
+//! router mailbox, with a failed message retried.
 
 use std::time::Duration;
 
@@ -283,5 +284,140 @@ async fn a_queue_mailbox_becomes_a_forward_mailbox() {
     let m = w.get(&format!("/mailboxes/{qm}")).await;
     assert_eq!(m["is_forward_mailbox"], true, "{m}");
     assert_eq!(m["delete_after_processing"], false, "{m}");
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_mailbox_shows_what_it_received_and_retries_a_failed_message() {
+    let w = World::start(Backend::Sqlite, fast_engine()).await;
+    let address = format!("{}@example.org", unique("router"));
+    let queue = w
+        .post("/queues", json!({"name": "Routed mail", "email": address}))
+        .await;
+    let mailbox = queue["mailbox_id"].as_str().unwrap().to_owned();
+
+    let b = signed_in(&w).await;
+    // Not a router mailbox (yet): no card.
+    b.open(&format!("/mailboxes/{mailbox}")).await;
+    b.wait_for_text("Synchronization", 10).await;
+    assert!(
+        b.client
+            .find(fantoccini::Locator::Css("#inbound"))
+            .await
+            .is_err(),
+        "only a router mailbox shows what the email router received"
+    );
+
+    w.patch(
+        &format!("/mailboxes/{mailbox}"),
+        json!({"incoming_method": "router"}),
+    )
+    .await;
+    for subject in ["First order", "Second order"] {
+        let raw = format!("From: carl@fabrikam.com\r\nSubject: {subject}\r\n\r\nHello\r\n");
+        w.store
+            .store_inbound_message(&mailbridge_store::ReceivedMessage {
+                raw: raw.as_bytes(),
+                envelope_from: "carl@fabrikam.com",
+                client_address: "127.0.0.1",
+                recipients: &[mailbridge_store::InboundRecipient {
+                    org_id: w.org.clone(),
+                    mailbox_id: mailbox.clone(),
+                    recipient: address.clone(),
+                    tag: None,
+                }],
+            })
+            .await
+            .unwrap();
+    }
+    // The second one is given up on; the first one waits.
+    let claimed = w
+        .store
+        .claim_inbound_messages("browser-test", Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    for m in &claimed {
+        assert!(
+            w.store
+                .release_inbound_message(
+                    &m.id,
+                    "browser-test",
+                    "the email could not be created",
+                    m.seq == 2
+                )
+                .await
+                .unwrap()
+        );
+    }
+    let failed_id = claimed.iter().find(|m| m.seq == 2).unwrap().id.clone();
+
+    b.open(&format!("/mailboxes/{mailbox}")).await;
+    b.find("#inbound-messages").await;
+    let counts = b.text("#inbound-counts").await;
+    assert!(
+        counts.contains("1 pending") && counts.contains("1 failed"),
+        "{counts}"
+    );
+    let failed_row = b.text("#inbound-2").await;
+    assert!(
+        failed_row.contains("Second order")
+            && failed_row.contains("carl@fabrikam.com")
+            && failed_row.contains(&address)
+            && failed_row.contains("the email could not be created"),
+        "{failed_row}"
+    );
+    assert!(b.text("#inbound-1").await.contains("First order"));
+    assert!(
+        b.client
+            .find(fantoccini::Locator::Css("#retry-1"))
+            .await
+            .is_err(),
+        "only a failed message has a Retry button"
+    );
+    b.screenshot("mailbox-router-received").await;
+
+    b.click("#retry-2").await;
+    b.wait_for_text("sent through the pipeline again", 10).await;
+    let retried = w
+        .store
+        .inbound_messages_of_mailbox(&w.org, &mailbox)
+        .await
+        .unwrap();
+    assert_eq!(
+        retried
+            .iter()
+            .map(|m| (m.seq, m.status.as_str(), m.attempts))
+            .collect::<Vec<_>>(),
+        [(1, "pending", 1), (2, "pending", 0)]
+    );
+    assert!(
+        b.client
+            .find(fantoccini::Locator::Css("#retry-2"))
+            .await
+            .is_err(),
+        "a pending message has no Retry button"
+    );
+
+    // A Retry on a page that is out of date: refused with the API's reason.
+    let claimed = w
+        .store
+        .claim_inbound_messages("browser-test", Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    let again = claimed.iter().find(|m| m.id == failed_id).unwrap();
+    w.store
+        .release_inbound_message(&again.id, "browser-test", "still broken", true)
+        .await
+        .unwrap();
+    b.open(&format!("/mailboxes/{mailbox}")).await;
+    b.find("#retry-2").await;
+    w.post(
+        &format!("/mailboxes/{mailbox}/inbound-messages/{failed_id}/retry"),
+        json!({}),
+    )
+    .await;
+    b.click("#retry-2").await;
+    b.wait_for_text("only a failed message can be retried", 10)
+        .await;
     b.close().await;
 }

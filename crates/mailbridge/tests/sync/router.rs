@@ -36,6 +36,13 @@ impl Drop for Router {
 }
 
 async fn router(backend: Backend) -> Router {
+    router_with(backend, |_| {}).await
+}
+
+async fn router_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut worker::WorkerConfig),
+) -> Router {
     let w = World::start(backend, fast_engine()).await;
     let wake = Arc::new(Notify::new());
     let mut config = InboundConfig::disabled("mx.contoso.test");
@@ -56,6 +63,8 @@ async fn router(backend: Backend) -> Router {
         store_retry: Duration::from_millis(300),
         ..Default::default()
     };
+    let mut worker_config = worker_config;
+    configure(&mut worker_config);
     tasks.push(tokio::spawn(worker::run(
         w.engine.clone(),
         worker_config,
@@ -366,6 +375,45 @@ async fn a_store_failure_while_processing_keeps_the_message() {
     assert_eq!(s.len(), 1);
     assert!(s[0].attempts >= 2, "taken again: {:?}", s[0]);
     assert_eq!(w.emails(&format!("&message_id={id}")).await.len(), 1);
+}
+
+/// Processed messages go once past their retention; a held one stays.
+#[tokio::test]
+async fn processed_messages_are_deleted_after_their_retention() {
+    let r = router_with(Backend::Sqlite, |c| {
+        c.retention = Duration::ZERO;
+        c.purge_every = Duration::from_millis(100);
+    })
+    .await;
+    let w = &r.w;
+    let (_, mb, address) = r.router_user("pat", true).await;
+    let (_, held_mb, held_address) = r.router_user("hal", false).await;
+    let (raw, id) = message("carl@fabrikam.com", &[&address], "Purged", "");
+    r.send(&[&address], &raw).await;
+    let (raw, _) = message("carl@fabrikam.com", &[&held_address], "Held", "");
+    r.send(&[&held_address], &raw).await;
+    email_by_message_id(w, &id, WAIT).await;
+    wait("the processed message deleted", WAIT, || async {
+        let s = w
+            .store
+            .inbound_messages_of_mailbox(&w.org, &mb)
+            .await
+            .unwrap();
+        s.is_empty().then_some(())
+    })
+    .await;
+    let held = w
+        .store
+        .inbound_messages_of_mailbox(&w.org, &held_mb)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1, "a held message is kept");
+    // The email and its decision stay.
+    assert_eq!(w.emails(&format!("&message_id={id}")).await.len(), 1);
+    assert_eq!(
+        w.decisions(&mb, &format!("&message_id={id}")).await.len(),
+        1
+    );
 }
 
 #[tokio::test]
