@@ -45,6 +45,10 @@ pub struct InboundMessage {
     pub last_error: Option<String>,
 }
 
+/// How the last error of a message held for its mailbox's approval begins (the
+/// worker writes it; the counts and the admin view recognize it).
+pub const HELD_PREFIX: &str = "held:";
+
 const COLUMNS: &str = "id, org_id, mailbox_id, seq, raw, envelope_from, recipient, tag,
     client_address, received_at, status, attempts, last_error";
 
@@ -393,7 +397,8 @@ impl Store {
         Ok(changed)
     }
 
-    /// How many of a mailbox's received messages are in each status.
+    /// How many of a mailbox's received messages are in each status (held: the
+    /// pending ones whose last error begins with [`HELD_PREFIX`]).
     pub async fn inbound_message_counts(
         &self,
         org_id: &str,

@@ -49,7 +49,10 @@ pub use cluster::{NodeInfo, NodeMailbox, NodeRow};
 pub use crypto::Cipher;
 pub use error::{StoreError, StoreResult};
 pub use graph_subscriptions::{GraphSubscriptionGranted, GraphSubscriptionRow};
-pub use inbound::{InboundMessage, InboundRecipient, ReceivedMessage};
+pub use inbound::{
+    HELD_PREFIX, InboundCounts, InboundMessage, InboundMessageSummary, InboundRecipient,
+    ReceivedMessage,
+};
 pub use meta::KeyCheck;
 pub use monitoring::{
     HealthSort, JobItemCounts, JobItemView, MailboxHealth, MailboxViewCounts, MonitoringSummary,

@@ -19,7 +19,7 @@ use mailbridge_domain::error_model::SyncError;
 use mailbridge_domain::inbound::Tag;
 use mailbridge_domain::ingest::FolderKind;
 use mailbridge_domain::{AlertScope, AlertSeverity, RegardingType};
-use mailbridge_store::{InboundMessage, StoreError, Workload};
+use mailbridge_store::{HELD_PREFIX, InboundMessage, StoreError, Workload};
 use tokio::sync::{Notify, watch};
 
 use crate::Engine;
@@ -274,12 +274,14 @@ impl Worker {
         ctx: &MailboxContext,
         messages: &[InboundMessage],
     ) -> Result<(), SyncError> {
-        let reason = "held: the mailbox is not approved, and its organization processes email only for approved mailboxes";
+        let reason = format!(
+            "{HELD_PREFIX} the mailbox is not approved, and its organization processes email only for approved mailboxes"
+        );
         let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
         let until = Utc::now() + chrono_duration(config.hold_recheck);
         engine
             .store
-            .defer_inbound_messages(&ids, &engine.config.node_id, until, reason)
+            .defer_inbound_messages(&ids, &engine.config.node_id, until, &reason)
             .await
             .map_err(store_error)?;
         if self.held_alerted.insert(ctx.mailbox.id.clone()) {

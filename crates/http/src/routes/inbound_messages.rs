@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use mailbridge_domain::authz::{Action, Resource};
-use mailbridge_store::StoreError;
+use mailbridge_store::{HELD_PREFIX, InboundMessageSummary, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Auth;
@@ -81,35 +81,32 @@ fn header_part(head: &[u8]) -> &[u8] {
     &head[..end]
 }
 
-/// The answer for one of the store's message summaries. (A macro: the summary's
-/// type is not re-exported by the store crate, so it is used without being named.)
-macro_rules! view {
-    ($m:expr) => {{
-        let m = $m;
-        let facts = mailbridge_engine::parse::parse(header_part(&m.head), Vec::new()).facts;
-        let held = m.status == "pending"
-            && m.last_error
-                .as_deref()
-                .is_some_and(|e| e.starts_with("held:"));
-        InboundMessageView {
-            id: m.id,
-            mailbox_id: m.mailbox_id,
-            seq: m.seq,
-            envelope_from: m.envelope_from,
-            recipient: m.recipient,
-            tag: m.tag,
-            client_address: m.client_address,
-            size: m.size,
-            subject: Some(facts.subject).filter(|s| !s.is_empty()),
-            message_id: facts.message_id,
-            received_at: m.received_at,
-            status: m.status,
-            held,
-            attempts: m.attempts,
-            last_error: m.last_error,
-            processed_at: m.processed_at,
-        }
-    }};
+/// The answer for one of the store's message summaries: its Subject and
+/// Message-ID read from the header, and whether it is held for approval.
+fn view(m: InboundMessageSummary) -> InboundMessageView {
+    let facts = mailbridge_engine::parse::parse(header_part(&m.head), Vec::new()).facts;
+    let held = m.status == "pending"
+        && m.last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(HELD_PREFIX));
+    InboundMessageView {
+        id: m.id,
+        mailbox_id: m.mailbox_id,
+        seq: m.seq,
+        envelope_from: m.envelope_from,
+        recipient: m.recipient,
+        tag: m.tag,
+        client_address: m.client_address,
+        size: m.size,
+        subject: Some(facts.subject).filter(|s| !s.is_empty()),
+        message_id: facts.message_id,
+        received_at: m.received_at,
+        status: m.status,
+        held,
+        attempts: m.attempts,
+        last_error: m.last_error,
+        processed_at: m.processed_at,
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -143,7 +140,7 @@ pub async fn list(
         .store
         .list_inbound_messages(&org_id, &id, q.status.map(InboundStatus::as_str), &page)
         .await?;
-    Ok(Json(page.map(|m| view!(m)).into()))
+    Ok(Json(page.map(view).into()))
 }
 
 /// A mailbox's received messages by status.
@@ -222,7 +219,7 @@ pub async fn retry(
         .store
         .get_inbound_message(&org_id, &id, &message_id)
         .await?;
-    Ok(Json(view!(m)))
+    Ok(Json(view(m)))
 }
 
 #[cfg(test)]
