@@ -1,7 +1,7 @@
 //! The Graph connector against the Graph test server of the testkit, on loopback:
 //! delta rounds and their paging, an expired delta link, MIME, moves, categories,
-//! sending, throttling, the per-mailbox concurrency limit, authentication failures,
-//! `$batch` and change-notification subscriptions.
+//! sending, deletion, throttling, the per-mailbox concurrency limit,
+//! authentication failures, `$batch` and change-notification subscriptions.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -502,6 +502,36 @@ async fn batched_moves_take_one_round_trip_per_twenty() {
         .await
         .expect("a batch");
     let e = gone[0].as_ref().expect_err("an unknown message");
+    assert_eq!(e.scope, ErrorScope::Item);
+}
+
+#[tokio::test]
+async fn deleted_messages_go_to_deleted_items_then_for_good() {
+    let s = Setup::new(10).await;
+    let ids: Vec<String> = (1..=3).map(|n| s.deliver(n)).collect();
+    let bob = s.bob();
+    let results = bob.delete_many(&ids[..2]).await.expect("a batch");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(
+        s.graph
+            .request_count("DELETE /v1.0/users/{user}/messages/{id}"),
+        2
+    );
+    let inbox: Vec<String> = s
+        .graph
+        .messages_in(BOB, "inbox")
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(inbox, [ids[2].clone()], "only the third stays");
+    let trash = s.graph.messages_in(BOB, "deleteditems");
+    assert_eq!(trash.len(), 2, "restorable from Deleted Items");
+    // Deleted again from Deleted Items: gone; then unknown, an item error.
+    let again = bob.delete_many(&ids[..1]).await.expect("a batch");
+    assert!(again[0].is_ok(), "{again:?}");
+    assert!(s.graph.message(BOB, &ids[0]).is_none());
+    let gone = bob.delete_many(&ids[..1]).await.expect("a batch");
+    let e = gone[0].as_ref().expect_err("gone");
     assert_eq!(e.scope, ErrorScope::Item);
 }
 

@@ -13,8 +13,8 @@ use mailbridge_store::Store;
 use crate::Engine;
 use crate::batch::{self, BatchDone, Fetched, FolderRef, GivenUp};
 use crate::context::{MailboxContext, store_error};
-use crate::metrics::{ItemOutcome, Protocol, Workload};
-use crate::pipeline::{self, ItemError};
+use crate::metrics::{Protocol, Workload};
+use crate::pipeline;
 
 /// The Undeliverable folder's name, as Dynamics administrators know it.
 pub const UNDELIVERABLE: &str = "Undeliverable";
@@ -295,36 +295,12 @@ async fn retrack_tagged(
         .map_err(store_error)?;
     for msg in session.fetch_uids(&skipped).await? {
         report.processed += 1;
-        // A forward mailbox's copy is tracked as its original recipient's, as in
-        // a batch.
-        let processed = match ctx.mailbox.is_forward_mailbox {
-            true => {
-                let at = FolderRef {
-                    name: folder,
-                    kind,
-                    uidvalidity,
-                };
-                crate::forward::process_one(engine, ctx, at, &msg).await
-            }
-            false => pipeline::process(engine, ctx, folder, kind, uidvalidity, &msg, None).await,
+        let at = FolderRef {
+            name: folder,
+            kind,
+            uidvalidity,
         };
-        match processed {
-            Ok(tracked) => {
-                report.tracked += usize::from(tracked);
-                let outcome = match tracked {
-                    true => ItemOutcome::Tracked,
-                    false => ItemOutcome::NotTracked,
-                };
-                engine.metrics.items(Workload::Incoming, outcome, 1);
-            }
-            Err(ItemError::Sync(e)) => return Err(e),
-            Err(ItemError::Item(reason)) => {
-                engine
-                    .metrics
-                    .items(Workload::Incoming, ItemOutcome::Failed, 1);
-                tracing::warn!(mailbox = %ctx.mailbox.id, folder, uid = msg.uid, reason, "a message tagged for tracking could not be created");
-            }
-        }
+        report.tracked += usize::from(pipeline::retrack(engine, ctx, at, &msg).await?);
     }
     Ok(())
 }

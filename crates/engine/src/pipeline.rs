@@ -118,6 +118,44 @@ pub async fn process(
     Ok(created(&write, &email_id))
 }
 
+/// A message tagged for tracking after it was skipped, processed again on its
+/// own (a forward mailbox's copy as its original recipient's, as in a batch)
+/// and counted; `Ok(true)` when an email was created. A failure of this message
+/// only is logged and counted; a failure of the run is returned.
+pub async fn retrack(
+    engine: &Engine,
+    ctx: &MailboxContext,
+    folder: crate::batch::FolderRef<'_>,
+    msg: &FetchedMessage,
+) -> Result<bool, SyncError> {
+    use crate::metrics::{ItemOutcome, Workload};
+    let processed = match ctx.mailbox.is_forward_mailbox {
+        true => crate::forward::process_one(engine, ctx, folder, msg).await,
+        false => {
+            let (name, kind, uidvalidity) = (folder.name, folder.kind, folder.uidvalidity);
+            process(engine, ctx, name, kind, uidvalidity, msg, None).await
+        }
+    };
+    match processed {
+        Ok(tracked) => {
+            let outcome = match tracked {
+                true => ItemOutcome::Tracked,
+                false => ItemOutcome::NotTracked,
+            };
+            engine.metrics.items(Workload::Incoming, outcome, 1);
+            Ok(tracked)
+        }
+        Err(ItemError::Sync(e)) => Err(e),
+        Err(ItemError::Item(reason)) => {
+            engine
+                .metrics
+                .items(Workload::Incoming, ItemOutcome::Failed, 1);
+            tracing::warn!(mailbox = %ctx.mailbox.id, folder = folder.name, uid = msg.uid, reason, "a message tagged for tracking could not be created");
+            Ok(false)
+        }
+    }
+}
+
 /// A store failure while writing: the run stops (and is retried) unless the
 /// store refused this message only.
 pub fn write_error(e: StoreError) -> ItemError {

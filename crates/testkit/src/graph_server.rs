@@ -538,7 +538,9 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .route(
             "/v1.0/users/{user}/messages/{id}",
-            get(mail::get_message).patch(mail::patch_message),
+            get(mail::get_message)
+                .patch(mail::patch_message)
+                .delete(mail::delete_message),
         )
         .route(
             "/v1.0/users/{user}/messages/{id}/$value",

@@ -3,8 +3,9 @@
 //! `IncludeMimeContent`), moves (`MoveItem`, returning the new ids), sending as
 //! the mailbox with the copy saved in Sent Items (`CreateItem` with
 //! `SendAndSaveCopy`), a message looked up in Sent Items by its Message-ID
-//! (`FindItem`), so that a send whose answer was lost is not sent twice, and
-//! categories (`UpdateItem`).
+//! (`FindItem`), so that a send whose answer was lost is not sent twice,
+//! categories (`UpdateItem`), and processed messages deleted to Deleted Items
+//! (`DeleteItem`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -144,6 +145,23 @@ pub(crate) fn move_items_request(ids: &[ItemId], folder: &FolderRef) -> String {
     w.close("m:ToFolderId");
     item_ids(&mut w, "m:ItemIds", ids);
     w.leaf("m:ReturnNewItemIds", "true").close("m:MoveItem");
+    w.finish()
+}
+
+/// `DeleteItem` of `ids` with `MoveToDeletedItems`.
+///
+/// Why not `HardDelete`: Microsoft documents `HardDelete` as removing the item
+/// from the store for good and `MoveToDeletedItems` as moving it to the Deleted
+/// Items folder, as Outlook's Delete does. A forward mailbox's copy is deleted
+/// only because it was processed; if it was attributed wrongly, its owner or
+/// the Exchange administrator can still restore it, and the mailbox's retention
+/// policy (Deleted Items) empties the folder as it does for everything else.
+/// Graph's `DELETE /messages/{id}` (graph/mail.rs) goes the same way.
+pub(crate) fn delete_items_request(ids: &[ItemId]) -> String {
+    let mut w = XmlWriter::new();
+    w.open("m:DeleteItem", &[("DeleteType", "MoveToDeletedItems")]);
+    item_ids(&mut w, "m:ItemIds", ids);
+    w.close("m:DeleteItem");
     w.finish()
 }
 
@@ -344,6 +362,28 @@ impl EwsClient {
                 .call(&move_items_request(batch, folder), &f, read_moved)
                 .await?;
             out.extend(self.per_item(outcomes, batch, &what));
+        }
+        Ok(out)
+    }
+
+    /// Deletes messages to the mailbox's Deleted Items (see
+    /// [`delete_items_request`] for why not for good); per message, done or the
+    /// refusal (a message already gone is an item-level `ErrorItemNotFound`).
+    ///
+    /// # Errors
+    /// When the request as a whole failed; per message, in the list.
+    pub async fn delete_items(
+        &self,
+        ids: &[ItemId],
+    ) -> Result<Vec<Result<(), EwsError>>, EwsError> {
+        let mut out = Vec::with_capacity(ids.len());
+        let what = "delete a processed message";
+        for batch in ids.chunks(MAX_BATCH) {
+            let f = self.failed(what, Target::Item, "");
+            let outcomes = self
+                .call(&delete_items_request(batch), &f, |_| Ok(()))
+                .await?;
+            out.extend(self.per_item(outcomes, batch, what));
         }
         Ok(out)
     }
@@ -646,6 +686,27 @@ mod tests {
         );
         let moved = outcomes(&body, read_moved).remove(0).expect("moved");
         assert_eq!(moved, Some(ItemId::new("AAMkNEW", Some("CQ9".to_owned()))));
+    }
+
+    #[test]
+    fn processed_messages_are_deleted_to_deleted_items_each_answered() {
+        let xml = delete_items_request(&[
+            ItemId::new("AAMk1", Some("CQ1".to_owned())),
+            ItemId::new("AAMk2", None),
+        ]);
+        assert_eq!(
+            xml,
+            "<m:DeleteItem DeleteType=\"MoveToDeletedItems\"><m:ItemIds><t:ItemId Id=\"AAMk1\" ChangeKey=\"CQ1\"/><t:ItemId Id=\"AAMk2\"/></m:ItemIds></m:DeleteItem>"
+        );
+        let body = wrap(
+            r#"<m:DeleteItemResponse><m:ResponseMessages>
+<m:DeleteItemResponseMessage ResponseClass="Success"><m:ResponseCode>NoError</m:ResponseCode></m:DeleteItemResponseMessage>
+<m:DeleteItemResponseMessage ResponseClass="Error"><m:MessageText>The specified object was not found in the store.</m:MessageText><m:ResponseCode>ErrorItemNotFound</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey></m:DeleteItemResponseMessage>
+</m:ResponseMessages></m:DeleteItemResponse>"#,
+        );
+        let mut got = outcomes(&body, |_| Ok(()));
+        assert!(got.remove(0).is_ok());
+        assert_eq!(got.remove(0).expect_err("gone").code, "ErrorItemNotFound");
     }
 
     #[test]

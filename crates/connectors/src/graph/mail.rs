@@ -1,8 +1,8 @@
 //! The mail of one mailbox over Graph, in the terms the engine uses for IMAP:
 //! folders (well-known ones by name), the changes of a folder since a stored sync
 //! state (delta queries), a message's MIME, moves (the Undeliverable folder is
-//! created when missing), categories as the tracking keyword, and sending MIME as
-//! the mailbox with a copy in Sent Items.
+//! created when missing), categories as the tracking keyword, sending MIME as
+//! the mailbox with a copy in Sent Items, and deleting processed messages.
 
 use base64::Engine as _;
 use futures::StreamExt as _;
@@ -515,6 +515,38 @@ impl GraphMailbox {
             })
             .collect();
         let what = "move a message";
+        let answers = batch::run(&self.client, &self.user, &items, what).await?;
+        Ok(answers
+            .into_iter()
+            .map(|a| a.check(&self.failed(what)).map(|_| ()))
+            .collect())
+    }
+
+    /// Deletes several messages with `$batch` (`DELETE /messages/{id}`, 20 per
+    /// round trip); each result in the order of `ids`, a message already gone
+    /// being an item-level error.
+    ///
+    /// Plain `DELETE`, not the `permanentDelete` action: Microsoft documents
+    /// `permanentDelete` as placing the message in the Purges folder of the
+    /// dumpster, out of reach of Outlook; a plain delete leaves it restorable
+    /// from Deleted Items, as Outlook's Delete and as EWS's `MoveToDeletedItems`
+    /// (ews/mail.rs explains why that is what a processed copy should get).
+    ///
+    /// # Errors
+    /// When a batch itself fails; a message that could not be deleted is its own error.
+    pub async fn delete_many(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<Result<(), SyncError>>, SyncError> {
+        let items: Vec<BatchItem> = ids
+            .iter()
+            .map(|id| BatchItem {
+                method: "DELETE",
+                url: format!("{}/messages/{}", self.prefix, segment(id)),
+                body: None,
+            })
+            .collect();
+        let what = "delete a processed message";
         let answers = batch::run(&self.client, &self.user, &items, what).await?;
         Ok(answers
             .into_iter()

@@ -9,7 +9,9 @@
 //! message of the run is being retried. A sync state Exchange refuses
 //! (`ErrorInvalidSyncStateData`) is cleared and the folder read again: known
 //! items keep their UIDs, so nothing is processed twice. Categories are the
-//! message's keywords: the category `Tracked` is the tracking keyword.
+//! message's keywords: the category `Tracked` is the tracking keyword. A forward
+//! mailbox that deletes after processing deletes each copy once its batch is
+//! written.
 
 use std::collections::HashMap;
 
@@ -27,8 +29,8 @@ use crate::batch::{self, FolderRef, GivenUp};
 use crate::context::{MailboxContext, store_error};
 use crate::graph::incoming::{INBOX, SENT_ITEMS};
 use crate::incoming::{IncomingReport, UNDELIVERABLE};
-use crate::metrics::{ItemOutcome, Workload};
-use crate::pipeline::{self, ItemError, TRACKING_KEYWORDS};
+
+use crate::pipeline::{self, TRACKING_KEYWORDS};
 
 /// Changes asked for per `SyncFolderItems` page: one fetched batch, as IMAP's.
 const PAGE: u32 = 200;
@@ -286,6 +288,11 @@ async fn process_page(
             let item = by_uid.get(&g.uid).map(|l| &l.item.id);
             give_up(engine, ctx, client, folder, g, item).await?;
         }
+        // Only after the decisions are committed: a failure before this leaves
+        // the copies in the mailbox, where their decisions skip them.
+        if crate::forward::deletes_processed(ctx, folder.kind) {
+            delete_processed(ctx, client, &by_uid, &done.written).await?;
+        }
     }
     // Tracked by hand after it was skipped: a changed message, decided before,
     // that now carries a tracking category.
@@ -313,32 +320,37 @@ async fn process_page(
     }
     for msg in fetch(client, ctx, &by_uid, &tagged).await? {
         report.processed += 1;
-        match pipeline::process(
-            engine,
-            ctx,
-            folder.name,
-            folder.kind,
-            folder.uidvalidity,
-            &msg,
-            None,
-        )
-        .await
-        {
-            Ok(tracked) => {
-                report.tracked += usize::from(tracked);
-                let outcome = match tracked {
-                    true => ItemOutcome::Tracked,
-                    false => ItemOutcome::NotTracked,
-                };
-                engine.metrics.items(Workload::Incoming, outcome, 1);
+        report.tracked += usize::from(pipeline::retrack(engine, ctx, folder, &msg).await?);
+    }
+    Ok(())
+}
+
+/// A forward mailbox's copies whose decisions were committed, deleted to the
+/// mailbox's Deleted Items (`EwsClient::delete_items` says why not for good).
+/// The ids go without their change keys: the copy goes whatever changed on it
+/// since it was listed. One already gone, or refused on its own, is left as it
+/// is: its decision skips it.
+async fn delete_processed(
+    ctx: &MailboxContext,
+    client: &EwsClient,
+    by_uid: &HashMap<u32, Listed>,
+    written: &[u32],
+) -> Result<(), SyncError> {
+    let ids: Vec<ItemId> = written
+        .iter()
+        .filter_map(|u| by_uid.get(u))
+        .map(|l| ItemId::new(l.item.id.id.clone(), None))
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    for (id, result) in ids.iter().zip(client.delete_items(&ids).await?) {
+        if let Err(e) = result {
+            let e = SyncError::from(e);
+            if e.scope != ErrorScope::Item {
+                return Err(e);
             }
-            Err(ItemError::Sync(e)) => return Err(e),
-            Err(ItemError::Item(reason)) => {
-                engine
-                    .metrics
-                    .items(Workload::Incoming, ItemOutcome::Failed, 1);
-                tracing::warn!(mailbox = %ctx.mailbox.id, folder = folder.name, uid = msg.uid, reason, "a message tagged for tracking could not be created");
-            }
+            tracing::warn!(mailbox = %ctx.mailbox.id, item = id.id, error = %e, "a processed forwarded copy could not be deleted");
         }
     }
     Ok(())

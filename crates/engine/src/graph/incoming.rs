@@ -8,7 +8,8 @@
 //! was decided is skipped by its decision). An expired link (410) clears the
 //! state and reads the folder again: known items keep their UIDs, so nothing is
 //! processed twice. Outlook categories are the message's keywords: the category
-//! `Tracked` is the tracking keyword.
+//! `Tracked` is the tracking keyword. A forward mailbox that deletes after
+//! processing deletes each copy once its batch is written.
 
 use std::collections::HashMap;
 
@@ -24,8 +25,8 @@ use crate::Engine;
 use crate::batch::{self, FolderRef, GivenUp};
 use crate::context::{MailboxContext, store_error};
 use crate::incoming::{IncomingReport, UNDELIVERABLE};
-use crate::metrics::{ItemOutcome, Workload};
-use crate::pipeline::{self, ItemError, TRACKING_KEYWORDS};
+
+use crate::pipeline::{self, TRACKING_KEYWORDS};
 
 /// The name decisions and checkpoints use for the Inbox and Sent Items.
 pub const INBOX: &str = "Inbox";
@@ -229,6 +230,11 @@ async fn process_page(
             let item = by_uid.get(&g.uid).map(|m| m.id.as_str());
             give_up(engine, ctx, mbx, folder, g, item).await?;
         }
+        // Only after the decisions are committed: a failure before this leaves
+        // the copies in the mailbox, where their decisions skip them.
+        if crate::forward::deletes_processed(ctx, folder.kind) {
+            delete_processed(ctx, mbx, &by_uid, &done.written).await?;
+        }
     }
     // Tracked by hand after it was skipped: a tracking category on a decided message.
     let tagged: Vec<u32> = by_uid
@@ -246,32 +252,35 @@ async fn process_page(
     skipped.sort_unstable();
     for msg in fetch(mbx, ctx, &by_uid, &skipped).await? {
         report.processed += 1;
-        match pipeline::process(
-            engine,
-            ctx,
-            folder.name,
-            folder.kind,
-            folder.uidvalidity,
-            &msg,
-            None,
-        )
-        .await
-        {
-            Ok(tracked) => {
-                report.tracked += usize::from(tracked);
-                let outcome = match tracked {
-                    true => ItemOutcome::Tracked,
-                    false => ItemOutcome::NotTracked,
-                };
-                engine.metrics.items(Workload::Incoming, outcome, 1);
+        report.tracked += usize::from(pipeline::retrack(engine, ctx, folder, &msg).await?);
+    }
+    Ok(())
+}
+
+/// A forward mailbox's copies whose decisions were committed, deleted from the
+/// mailbox (to Deleted Items: see `GraphMailbox::delete_many`). One already
+/// gone, or refused on its own, is left as it is: its decision skips it.
+async fn delete_processed(
+    ctx: &MailboxContext,
+    mbx: &GraphMailbox,
+    by_uid: &HashMap<u32, GraphMessage>,
+    written: &[u32],
+) -> Result<(), SyncError> {
+    let ids: Vec<String> = written
+        .iter()
+        .filter_map(|u| by_uid.get(u))
+        .map(|m| m.id.clone())
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    for (id, result) in ids.iter().zip(mbx.delete_many(&ids).await?) {
+        match result {
+            Ok(()) => {}
+            Err(e) if e.scope == ErrorScope::Item => {
+                tracing::warn!(mailbox = %ctx.mailbox.id, item = id, error = %e, "a processed forwarded copy could not be deleted");
             }
-            Err(ItemError::Sync(e)) => return Err(e),
-            Err(ItemError::Item(reason)) => {
-                engine
-                    .metrics
-                    .items(Workload::Incoming, ItemOutcome::Failed, 1);
-                tracing::warn!(mailbox = %ctx.mailbox.id, folder = folder.name, uid = msg.uid, reason, "a message tagged for tracking could not be created");
-            }
+            Err(e) => return Err(e),
         }
     }
     Ok(())

@@ -11,6 +11,7 @@ mod census;
 mod common;
 mod ews;
 mod forward;
+mod forward_exchange;
 mod graph;
 mod graph_notifications;
 mod hosts;

@@ -1,6 +1,7 @@
 //! The message and folder endpoints: get a message and its MIME (`$value`), update
-//! its categories, move it, list and create folders (well-known names accepted
-//! wherever a folder id is), and `sendMail` in JSON or MIME.
+//! its categories, move it, delete it (to Deleted Items), list and create
+//! folders (well-known names accepted wherever a folder id is), and `sendMail`
+//! in JSON or MIME.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -113,6 +114,42 @@ pub(crate) async fn patch_message(
         };
         match ops::update(&mut st, &uid, &id, categories, is_read) {
             Ok(()) => axum::Json(st.users[&uid].messages[&id].to_json(None)).into_response(),
+            Err(e) => op_error(e, &user),
+        }
+    };
+    shared.flush_notices();
+    response
+}
+
+/// `DELETE /users/{id}/messages/{id}`: `204 No Content`. The message goes to
+/// Deleted Items, as Outlook's Delete (it keeps its immutable id; the folder it
+/// left reports it `@removed`); one already in Deleted Items goes for good (to
+/// the Recoverable Items, which Graph's mail folders do not show).
+pub(crate) async fn delete_message(
+    State(shared): State<Arc<Shared>>,
+    Path((user, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorize(&shared.check, &headers, Need::ReadWrite) {
+        return r;
+    }
+    let response = {
+        let mut st = shared.lock();
+        let uid = match find_user(&st, &user) {
+            Ok(u) => u,
+            Err(r) => return r,
+        };
+        let u = &st.users[&uid];
+        let trash = u.folder_key("deleteditems");
+        let done = match (u.messages.get(&id), trash) {
+            (None, _) => Err(OpError::NoMessage),
+            (Some(m), Some(trash)) if m.folder_id != trash => {
+                ops::move_message(&mut st, &uid, &id, &trash)
+            }
+            (Some(_), _) => ops::delete(&mut st, &uid, &id),
+        };
+        match done {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
             Err(e) => op_error(e, &user),
         }
     };
