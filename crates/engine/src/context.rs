@@ -57,17 +57,13 @@ impl MailboxContext {
             .get_mailbox(org_id, mailbox_id)
             .await
             .map_err(store_error)?;
-        let profile_id = mailbox.profile_id.clone().ok_or_else(|| {
-            config_error(
+        if mailbox.profile_id.is_none() {
+            return Err(config_error(
                 "the mailbox has no email server profile",
                 "choose a profile for the mailbox",
-            )
-        })?;
-        let profile = store
-            .get_profile(org_id, &profile_id)
-            .await
-            .map_err(store_error)?;
-        Self::with_profile(store, mailbox, profile).await
+            ));
+        }
+        Self::for_mailbox(store, mailbox).await
     }
 
     /// A mailbox whose mail is pushed to the service (incoming method `router`):
@@ -82,11 +78,20 @@ impl MailboxContext {
             .get_mailbox(org_id, mailbox_id)
             .await
             .map_err(store_error)?;
+        Self::for_mailbox(store, mailbox).await
+    }
+
+    /// The context of a mailbox: its profile (the defaults when it has none), its
+    /// organization's settings and its owner's filter.
+    async fn for_mailbox(store: &Store, mailbox: Mailbox) -> Result<MailboxContext, SyncError> {
         let profile = match &mailbox.profile_id {
-            Some(id) => store.get_profile(org_id, id).await.map_err(store_error)?,
+            Some(id) => store
+                .get_profile(&mailbox.org_id, id)
+                .await
+                .map_err(store_error)?,
             None => EmailServerProfile {
                 id: String::new(),
-                org_id: org_id.to_owned(),
+                org_id: mailbox.org_id.clone(),
                 settings: mailbridge_domain::profile::ProfileSettings::new(
                     "(none: email router)".to_owned(),
                     ServerType::ImapSmtp,

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::{Backend, World, email_by_message_id, fast_engine, message, unique, wait};
 
@@ -33,7 +33,7 @@ fn holds(maildir: &Path, message_id: &str) -> bool {
 
 /// `original` forwarded by `by` to `to` as a `message/rfc822` attachment, as
 /// Outlook's "forward as attachment" writes it.
-fn forwarded_as_attachment(by: &str, to: &str, original: &[u8]) -> Vec<u8> {
+pub(crate) fn forwarded_as_attachment(by: &str, to: &str, original: &[u8]) -> Vec<u8> {
     let id = format!("{}@contoso.test", uuid::Uuid::now_v7().simple());
     let mut raw = format!(
         "From: {by}\r\nTo: {to}\r\nSubject: FW: forwarded\r\nMessage-ID: <{id}>\r\n\
@@ -49,7 +49,7 @@ Date: {}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"_002_
 }
 
 /// `original` redirected by `by` to `to` with a resent block (RFC 5322 §3.6.6).
-fn redirected(by: &str, to: &str, original: &[u8]) -> Vec<u8> {
+pub(crate) fn redirected(by: &str, to: &str, original: &[u8]) -> Vec<u8> {
     let mut raw = format!(
         "Resent-From: {by}\r\nResent-To: {to}\r\nResent-Date: {}\r\n",
         chrono::Utc::now().to_rfc2822()
@@ -120,66 +120,18 @@ async fn copies_are_attributed_linked_and_deleted(backend: Backend) {
         w.servers.deliver(&fwd.address, &raw).await.unwrap();
     }
 
-    // Bob's: attributed to Bob's mailbox, with the original's headers.
-    let email = email_by_message_id(&w, &bob_id, Duration::from_secs(15)).await;
-    assert_eq!(email["mailbox_id"], bob_mb.as_str(), "{email}");
-    assert_eq!(email["subject"], "Order");
-    let to_bob_party = email["parties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["role"] == "to")
-        .cloned()
-        .unwrap();
-    assert_eq!(to_bob_party["party_id"], bob_user["id"], "{email}");
-    let d = &w.decisions(&fwd_mb, &format!("&message_id={bob_id}")).await[0];
-    assert_eq!(d["outcome"], "tracked", "{d}");
-    let reason = d["reason"].as_str().unwrap();
-    assert!(
-        reason.starts_with(&format!("forwarded copy of {} (Resent-From)", bob.address)),
-        "{d}"
-    );
-
-    // Alice's: the attached original, one email with what her own mailbox saw.
-    let email = email_by_message_id(&w, &alice_id, Duration::from_secs(15)).await;
-    assert_eq!(email["mailbox_id"], alice_mb.as_str(), "{email}");
-    assert_eq!(email["subject"], "Quote", "the original, not the FW: copy");
-    for mb in [&alice_mb, &fwd_mb] {
-        wait(
-            "both decisions on Alice's",
-            Duration::from_secs(15),
-            || async {
-                let d = w.decisions(mb, &format!("&message_id={alice_id}")).await;
-                d.first().filter(|d| d["email_id"] == email["id"]).cloned()
-            },
-        )
-        .await;
-    }
-    assert_eq!(
-        w.emails(&format!("&message_id={alice_id}")).await.len(),
-        1,
-        "one Message-ID, one email"
-    );
-
-    // Dave is no user: skipped with the reason, no email.
-    let d = wait(
-        "the decision on Dave's",
-        Duration::from_secs(15),
-        || async {
-            w.decisions(&fwd_mb, &format!("&message_id={dave_id}"))
-                .await
-                .into_iter()
-                .next()
+    assert_copies_attributed(
+        &w,
+        &fwd_mb,
+        Recipient {
+            mailbox: &bob_mb,
+            user_id: &bob_user["id"],
+            address: &bob.address,
         },
+        &alice_mb,
+        [&bob_id, &alice_id, &dave_id],
     )
     .await;
-    assert_eq!(d["outcome"], "skipped", "{d}");
-    assert_eq!(d["rule"], "original_recipient_unknown", "{d}");
-    assert!(
-        d["reason"].as_str().unwrap().contains("dave@elsewhere.org"),
-        "{d}"
-    );
-    assert!(w.emails(&format!("&message_id={dave_id}")).await.is_empty());
 
     // Every processed copy is deleted from the forward mailbox, and nothing
     // else: Alice's own copy stays in her mailbox.
@@ -194,6 +146,73 @@ async fn copies_are_attributed_linked_and_deleted(backend: Backend) {
         holds(&w.servers.maildir(&alice.login), &alice_id),
         "Alice's own copy stays in her mailbox"
     );
+}
+
+/// A user a forwarded copy was first sent to.
+pub(crate) struct Recipient<'a> {
+    pub mailbox: &'a str,
+    pub user_id: &'a Value,
+    pub address: &'a str,
+}
+
+/// The outcome of the three copies every host's scenario forwards, the same on
+/// every host: Bob's redirected copy is his email (its decision names the
+/// Resent-From); Alice's, forwarded as an attachment, is the attached original
+/// and one email with what her own mailbox saw; Dave, no user, is skipped.
+pub(crate) async fn assert_copies_attributed(
+    w: &World,
+    fwd_mb: &str,
+    bob: Recipient<'_>,
+    alice_mb: &str,
+    [bob_id, alice_id, dave_id]: [&str; 3],
+) {
+    const WAIT: Duration = Duration::from_secs(20);
+    let email = email_by_message_id(w, bob_id, WAIT).await;
+    assert_eq!(email["mailbox_id"], bob.mailbox, "{email}");
+    assert_eq!(email["subject"], "Order", "{email}");
+    let to_party = email["parties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["role"] == "to")
+        .cloned()
+        .unwrap();
+    assert_eq!(&to_party["party_id"], bob.user_id, "{email}");
+    let d = &w.decisions(fwd_mb, &format!("&message_id={bob_id}")).await[0];
+    assert_eq!(d["outcome"], "tracked", "{d}");
+    let reason = d["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(&format!("forwarded copy of {} (Resent-From)", bob.address)),
+        "{d}"
+    );
+
+    let email = email_by_message_id(w, alice_id, WAIT).await;
+    assert_eq!(email["mailbox_id"], alice_mb, "{email}");
+    assert_eq!(email["subject"], "Quote", "the original, not the FW: copy");
+    for mb in [alice_mb, fwd_mb] {
+        wait("both decisions on Alice's", WAIT, || async {
+            let d = w.decisions(mb, &format!("&message_id={alice_id}")).await;
+            d.first().filter(|d| d["email_id"] == email["id"]).cloned()
+        })
+        .await;
+    }
+    assert_eq!(
+        w.emails(&format!("&message_id={alice_id}")).await.len(),
+        1,
+        "one Message-ID, one email"
+    );
+
+    let d = wait("the decision on Dave's", WAIT, || async {
+        w.decisions(fwd_mb, &format!("&message_id={dave_id}"))
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(d["outcome"], "skipped", "{d}");
+    assert_eq!(d["rule"], "original_recipient_unknown", "{d}");
+    assert!(d["reason"].as_str().unwrap().contains("dave@"), "{d}");
+    assert!(w.emails(&format!("&message_id={dave_id}")).await.is_empty());
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::common::{Backend, email_by_message_id, message, unique, wait};
+use crate::forward::{Recipient, assert_copies_attributed, forwarded_as_attachment, redirected};
 use crate::hosts::{Ews, Graph, MailHost};
 
 /// What the scenario needs beyond [`MailHost`]: the Exchange profile, and
@@ -88,35 +89,6 @@ impl Exchange for Ews {
     }
 }
 
-/// `original` as Outlook's "forward as attachment" sends it from `by` to `to`.
-fn attached(by: &str, to: &str, original: &[u8]) -> Vec<u8> {
-    let boundary = format!("fw-{}", uuid::Uuid::now_v7().simple());
-    let mut raw = format!(
-        "From: {by}\r\nTo: {to}\r\nSubject: FW: see below\r\n\
-Message-ID: <{}@contoso.example>\r\nDate: {}\r\nMIME-Version: 1.0\r\n\
-Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n\
---{boundary}\r\nContent-Type: text/plain; charset=\"us-ascii\"\r\n\r\nFor the record.\r\n\
---{boundary}\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n",
-        uuid::Uuid::now_v7().simple(),
-        chrono::Utc::now().to_rfc2822()
-    )
-    .into_bytes();
-    raw.extend_from_slice(original);
-    raw.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    raw
-}
-
-/// `original` redirected by `by` to `to`: a resent block (RFC 5322 §3.6.6) on top.
-fn resent(by: &str, to: &str, original: &[u8]) -> Vec<u8> {
-    let mut raw = format!(
-        "Resent-From: {by}\r\nResent-To: {to}\r\nResent-Date: {}\r\n",
-        chrono::Utc::now().to_rfc2822()
-    )
-    .into_bytes();
-    raw.extend_from_slice(original);
-    raw
-}
-
 async fn copies_are_attributed_linked_and_deleted<H: Exchange>(x: H) {
     let w = x.world();
     let alice = x.member("all").await;
@@ -158,70 +130,25 @@ async fn copies_are_attributed_linked_and_deleted<H: Exchange>(x: H) {
     let (to_dave, dave_id) = message(carl, &["dave@elsewhere.example"], "Other", "");
     x.deliver_to(&alice.address, &to_alice);
     for raw in [
-        attached(&alice.address, &fwd_address, &to_alice),
-        resent(&bob.address, &fwd_address, &to_bob),
-        resent("dave@elsewhere.example", &fwd_address, &to_dave),
+        forwarded_as_attachment(&alice.address, &fwd_address, &to_alice),
+        redirected(&bob.address, &fwd_address, &to_bob),
+        redirected("dave@elsewhere.example", &fwd_address, &to_dave),
     ] {
         x.deliver_to(&fwd_address, &raw);
     }
 
-    // Bob's redirected copy: his email, with the original's headers.
-    let email = email_by_message_id(w, &bob_id, Duration::from_secs(20)).await;
-    assert_eq!(email["mailbox_id"], bob.mailbox.as_str(), "{email}");
-    assert_eq!(email["subject"], "Order", "{email}");
-    let to_party = email["parties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["role"] == "to")
-        .cloned()
-        .unwrap();
-    assert_eq!(to_party["party_id"], bob.user["id"], "{email}");
-    let d = &w.decisions(&fwd_mb, &format!("&message_id={bob_id}")).await[0];
-    assert_eq!(d["outcome"], "tracked", "{d}");
-    let reason = d["reason"].as_str().unwrap();
-    assert!(
-        reason.starts_with(&format!("forwarded copy of {} (Resent-From)", bob.address)),
-        "{d}"
-    );
-
-    // Alice's copy forwarded as an attachment: the attached original, one email
-    // with what her own mailbox saw.
-    let email = email_by_message_id(w, &alice_id, Duration::from_secs(20)).await;
-    assert_eq!(email["mailbox_id"], alice.mailbox.as_str(), "{email}");
-    assert_eq!(email["subject"], "Quote", "the original, not the FW: copy");
-    for mb in [&alice.mailbox, &fwd_mb] {
-        wait(
-            "both decisions on Alice's",
-            Duration::from_secs(20),
-            || async {
-                let d = w.decisions(mb, &format!("&message_id={alice_id}")).await;
-                d.first().filter(|d| d["email_id"] == email["id"]).cloned()
-            },
-        )
-        .await;
-    }
-    assert_eq!(
-        w.emails(&format!("&message_id={alice_id}")).await.len(),
-        1,
-        "one Message-ID, one email"
-    );
-
-    // Dave is no user: skipped with the reason, no email.
-    let d = wait(
-        "the decision on Dave's",
-        Duration::from_secs(20),
-        || async {
-            w.decisions(&fwd_mb, &format!("&message_id={dave_id}"))
-                .await
-                .into_iter()
-                .next()
+    assert_copies_attributed(
+        w,
+        &fwd_mb,
+        Recipient {
+            mailbox: &bob.mailbox,
+            user_id: &bob.user["id"],
+            address: &bob.address,
         },
+        &alice.mailbox,
+        [&bob_id, &alice_id, &dave_id],
     )
     .await;
-    assert_eq!(d["outcome"], "skipped", "{d}");
-    assert_eq!(d["rule"], "original_recipient_unknown", "{d}");
-    assert!(w.emails(&format!("&message_id={dave_id}")).await.is_empty());
 
     // Every processed copy leaves the forward mailbox's Inbox for its Deleted
     // Items; nothing else is deleted: Alice's own copy stays in her Inbox.
@@ -286,7 +213,10 @@ async fn a_copy_tagged_later_is_the_original_recipients<H: Exchange>(x: H) {
     let job = w.test_and_enable(&[&fwd_mb]).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let (to_bob, id) = message("carl@fabrikam.example", &[&bob.address], "Later", "");
-    let item = x.deliver_to(&fwd_address, &resent(&bob.address, &fwd_address, &to_bob));
+    let item = x.deliver_to(
+        &fwd_address,
+        &redirected(&bob.address, &fwd_address, &to_bob),
+    );
     let d = wait("the skip", Duration::from_secs(20), || async {
         w.decisions(&fwd_mb, &format!("&message_id={id}"))
             .await
