@@ -8,114 +8,19 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use lettre::address::Envelope;
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use mailbridge_domain::{DeliveryMethod, Role, TrackingFilter};
-use mailbridge_engine::inbound::{InboundConfig, InboundListener};
-use mailbridge_store::{Cipher, Db, InboundMessage, NewUser, Store};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use mailbridge_testkit::private_postfix::{NextHop, PrivatePostfix};
-use tokio::task::JoinHandle;
+
+mod listener;
+
+use listener::{World, address};
 
 /// The bound of every wait for Postfix (its retries come about once a second).
 const WAIT: Duration = Duration::from_secs(30);
 
-struct World {
-    store: Store,
-    org: String,
-    sales: String,
-    support: String,
-    smtp: SocketAddr,
-    lmtp: SocketAddr,
-    tasks: Vec<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
-/// A SQLite store with router mailboxes sales@ and support@ of contoso.com, and a
-/// listener on loopback (SMTP and LMTP) that trusts 127.0.0.1, limited to
-/// `max_message_size` bytes.
+/// The listener's world, limited to `max_message_size` bytes.
 async fn world(max_message_size: u64) -> World {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let cipher = Cipher::from_base64(&Cipher::generate_key()).expect("key");
-    let store = Store::open(&dir.path().join("inbound.db").display().to_string(), cipher)
-        .await
-        .expect("store opens");
-    let org = store
-        .create_organization("Contoso", None)
-        .await
-        .expect("org")
-        .id;
-    let mut ids = Vec::new();
-    for name in ["sales", "support"] {
-        let user = store
-            .create_user(
-                &org,
-                NewUser {
-                    full_name: name.to_owned(),
-                    email: Some(format!("{name}@contoso.com")),
-                    role: Role::User,
-                    tracking_filter: TrackingFilter::None,
-                },
-            )
-            .await
-            .expect("user");
-        let mut m = store
-            .get_mailbox(&org, &user.mailbox_id)
-            .await
-            .expect("mailbox");
-        m.incoming_method = DeliveryMethod::Router;
-        store.update_mailbox(&m, None).await.expect("update");
-        ids.push(user.mailbox_id);
-    }
-    let mut config = InboundConfig::disabled("mx.test");
-    config.smtp_listen = Some("127.0.0.1:0".parse().expect("addr"));
-    config.lmtp_listen = Some("127.0.0.1:0".parse().expect("addr"));
-    config.allowed_clients = vec!["127.0.0.1/32".parse().expect("cidr")];
-    config.max_message_size = max_message_size;
-    config.command_timeout = WAIT;
-    config.data_timeout = WAIT;
-    config.router_cache = Duration::ZERO;
-    let listener = InboundListener::bind(store.clone(), config)
-        .await
-        .expect("bind");
-    let smtp = listener.smtp_addr().expect("smtp");
-    let lmtp = listener.lmtp_addr().expect("lmtp");
-    World {
-        store,
-        org,
-        sales: ids[0].clone(),
-        support: ids[1].clone(),
-        smtp,
-        lmtp,
-        tasks: listener.spawn(),
-        _dir: dir,
-    }
-}
-
-impl World {
-    async fn stored(&self, mailbox: &str) -> Vec<InboundMessage> {
-        self.store
-            .inbound_messages_of_mailbox(&self.org, mailbox)
-            .await
-            .expect("list")
-    }
-
-    async fn sqlite(&self, sql: &'static str) {
-        let Db::Sqlite(pool) = self.store.db() else {
-            panic!("a SQLite store")
-        };
-        sqlx::query(sql).execute(pool).await.expect(sql);
-    }
-}
-
-fn address(s: &str) -> Address {
-    s.parse().expect("address")
+    listener::world(|c| c.max_message_size = max_message_size).await
 }
 
 /// Submits `raw` to Postfix over SMTP with lettre; Postfix queues it and answers 250.
