@@ -49,6 +49,12 @@ pub struct InboundMessage {
 /// worker writes it; the counts and the admin view recognize it).
 pub const HELD_PREFIX: &str = "held:";
 
+/// Takes a mailbox's next sequence number (SQLite).
+const NEXT_SEQ: &str =
+    "INSERT INTO inbound_sequences (org_id, mailbox_id, last_seq) VALUES ($1, $2, 1)
+    ON CONFLICT (org_id, mailbox_id) DO UPDATE SET last_seq = inbound_sequences.last_seq + 1
+    RETURNING last_seq";
+
 const COLUMNS: &str = "id, org_id, mailbox_id, seq, raw, envelope_from, recipient, tag,
     client_address, received_at, status, attempts, last_error";
 
@@ -87,58 +93,98 @@ impl Store {
         m: &ReceivedMessage<'_>,
     ) -> StoreResult<Vec<InboundMessage>> {
         let received_at = now();
-        let mut stored = Vec::with_capacity(m.recipients.len());
-        with_db!(&self.db, p => {
-            let mut tx = p.begin().await?;
-            for r in m.recipients {
-                // An upsert on the counter row: on PostgreSQL it locks that row, so
-                // two messages for one mailbox never take the same seq.
-                let (seq,): (i64,) = sqlx::query_as(
-                    "INSERT INTO inbound_sequences (org_id, mailbox_id, last_seq) VALUES ($1, $2, 1)
-                     ON CONFLICT (org_id, mailbox_id)
-                     DO UPDATE SET last_seq = inbound_sequences.last_seq + 1
-                     RETURNING last_seq",
-                )
-                .bind(&r.org_id)
-                .bind(&r.mailbox_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                let id = new_id();
-                sqlx::query(
-                    "INSERT INTO inbound_messages (id, org_id, mailbox_id, seq, raw, envelope_from,
-                        recipient, tag, client_address, received_at, status, attempts)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0)",
-                )
-                .bind(&id)
-                .bind(&r.org_id)
-                .bind(&r.mailbox_id)
-                .bind(seq)
-                .bind(m.raw)
-                .bind(m.envelope_from)
-                .bind(&r.recipient)
-                .bind(&r.tag)
-                .bind(m.client_address)
-                .bind(received_at)
-                .execute(&mut *tx)
-                .await?;
-                stored.push(InboundMessage {
-                    id,
-                    org_id: r.org_id.clone(),
-                    mailbox_id: r.mailbox_id.clone(),
-                    seq,
-                    raw: m.raw.to_vec(),
-                    envelope_from: m.envelope_from.to_owned(),
-                    recipient: r.recipient.clone(),
-                    tag: r.tag.clone(),
-                    client_address: m.client_address.to_owned(),
-                    received_at,
-                    status: "pending".to_owned(),
-                    attempts: 0,
-                    last_error: None,
-                });
+        let mut seqs = Vec::with_capacity(m.recipients.len());
+        let ids: Vec<String> = m.recipients.iter().map(|_| new_id()).collect();
+        match &self.db {
+            Db::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                for (r, id) in m.recipients.iter().zip(&ids) {
+                    // SQLite has one writer: the counter and the row in turn.
+                    let (seq,): (i64,) = sqlx::query_as(NEXT_SEQ)
+                        .bind(&r.org_id)
+                        .bind(&r.mailbox_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO inbound_messages (id, org_id, mailbox_id, seq, raw, envelope_from,
+                            recipient, tag, client_address, received_at, status, attempts)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0)",
+                    )
+                    .bind(id)
+                    .bind(&r.org_id)
+                    .bind(&r.mailbox_id)
+                    .bind(seq)
+                    .bind(m.raw)
+                    .bind(m.envelope_from)
+                    .bind(&r.recipient)
+                    .bind(&r.tag)
+                    .bind(m.client_address)
+                    .bind(received_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    seqs.push(seq);
+                }
+                tx.commit().await?;
             }
-            tx.commit().await?;
-        });
+            Db::Postgres(p) => {
+                // One statement per recipient: the counter's upsert locks its row
+                // (two messages for one mailbox never take the same seq) and feeds
+                // the insert. One recipient needs no transaction of its own: one
+                // round trip, committed when it returns.
+                let one = |r: &InboundRecipient, id: &String| {
+                    sqlx::query_scalar::<_, i64>(
+                        "WITH next AS (
+                             INSERT INTO inbound_sequences (org_id, mailbox_id, last_seq) VALUES ($2, $3, 1)
+                             ON CONFLICT (org_id, mailbox_id)
+                             DO UPDATE SET last_seq = inbound_sequences.last_seq + 1
+                             RETURNING last_seq)
+                         INSERT INTO inbound_messages (id, org_id, mailbox_id, seq, raw, envelope_from,
+                             recipient, tag, client_address, received_at, status, attempts)
+                         SELECT $1, $2, $3, next.last_seq, $4, $5, $6, $7, $8, $9, 'pending', 0 FROM next
+                         RETURNING seq",
+                    )
+                    .bind(id.clone())
+                    .bind(r.org_id.clone())
+                    .bind(r.mailbox_id.clone())
+                    .bind(m.raw)
+                    .bind(m.envelope_from)
+                    .bind(r.recipient.clone())
+                    .bind(r.tag.clone())
+                    .bind(m.client_address)
+                    .bind(received_at)
+                };
+                if let ([r], [id]) = (m.recipients, &ids[..]) {
+                    seqs.push(one(r, id).fetch_one(p).await?);
+                } else {
+                    let mut tx = p.begin().await?;
+                    for (r, id) in m.recipients.iter().zip(&ids) {
+                        seqs.push(one(r, id).fetch_one(&mut *tx).await?);
+                    }
+                    tx.commit().await?;
+                }
+            }
+        }
+        let stored = m
+            .recipients
+            .iter()
+            .zip(ids)
+            .zip(seqs)
+            .map(|((r, id), seq)| InboundMessage {
+                id,
+                org_id: r.org_id.clone(),
+                mailbox_id: r.mailbox_id.clone(),
+                seq,
+                raw: m.raw.to_vec(),
+                envelope_from: m.envelope_from.to_owned(),
+                recipient: r.recipient.clone(),
+                tag: r.tag.clone(),
+                client_address: m.client_address.to_owned(),
+                received_at,
+                status: "pending".to_owned(),
+                attempts: 0,
+                last_error: None,
+            })
+            .collect();
         Ok(stored)
     }
 
