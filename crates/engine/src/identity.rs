@@ -24,11 +24,43 @@ fn store_failure(e: StoreError) -> AuthFailure {
     }
 }
 
+/// What a profile's token request is made of, read without its secret or key:
+/// enough to tell whether a request made from it earlier still holds (a changed
+/// client secret changes the profile's `updated_at`; a certificate never changes
+/// under its id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenBasis {
+    pub tenant: String,
+    pub client_id: String,
+    /// Never [`CredentialChoice::Missing`].
+    pub credential: CredentialChoice,
+}
+
+impl TokenBasis {
+    /// The credential as a key, e.g. `certificate:<id>` or `secret`.
+    pub fn credential_key(&self) -> String {
+        match &self.credential {
+            CredentialChoice::Certificate { id } => format!("certificate:{id}"),
+            CredentialChoice::ClientSecret => "secret".to_owned(),
+            CredentialChoice::Missing => "missing".to_owned(),
+        }
+    }
+}
+
 /// The token request for Microsoft Graph on behalf of `profile`.
 pub async fn graph_token_request(
     store: &Store,
     profile: &EmailServerProfile,
 ) -> Result<TokenRequest, AuthFailure> {
+    let basis = graph_token_basis(store, profile).await?;
+    graph_token_request_from(store, profile, &basis).await
+}
+
+/// The tenant, application and chosen credential of `profile`'s token request.
+pub async fn graph_token_basis(
+    store: &Store,
+    profile: &EmailServerProfile,
+) -> Result<TokenBasis, AuthFailure> {
     let s = &profile.settings;
     let tenant = if s.use_default_tenant_id {
         store
@@ -60,11 +92,30 @@ pub async fn graph_token_request(
     } else {
         None
     };
-    let credentials = match choose_credential(
+    let credential = choose_credential(
         s.certificate_id.as_deref(),
         profile.secrets.client_secret_set,
         newest.as_deref(),
-    ) {
+    );
+    if credential == CredentialChoice::Missing {
+        return Err(AuthFailure::CertificateMissing);
+    }
+    Ok(TokenBasis {
+        tenant,
+        client_id,
+        credential,
+    })
+}
+
+/// The token request made from `basis`: the client secret or the certificate
+/// and its key read (and decrypted) from the store.
+pub async fn graph_token_request_from(
+    store: &Store,
+    profile: &EmailServerProfile,
+    basis: &TokenBasis,
+) -> Result<TokenRequest, AuthFailure> {
+    let s = &profile.settings;
+    let credentials = match &basis.credential {
         CredentialChoice::Missing => return Err(AuthFailure::CertificateMissing),
         CredentialChoice::ClientSecret => {
             let secret = store
@@ -76,11 +127,11 @@ pub async fn graph_token_request(
         }
         CredentialChoice::Certificate { id } => {
             let pem = store
-                .certificate_pem(&profile.org_id, &id)
+                .certificate_pem(&profile.org_id, id)
                 .await
                 .map_err(store_failure)?;
             let key = store
-                .certificate_private_key(&profile.org_id, &id)
+                .certificate_private_key(&profile.org_id, id)
                 .await
                 .map_err(store_failure)?;
             ClientCredentials::Certificate(CertificateCredential::from_pem(&pem, key)?)
@@ -88,8 +139,8 @@ pub async fn graph_token_request(
     };
     Ok(TokenRequest::for_graph(
         &s.authority_url_or_default(),
-        &tenant,
-        &client_id,
+        &basis.tenant,
+        &basis.client_id,
         &s.graph_url_or_default(),
         credentials,
     ))

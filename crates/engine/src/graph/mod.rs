@@ -22,6 +22,7 @@ use mailbridge_domain::error_model::SyncError;
 
 use crate::Engine;
 use crate::context::{MailboxContext, config_error};
+use crate::identity::TokenBasis;
 
 /// The UIDVALIDITY of every Graph folder: UIDs are mailbridge's own and never
 /// reassigned (an item keeps its UID when its folder is read again).
@@ -63,16 +64,16 @@ pub struct GraphClients {
 }
 
 /// What a profile's client is made from, as a comparable key (no secret in it:
-/// a changed secret changes the profile's `updated_at`).
-fn client_key(ctx: &MailboxContext, base_url: &str, request: &TokenRequest) -> String {
-    use mailbridge_connectors::identity::ClientCredentials;
-    let credential = match &request.credentials {
-        ClientCredentials::Certificate(c) => c.thumbprint.as_str(),
-        ClientCredentials::Secret(_) => "secret",
-    };
+/// a changed secret changes the profile's `updated_at`; a certificate never
+/// changes under its id).
+fn client_key(ctx: &MailboxContext, base_url: &str, basis: &TokenBasis) -> String {
     format!(
-        "{base_url}|{}|{}|{}|{credential}|{}",
-        request.authority_url, request.tenant, request.client_id, ctx.profile.updated_at
+        "{base_url}|{}|{}|{}|{}|{}",
+        ctx.profile.settings.authority_url_or_default(),
+        basis.tenant,
+        basis.client_id,
+        basis.credential_key(),
+        ctx.profile.updated_at
     )
 }
 
@@ -95,7 +96,10 @@ pub(crate) async fn client(
             "set the owner's email address",
         )
     })?;
-    let request = crate::identity::graph_token_request(&engine.store, &ctx.profile)
+    // Only what tells whether the shared client still holds is read on each run;
+    // the secret or certificate key is read (and decrypted, parsed) only when a
+    // client is made.
+    let basis = crate::identity::graph_token_basis(&engine.store, &ctx.profile)
         .await
         .map_err(SyncError::from)?;
     let base_url = format!(
@@ -105,17 +109,21 @@ pub(crate) async fn client(
             .graph_url_or_default()
             .trim_end_matches('/')
     );
-    let key = client_key(ctx, &base_url, &request);
-    let mut clients = engine
+    let key = client_key(ctx, &base_url, &basis);
+    let cached = engine
         .graph_clients
         .by_profile
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((k, client)) = clients.get(&ctx.profile.id)
-        && *k == key
-    {
-        return Ok((client.clone(), user));
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&ctx.profile.id)
+        .filter(|(k, _)| *k == key)
+        .map(|(_, client)| client.clone());
+    if let Some(client) = cached {
+        return Ok((client, user));
     }
+    let request = crate::identity::graph_token_request_from(&engine.store, &ctx.profile, &basis)
+        .await
+        .map_err(SyncError::from)?;
     let source = engine.token_source()?;
     let metrics = engine.metrics.clone();
     let cfg = GraphConfig {
@@ -128,6 +136,11 @@ pub(crate) async fn client(
         ..GraphConfig::default()
     };
     let client = GraphClient::new(cfg, Arc::new(GraphTokens { source, request }))?;
-    clients.insert(ctx.profile.id.clone(), (key, client.clone()));
+    engine
+        .graph_clients
+        .by_profile
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(ctx.profile.id.clone(), (key, client.clone()));
     Ok((client, user))
 }
