@@ -26,6 +26,16 @@ pub struct ReceivedMessage<'a> {
     pub recipients: &'a [InboundRecipient],
 }
 
+/// What was written for one recipient of a received message (the bytes are
+/// not copied back: a message may be large and have many recipients).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundReceipt {
+    pub id: String,
+    pub mailbox_id: String,
+    /// The message's number in the mailbox's router folder.
+    pub seq: i64,
+}
+
 /// A stored row: one recipient of a received message.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct InboundMessage {
@@ -91,7 +101,7 @@ impl Store {
     pub async fn store_inbound_message(
         &self,
         m: &ReceivedMessage<'_>,
-    ) -> StoreResult<Vec<InboundMessage>> {
+    ) -> StoreResult<Vec<InboundReceipt>> {
         let received_at = now();
         let mut seqs = Vec::with_capacity(m.recipients.len());
         let ids: Vec<String> = m.recipients.iter().map(|_| new_id()).collect();
@@ -169,20 +179,10 @@ impl Store {
             .iter()
             .zip(ids)
             .zip(seqs)
-            .map(|((r, id), seq)| InboundMessage {
+            .map(|((r, id), seq)| InboundReceipt {
                 id,
-                org_id: r.org_id.clone(),
                 mailbox_id: r.mailbox_id.clone(),
                 seq,
-                raw: m.raw.to_vec(),
-                envelope_from: m.envelope_from.to_owned(),
-                recipient: r.recipient.clone(),
-                tag: r.tag.clone(),
-                client_address: m.client_address.to_owned(),
-                received_at,
-                status: "pending".to_owned(),
-                attempts: 0,
-                last_error: None,
             })
             .collect();
         Ok(stored)

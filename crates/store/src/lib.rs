@@ -50,8 +50,8 @@ pub use crypto::Cipher;
 pub use error::{StoreError, StoreResult};
 pub use graph_subscriptions::{GraphSubscriptionGranted, GraphSubscriptionRow};
 pub use inbound::{
-    HELD_PREFIX, InboundCounts, InboundMessage, InboundMessageSummary, InboundRecipient,
-    ReceivedMessage,
+    HELD_PREFIX, InboundCounts, InboundMessage, InboundMessageSummary, InboundReceipt,
+    InboundRecipient, ReceivedMessage,
 };
 pub use meta::KeyCheck;
 pub use monitoring::{

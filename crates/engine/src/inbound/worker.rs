@@ -397,7 +397,7 @@ async fn process_run(
     };
     let mut fetched = Vec::with_capacity(messages.len());
     let mut by_uid: BTreeMap<u32, InboundMessage> = BTreeMap::new();
-    for m in messages {
+    for mut m in messages {
         let Ok(uid) = u32::try_from(m.seq) else {
             let reason = "the mailbox's router sequence exceeded 2^32 messages";
             let _ = store
@@ -411,7 +411,8 @@ async fn process_run(
             flags: Vec::new(),
             internal_date: Some(m.received_at),
             size: m.raw.len() as u32,
-            bytes: m.raw.clone(),
+            // The bytes move to the pipeline: only the row's id is needed after.
+            bytes: std::mem::take(&mut m.raw),
         });
         by_uid.insert(uid, m);
     }
